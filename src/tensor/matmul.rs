@@ -1,0 +1,159 @@
+//! Matrix multiplication through the `gemm` crate, and the differentiable `matmul`/`linear` ops.
+
+use super::{expect_rank, Tensor};
+use crate::error::{Error, Result};
+use gemm::Parallelism;
+use std::rc::Rc;
+
+/// A row-major matrix view: `rows x cols`, optionally read transposed.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub transposed: bool,
+}
+
+impl<'a> Mat<'a> {
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat { data, rows, cols, transposed: false }
+    }
+    /// The same storage read as its transpose.
+    pub fn t(self) -> Self {
+        Mat { transposed: !self.transposed, ..self }
+    }
+    fn shape(&self) -> (usize, usize) {
+        if self.transposed { (self.cols, self.rows) } else { (self.rows, self.cols) }
+    }
+    /// (row stride, column stride) of the logical matrix.
+    fn strides(&self) -> (isize, isize) {
+        if self.transposed { (1, self.cols as isize) } else { (self.cols as isize, 1) }
+    }
+}
+
+/// Threads used by the kernels (all available cores).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// `c[m, n] = a[m, k] . b[k, n] (+ c if accumulate)`, row-major `c`.
+pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    let (m, k) = a.shape();
+    let (k2, n) = b.shape();
+    assert_eq!(k, k2, "gemm_into: inner dims (internal caller bug)");
+    assert_eq!(c.len(), m * n, "gemm_into: output size (internal caller bug)");
+    assert!(a.data.len() >= a.rows * a.cols && b.data.len() >= b.rows * b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let parallelism = if m * n * k >= 1 << 18 && threads() > 1 {
+        Parallelism::Rayon(threads())
+    } else {
+        Parallelism::None
+    };
+    let (a_rs, a_cs) = a.strides();
+    let (b_rs, b_cs) = b.strides();
+    // SAFETY: the asserts above guarantee every index the strides reach is inside the slices,
+    // and `c` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+impl Tensor {
+    /// `[m, k] x [k, n] -> [m, n]`.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        expect_rank("matmul", self, 2)?;
+        expect_rank("matmul", rhs, 2)?;
+        let (m, k, n) = (self.shape[0], self.shape[1], rhs.shape[1]);
+        if rhs.shape[0] != k {
+            return Err(Error::shape("matmul", format!("rhs [{k}, _] to match lhs {:?}", self.shape), &rhs.shape));
+        }
+        let mut out = vec![0.0; m * n];
+        gemm_into(Mat::new(&self.data, m, k), Mat::new(&rhs.data, k, n), &mut out, false);
+        let (a, b) = (self.data.clone(), rhs.data.clone());
+        Ok(Tensor::constant(vec![m, n], Rc::new(out)).record(&[self, rhs], move |g, needs| {
+            let ga = needs[0].then(|| {
+                let mut ga = vec![0.0; m * k];
+                gemm_into(Mat::new(g, m, n), Mat::new(&b, k, n).t(), &mut ga, false);
+                ga
+            });
+            let gb = needs[1].then(|| {
+                let mut gb = vec![0.0; k * n];
+                gemm_into(Mat::new(&a, m, k).t(), Mat::new(g, m, n), &mut gb, false);
+                gb
+            });
+            vec![ga, gb]
+        }))
+    }
+
+    /// A fully-connected layer as PyTorch defines it: `x [b, in] . weight[out, in]^T + bias[out]`.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        expect_rank("linear", weight, 2)?;
+        let (out_f, in_f) = (weight.shape[0], weight.shape[1]);
+        if self.shape.len() != 2 || self.shape[1] != in_f {
+            return Err(Error::shape("linear", format!("input [batch, {in_f}]"), &self.shape));
+        }
+        if let Some(b) = bias {
+            if b.shape != [out_f] {
+                return Err(Error::shape("linear", format!("bias [{out_f}]"), &b.shape));
+            }
+        }
+        let rows = self.shape[0];
+        let mut out = vec![0.0; rows * out_f];
+        if let Some(b) = bias {
+            out.chunks_mut(out_f).for_each(|r| r.copy_from_slice(&b.data));
+        }
+        gemm_into(Mat::new(&self.data, rows, in_f), Mat::new(&weight.data, out_f, in_f).t(), &mut out, bias.is_some());
+        let (x, w) = (self.data.clone(), weight.data.clone());
+        let out = Tensor::constant(vec![rows, out_f], Rc::new(out));
+        let backward = move |g: &[f32], needs: &[bool]| {
+            let gx = needs[0].then(|| {
+                let mut gx = vec![0.0; rows * in_f];
+                gemm_into(Mat::new(g, rows, out_f), Mat::new(&w, out_f, in_f), &mut gx, false);
+                gx
+            });
+            let gw = needs[1].then(|| {
+                let mut gw = vec![0.0; out_f * in_f];
+                gemm_into(Mat::new(g, rows, out_f).t(), Mat::new(&x, rows, in_f), &mut gw, false);
+                gw
+            });
+            let gb = needs.get(2).copied().unwrap_or(false).then(|| {
+                let mut gb = vec![0.0; out_f];
+                g.chunks(out_f).for_each(|r| gb.iter_mut().zip(r).for_each(|(a, b)| *a += b));
+                gb
+            });
+            vec![gx, gw, gb]
+        };
+        Ok(match bias {
+            Some(b) => out.record(&[self, weight, b], backward),
+            None => out.record(&[self, weight], backward),
+        })
+    }
+}
