@@ -9,6 +9,7 @@
 //! - [`train`]: fit a teacher, distill a student, evaluate.
 
 pub mod error;
+pub mod loss;
 pub mod rng;
 pub mod tensor;
 
