@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod loss;
+pub mod nn;
 pub mod rng;
 pub mod tensor;
 

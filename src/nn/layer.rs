@@ -1,0 +1,137 @@
+//! Layers and their forward pass. Backward passes come from the tensor ops they call.
+
+use super::param::Param;
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// How a forward pass runs.
+pub struct Ctx<'a> {
+    /// Train mode: batch norm uses and updates batch statistics, dropout is active.
+    pub train: bool,
+    /// Record gradients for trainable parameters.
+    pub track: bool,
+    /// Randomness for dropout.
+    pub rng: &'a mut Rng,
+    /// Multiply-accumulates counted so far (for `retort models`).
+    pub macs: u64,
+}
+
+/// Batch normalization's parameters, buffers and settings (PyTorch defaults: momentum 0.1, eps 1e-5).
+pub struct BatchNorm {
+    pub weight: Param,
+    pub bias: Param,
+    pub running_mean: Param,
+    pub running_var: Param,
+    pub num_batches_tracked: Param,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+/// A residual block: `post(body(pre(x)) + shortcut(pre(x) if shared_pre else x))`.
+///
+/// The CIFAR ResNet basic block has an empty `pre` and `post = [Relu]`; the wide-ResNet
+/// block is pre-activation (`pre = [bn1, relu]`) and shares it with the shortcut when
+/// the block changes width.
+pub struct Residual {
+    pub pre: Vec<Layer>,
+    pub shared_pre: bool,
+    pub body: Vec<Layer>,
+    pub shortcut: Vec<Layer>,
+    pub post: Vec<Layer>,
+}
+
+/// One layer of a model.
+pub enum Layer {
+    Linear { weight: Param, bias: Option<Param> },
+    Conv2d { weight: Param, bias: Option<Param>, stride: usize, padding: usize },
+    BatchNorm(BatchNorm),
+    Relu,
+    MaxPool2d { kernel: usize, stride: usize },
+    AvgPool2d { kernel: usize, stride: usize },
+    GlobalAvgPool,
+    Flatten,
+    Dropout { p: f32 },
+    Residual(Box<Residual>),
+}
+
+impl BatchNorm {
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let (gamma, beta) = (self.weight.tensor(ctx.track), self.bias.tensor(ctx.track));
+        if !ctx.train {
+            return x.batch_norm_eval(&gamma, &beta, &self.running_mean.values(), &self.running_var.values(), self.eps);
+        }
+        let (y, stats) = x.batch_norm_train(&gamma, &beta, self.eps)?;
+        let m = self.momentum;
+        self.running_mean.update(|rm| rm.iter_mut().zip(&stats.mean).for_each(|(r, b)| *r = (1.0 - m) * *r + m * b));
+        self.running_var.update(|rv| rv.iter_mut().zip(&stats.var_unbiased).for_each(|(r, b)| *r = (1.0 - m) * *r + m * b));
+        self.num_batches_tracked.update(|n| n[0] += 1.0);
+        Ok(y)
+    }
+}
+
+/// Runs `layers` in order.
+pub fn forward_all(layers: &[Layer], x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    let mut h = x.clone();
+    for layer in layers {
+        h = layer.forward(&h, ctx)?;
+    }
+    Ok(h)
+}
+
+impl Layer {
+    pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        match self {
+            Layer::Linear { weight, bias } => {
+                let w = weight.tensor(ctx.track);
+                ctx.macs += (x.shape().first().copied().unwrap_or(0) * w.len()) as u64;
+                x.linear(&w, bias.as_ref().map(|b| b.tensor(ctx.track)).as_ref())
+            }
+            Layer::Conv2d { weight, bias, stride, padding } => {
+                let w = weight.tensor(ctx.track);
+                let y = x.conv2d(&w, bias.as_ref().map(|b| b.tensor(ctx.track)).as_ref(), *stride, *padding)?;
+                let s = y.shape();
+                ctx.macs += (s[0] * s[2] * s[3] * w.len()) as u64;
+                Ok(y)
+            }
+            Layer::BatchNorm(bn) => bn.forward(x, ctx),
+            Layer::Relu => Ok(x.relu()),
+            Layer::MaxPool2d { kernel, stride } => x.max_pool2d(*kernel, *stride),
+            Layer::AvgPool2d { kernel, stride } => x.avg_pool2d(*kernel, *stride),
+            Layer::GlobalAvgPool => x.global_avg_pool(),
+            Layer::Flatten => x.flatten(),
+            Layer::Dropout { p } => {
+                if ctx.train {
+                    x.dropout(*p, ctx.rng)
+                } else {
+                    Ok(x.clone())
+                }
+            }
+            Layer::Residual(r) => {
+                let h = forward_all(&r.pre, x, ctx)?;
+                let main = forward_all(&r.body, &h, ctx)?;
+                let skip = forward_all(&r.shortcut, if r.shared_pre { &h } else { x }, ctx)?;
+                forward_all(&r.post, &main.add(&skip)?, ctx)
+            }
+        }
+    }
+
+    /// A one-line description for model summaries.
+    pub fn describe(&self) -> String {
+        match self {
+            Layer::Linear { weight, bias } => format!("Linear({} -> {}, bias={})", weight.shape()[1], weight.shape()[0], bias.is_some()),
+            Layer::Conv2d { weight, bias, stride, padding } => {
+                let s = weight.shape();
+                format!("Conv2d({} -> {}, {}x{}, stride={stride}, padding={padding}, bias={})", s[1], s[0], s[2], s[3], bias.is_some())
+            }
+            Layer::BatchNorm(bn) => format!("BatchNorm({})", bn.weight.len()),
+            Layer::Relu => "ReLU".into(),
+            Layer::MaxPool2d { kernel, stride } => format!("MaxPool2d({kernel}, stride={stride})"),
+            Layer::AvgPool2d { kernel, stride } => format!("AvgPool2d({kernel}, stride={stride})"),
+            Layer::GlobalAvgPool => "GlobalAvgPool".into(),
+            Layer::Flatten => "Flatten".into(),
+            Layer::Dropout { p } => format!("Dropout({p})"),
+            Layer::Residual(r) => format!("Residual(body={}, shortcut={})", r.body.len(), if r.shortcut.is_empty() { "identity" } else { "projection" }),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The model zoo, built from runtime arguments. Parameter names follow the PyTorch modules of
+//! the distillation benchmarks (RepDistiller's `resnet.py` and `wrn.py`), so state dicts map 1:1.
+
+use super::layer::{BatchNorm, Layer, Residual};
+use super::param::Param;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// What to build: the architecture's runtime arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Number of classes (the width of the logits).
+    pub classes: usize,
+    /// Input shape without the batch dim: `[channels, height, width]` (an MLP also takes `[features]`).
+    pub input: Vec<usize>,
+    /// Hidden widths of an `mlp`.
+    pub hidden: Vec<usize>,
+    /// Channels of the `cnn` blocks.
+    pub channels: Vec<usize>,
+    /// Dropout probability (`mlp` between hidden layers, wide ResNets inside blocks).
+    pub dropout: f32,
+    /// Seed of the initial weights.
+    pub seed: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { classes: 100, input: vec![3, 32, 32], hidden: vec![512, 512], channels: vec![16, 32, 64], dropout: 0.0, seed: 0 }
+    }
+}
+
+/// Zoo entries: name and a one-line description.
+pub const ZOO: &[(&str, &str)] = &[
+    ("mlp", "multi-layer perceptron: Linear-ReLU per hidden width, then Linear"),
+    ("cnn", "conv3x3-BN-ReLU-maxpool2 per channel width, then Linear"),
+    ("resnet8", "CIFAR ResNet, depth 8, widths 16/32/64"),
+    ("resnet14", "CIFAR ResNet, depth 14"),
+    ("resnet20", "CIFAR ResNet, depth 20"),
+    ("resnet32", "CIFAR ResNet, depth 32"),
+    ("resnet44", "CIFAR ResNet, depth 44"),
+    ("resnet56", "CIFAR ResNet, depth 56"),
+    ("resnet110", "CIFAR ResNet, depth 110"),
+    ("resnet8x4", "CIFAR ResNet, depth 8, widths 64/128/256"),
+    ("resnet32x4", "CIFAR ResNet, depth 32, widths 64/128/256"),
+    ("wrn_16_1", "wide ResNet, depth 16, widen factor 1"),
+    ("wrn_16_2", "wide ResNet, depth 16, widen factor 2"),
+    ("wrn_40_1", "wide ResNet, depth 40, widen factor 1"),
+    ("wrn_40_2", "wide ResNet, depth 40, widen factor 2"),
+];
+
+/// Creates named, initialized parameters.
+pub(crate) struct Builder {
+    pub params: Vec<Param>,
+    rng: Rng,
+}
+
+impl Builder {
+    pub fn new(seed: u64) -> Self {
+        Builder { params: Vec::new(), rng: Rng::new(seed) }
+    }
+
+    fn add(&mut self, name: String, shape: &[usize], values: Vec<f32>, trainable: bool) -> Param {
+        let p = Param::new(name, shape, values, trainable);
+        self.params.push(p.clone());
+        p
+    }
+
+    /// PyTorch's `nn.Linear` default init: weight and bias uniform in ±1/sqrt(in).
+    pub fn linear(&mut self, name: &str, inputs: usize, outputs: usize) -> Layer {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let w = (0..inputs * outputs).map(|_| self.rng.uniform_in(-bound, bound)).collect();
+        let b = (0..outputs).map(|_| self.rng.uniform_in(-bound, bound)).collect();
+        Layer::Linear {
+            weight: self.add(format!("{name}.weight"), &[outputs, inputs], w, true),
+            bias: Some(self.add(format!("{name}.bias"), &[outputs], b, true)),
+        }
+    }
+
+    /// Kaiming-normal (fan_out, ReLU) init as the benchmark ResNets use; no bias.
+    pub fn conv(&mut self, name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
+        let std = (2.0 / (outputs * kernel * kernel) as f32).sqrt();
+        let w = (0..outputs * inputs * kernel * kernel).map(|_| self.rng.normal() * std).collect();
+        Layer::Conv2d { weight: self.add(format!("{name}.weight"), &[outputs, inputs, kernel, kernel], w, true), bias: None, stride, padding }
+    }
+
+    pub fn batch_norm(&mut self, name: &str, channels: usize) -> Layer {
+        Layer::BatchNorm(BatchNorm {
+            weight: self.add(format!("{name}.weight"), &[channels], vec![1.0; channels], true),
+            bias: self.add(format!("{name}.bias"), &[channels], vec![0.0; channels], true),
+            running_mean: self.add(format!("{name}.running_mean"), &[channels], vec![0.0; channels], false),
+            running_var: self.add(format!("{name}.running_var"), &[channels], vec![1.0; channels], false),
+            num_batches_tracked: self.add(format!("{name}.num_batches_tracked"), &[], vec![0.0], false),
+            momentum: 0.1,
+            eps: 1e-5,
+        })
+    }
+}
+
+fn image_input(name: &str, cfg: &ModelConfig) -> Result<(usize, usize, usize)> {
+    match cfg.input[..] {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
+        _ => Err(Error::invalid("model", format!("{name} needs an image input [channels, height, width], got {:?}", cfg.input))),
+    }
+}
+
+fn mlp(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
+    let mut layers = vec![Layer::Flatten];
+    let mut width: usize = cfg.input.iter().product();
+    // names follow `nn.Sequential` indices inside a module attribute `layers`
+    let mut index = 0;
+    for &h in &cfg.hidden {
+        if h == 0 {
+            return Err(Error::invalid("model", "mlp hidden widths must be positive"));
+        }
+        layers.push(b.linear(&format!("layers.{index}"), width, h));
+        layers.push(Layer::Relu);
+        index += 2;
+        if cfg.dropout > 0.0 {
+            layers.push(Layer::Dropout { p: cfg.dropout });
+            index += 1;
+        }
+        width = h;
+    }
+    layers.push(b.linear(&format!("layers.{index}"), width, cfg.classes));
+    Ok(layers)
+}
+
+fn cnn(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
+    let (mut c, mut h, mut w) = image_input("cnn", cfg)?;
+    let mut layers = Vec::new();
+    for (i, &out) in cfg.channels.iter().enumerate() {
+        if out == 0 {
+            return Err(Error::invalid("model", "cnn channel widths must be positive"));
+        }
+        if h < 2 || w < 2 {
+            return Err(Error::invalid("model", format!("cnn: input {:?} is too small for {} pooling blocks", cfg.input, cfg.channels.len())));
+        }
+        layers.push(b.conv(&format!("features.{}", 4 * i), c, out, 3, 1, 1));
+        layers.push(b.batch_norm(&format!("features.{}", 4 * i + 1), out));
+        layers.push(Layer::Relu);
+        layers.push(Layer::MaxPool2d { kernel: 2, stride: 2 });
+        (c, h, w) = (out, h / 2, w / 2);
+    }
+    layers.push(Layer::Flatten);
+    layers.push(b.linear("fc", c * h * w, cfg.classes));
+    Ok(layers)
+}
+
+/// RepDistiller's CIFAR ResNet: conv1-bn1-relu, three stages of basic blocks, global pool, fc.
+fn resnet(depth: usize, filters: [usize; 4], cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
+    let (c, _, _) = image_input("resnet", cfg)?;
+    let blocks = (depth - 2) / 6;
+    let mut layers = vec![b.conv("conv1", c, filters[0], 3, 1, 1), b.batch_norm("bn1", filters[0]), Layer::Relu];
+    let mut inplanes = filters[0];
+    for stage in 0..3 {
+        let planes = filters[stage + 1];
+        for i in 0..blocks {
+            let p = format!("layer{}.{i}", stage + 1);
+            let stride = if i == 0 && stage > 0 { 2 } else { 1 };
+            let shortcut = if stride != 1 || inplanes != planes {
+                vec![b.conv(&format!("{p}.downsample.0"), inplanes, planes, 1, stride, 0), b.batch_norm(&format!("{p}.downsample.1"), planes)]
+            } else {
+                vec![]
+            };
+            let body = vec![
+                b.conv(&format!("{p}.conv1"), inplanes, planes, 3, stride, 1),
+                b.batch_norm(&format!("{p}.bn1"), planes),
+                Layer::Relu,
+                b.conv(&format!("{p}.conv2"), planes, planes, 3, 1, 1),
+                b.batch_norm(&format!("{p}.bn2"), planes),
+            ];
+            layers.push(Layer::Residual(Box::new(Residual { pre: vec![], shared_pre: false, body, shortcut, post: vec![Layer::Relu] })));
+            inplanes = planes;
+        }
+    }
+    layers.push(Layer::GlobalAvgPool);
+    layers.push(b.linear("fc", inplanes, cfg.classes));
+    Ok(layers)
+}
+
+/// RepDistiller's wide ResNet: pre-activation blocks in `block{1,2,3}.layer.{i}`, final bn1-relu, pool, fc.
+fn wrn(depth: usize, widen: usize, cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
+    let (c, _, _) = image_input("wrn", cfg)?;
+    let widths = [16, 16 * widen, 32 * widen, 64 * widen];
+    let n = (depth - 4) / 6;
+    let mut layers = vec![b.conv("conv1", c, widths[0], 3, 1, 1)];
+    for stage in 0..3 {
+        for i in 0..n {
+            let (inp, out) = (if i == 0 { widths[stage] } else { widths[stage + 1] }, widths[stage + 1]);
+            let stride = if i == 0 && stage > 0 { 2 } else { 1 };
+            let p = format!("block{}.layer.{i}", stage + 1);
+            let pre = vec![b.batch_norm(&format!("{p}.bn1"), inp), Layer::Relu];
+            let mut body = vec![b.conv(&format!("{p}.conv1"), inp, out, 3, stride, 1), b.batch_norm(&format!("{p}.bn2"), out), Layer::Relu];
+            if cfg.dropout > 0.0 {
+                body.push(Layer::Dropout { p: cfg.dropout });
+            }
+            body.push(b.conv(&format!("{p}.conv2"), out, out, 3, 1, 1));
+            let equal = inp == out;
+            let shortcut = if equal { vec![] } else { vec![b.conv(&format!("{p}.convShortcut"), inp, out, 1, stride, 0)] };
+            layers.push(Layer::Residual(Box::new(Residual { pre, shared_pre: !equal, body, shortcut, post: vec![] })));
+        }
+    }
+    layers.push(b.batch_norm("bn1", widths[3]));
+    layers.push(Layer::Relu);
+    layers.push(Layer::GlobalAvgPool);
+    layers.push(b.linear("fc", widths[3], cfg.classes));
+    // WideResNet zeroes the fc bias at init
+    if let Some(Layer::Linear { bias: Some(bias), .. }) = layers.last() {
+        bias.set(vec![0.0; bias.len()])?;
+    }
+    Ok(layers)
+}
+
+/// Builds the layers and parameters of zoo model `name`.
+pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Param>)> {
+    if cfg.classes == 0 {
+        return Err(Error::invalid("model", "classes must be at least 1"));
+    }
+    if cfg.input.is_empty() || cfg.input.contains(&0) {
+        return Err(Error::invalid("model", format!("input shape {:?} must be non-empty with positive dims", cfg.input)));
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        return Err(Error::invalid("model", format!("dropout {} must be in [0, 1)", cfg.dropout)));
+    }
+    let mut b = Builder::new(cfg.seed);
+    let layers = match name {
+        "mlp" => mlp(cfg, &mut b)?,
+        "cnn" => cnn(cfg, &mut b)?,
+        "resnet8" | "resnet14" | "resnet20" | "resnet32" | "resnet44" | "resnet56" | "resnet110" => {
+            let depth = name["resnet".len()..].parse().expect("zoo names parse");
+            resnet(depth, [16, 16, 32, 64], cfg, &mut b)?
+        }
+        "resnet8x4" => resnet(8, [32, 64, 128, 256], cfg, &mut b)?,
+        "resnet32x4" => resnet(32, [32, 64, 128, 256], cfg, &mut b)?,
+        "wrn_16_1" => wrn(16, 1, cfg, &mut b)?,
+        "wrn_16_2" => wrn(16, 2, cfg, &mut b)?,
+        "wrn_40_1" => wrn(40, 1, cfg, &mut b)?,
+        "wrn_40_2" => wrn(40, 2, cfg, &mut b)?,
+        other => {
+            let names: Vec<&str> = ZOO.iter().map(|(n, _)| *n).collect();
+            return Err(Error::invalid("model", format!("unknown model '{other}'; the zoo has: {}", names.join(", "))));
+        }
+    };
+    Ok((layers, b.params))
+}
