@@ -8,6 +8,7 @@
 //! - [`optim`]: SGD and Adam/AdamW on dfdx's update kernels, learning-rate schedules.
 //! - [`train`]: fit a teacher, distill a student, evaluate.
 
+pub mod data;
 pub mod error;
 pub mod loss;
 pub mod nn;
