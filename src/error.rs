@@ -10,11 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Two tensors (or a tensor and a layer) do not fit together.
     #[error("{op}: shape mismatch: expected {expected}, got {got}")]
-    Shape {
-        op: &'static str,
-        expected: String,
-        got: String,
-    },
+    Shape { op: &'static str, expected: String, got: String },
     /// A value given to an op, layer, model or optimizer is out of its range.
     #[error("{op}: {message}")]
     Invalid { op: &'static str, message: String },
@@ -39,34 +35,21 @@ pub enum Error {
 impl Error {
     /// A shape error; `expected` and `got` are rendered with `{:?}`.
     pub fn shape(op: &'static str, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Self {
-        Error::Shape {
-            op,
-            expected: format!("{expected:?}"),
-            got: format!("{got:?}"),
-        }
+        Error::Shape { op, expected: format!("{expected:?}"), got: format!("{got:?}") }
     }
 
     /// An invalid-argument error.
     pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            op,
-            message: message.into(),
-        }
+        Error::Invalid { op, message: message.into() }
     }
 
     /// A malformed-file error naming the path.
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::File {
-            path: path.into(),
-            message: message.into(),
-        }
+        Error::File { path: path.into(), message: message.into() }
     }
 
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

@@ -8,12 +8,16 @@
 //! - [`optim`]: SGD and Adam/AdamW on dfdx's update kernels, learning-rate schedules.
 //! - [`train`]: fit a teacher, distill a student, evaluate.
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod loss;
 pub mod nn;
+pub mod optim;
+pub mod quickstart;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use rng::Rng;

@@ -106,12 +106,15 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize], label_smoothing: f32) ->
 
 /// Evaluates `loss` on a batch. `teacher` is required for KD and WSL (and ignored by CE);
 /// `sample_weight` scales each sample's soft term (a keep-mask of 0/1 filters samples).
-pub fn compute(student: &Tensor, teacher: Option<&Tensor>, labels: &[usize], loss: Loss, sample_weight: Option<&[f32]>) -> Result<LossOutput> {
-    let teacher = if loss.needs_teacher() {
-        Some(teacher.ok_or_else(|| Error::invalid("loss", "KD and WSL need teacher logits"))?)
-    } else {
-        None
-    };
+pub fn compute(
+    student: &Tensor,
+    teacher: Option<&Tensor>,
+    labels: &[usize],
+    loss: Loss,
+    sample_weight: Option<&[f32]>,
+) -> Result<LossOutput> {
+    let teacher =
+        if loss.needs_teacher() { Some(teacher.ok_or_else(|| Error::invalid("loss", "KD and WSL need teacher logits"))?) } else { None };
     let (b, c) = validate(student, teacher, labels, sample_weight)?;
     let (smoothing, temperature, alpha, weighted) = match loss {
         Loss::CrossEntropy { label_smoothing } => (label_smoothing as f64, 1.0, 0.0, false),
@@ -142,10 +145,7 @@ pub fn compute(student: &Tensor, teacher: Option<&Tensor>, labels: &[usize], los
     }
 
     // soft part: temperature-scaled cross-entropy to the teacher, weighted per sample
-    let mut parts = LossParts {
-        ce_student: ce_student.iter().map(|v| *v as f32).collect(),
-        ..LossParts::default()
-    };
+    let mut parts = LossParts { ce_student: ce_student.iter().map(|v| *v as f32).collect(), ..LossParts::default() };
     if let Some(teacher) = teacher {
         let log_t1 = log_softmax_rows(teacher.data(), c, 1.0);
         let log_ps = log_softmax_rows(student.data(), c, temperature);
@@ -169,8 +169,8 @@ pub fn compute(student: &Tensor, teacher: Option<&Tensor>, labels: &[usize], los
     }
     let value = (total / b as f64) as f32;
     let grad: Vec<f32> = grad.into_iter().map(|g| g as f32).collect();
-    let loss = Tensor::constant(vec![1], Rc::new(vec![value]))
-        .record(&[student], move |g, _| vec![Some(grad.iter().map(|v| v * g[0]).collect())]);
+    let loss =
+        Tensor::constant(vec![1], Rc::new(vec![value])).record(&[student], move |g, _| vec![Some(grad.iter().map(|v| v * g[0]).collect())]);
     Ok(LossOutput { loss, parts })
 }
 
@@ -180,10 +180,12 @@ mod tests {
     use crate::tensor::gradcheck::check_tol;
 
     const STUDENT: [f32; 20] = [
-        0.251, -0.264, 1.281, 0.21, -1.071, 0.723, 2.608, 1.894, -1.407, -2.531, -1.247, 0.083, -4.65, -0.438, -2.492, -1.465, -1.089, -0.633, 0.823, 2.085,
+        0.251, -0.264, 1.281, 0.21, -1.071, 0.723, 2.608, 1.894, -1.407, -2.531, -1.247, 0.083, -4.65, -0.438, -2.492, -1.465, -1.089,
+        -0.633, 0.823, 2.085,
     ];
     const TEACHER: [f32; 20] = [
-        -0.386, 4.099, -1.996, 1.055, 2.71, 0.282, -2.23, -2.765, -1.373, 0.661, -3.029, -0.628, -0.478, 1.623, 0.644, 1.066, -1.961, -0.389, 2.352, 4.48,
+        -0.386, 4.099, -1.996, 1.055, 2.71, 0.282, -2.23, -2.765, -1.373, 0.661, -3.029, -0.628, -0.478, 1.623, 0.644, 1.066, -1.961,
+        -0.389, 2.352, 4.48,
     ];
     const LABELS: [usize; 4] = [3, 2, 1, 1];
 
@@ -243,7 +245,11 @@ mod tests {
     fn gradients_match_finite_differences() {
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
         let mask = [1.0, 0.0, 1.0, 0.5];
-        for loss in [Loss::CrossEntropy { label_smoothing: 0.1 }, Loss::Kd { temperature: 4.0, alpha: 2.25 }, Loss::Wsl { temperature: 2.0, alpha: 2.5 }] {
+        for loss in [
+            Loss::CrossEntropy { label_smoothing: 0.1 },
+            Loss::Kd { temperature: 4.0, alpha: 2.25 },
+            Loss::Wsl { temperature: 2.0, alpha: 2.5 },
+        ] {
             // WSL's weight carries no gradient by definition, so check against a fixed-weight objective:
             // the finite difference is taken with the weights frozen at the unperturbed point.
             let base = compute(&Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap(), Some(&t), &LABELS, loss, Some(&mask)).unwrap();

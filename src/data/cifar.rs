@@ -28,7 +28,14 @@ pub fn read_records(path: &Path, label_bytes: usize, classes: usize, into: &mut 
     }
     if bytes.len() % record != 0 {
         let whole = bytes.len() / record;
-        return Err(Error::file(path, format!("truncated record {whole}: it has {} of {record} bytes (is this a {}-class CIFAR file?)", bytes.len() % record, classes)));
+        return Err(Error::file(
+            path,
+            format!(
+                "truncated record {whole}: it has {} of {record} bytes (is this a {}-class CIFAR file?)",
+                bytes.len() % record,
+                classes
+            ),
+        ));
     }
     for (i, r) in bytes.chunks(record).enumerate() {
         let label = r[label_bytes - 1] as usize;

@@ -10,7 +10,8 @@ const BUNDLED: &[u8] = include_bytes!("../../data/digits.csv.gz");
 /// The bundled copy.
 pub fn bundled() -> Result<Dataset> {
     let mut csv = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(BUNDLED), &mut csv).map_err(|e| Error::file("<bundled digits.csv.gz>", e.to_string()))?;
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(BUNDLED), &mut csv)
+        .map_err(|e| Error::file("<bundled digits.csv.gz>", e.to_string()))?;
     parse(&csv, Path::new("<bundled digits.csv.gz>"))
 }
 
@@ -27,13 +28,20 @@ fn parse(csv: &str, path: &Path) -> Result<Dataset> {
     for (line_no, line) in csv.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 65 {
-            return Err(Error::file(path, format!("line {}: expected 65 comma-separated values (64 pixels and a label), found {}", line_no + 1, fields.len())));
+            return Err(Error::file(
+                path,
+                format!("line {}: expected 65 comma-separated values (64 pixels and a label), found {}", line_no + 1, fields.len()),
+            ));
         }
         for f in &fields[..64] {
             let v: f32 = f.parse().map_err(|_| Error::file(path, format!("line {}: pixel '{f}' is not a number", line_no + 1)))?;
             features.push(v / 16.0);
         }
-        let y: usize = fields[64].parse().ok().filter(|y| *y < 10).ok_or_else(|| Error::file(path, format!("line {}: label '{}' is not a digit 0-9", line_no + 1, fields[64])))?;
+        let y: usize = fields[64]
+            .parse()
+            .ok()
+            .filter(|y| *y < 10)
+            .ok_or_else(|| Error::file(path, format!("line {}: label '{}' is not a digit 0-9", line_no + 1, fields[64])))?;
         labels.push(y);
     }
     Ok(Dataset { name: "digits".into(), features, labels, sample_shape: vec![1, 8, 8], classes: 10 })

@@ -23,7 +23,10 @@ pub fn read_images(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     let body = &bytes[16..];
     if body.len() != n * rows * cols {
-        return Err(Error::file(path, format!("header says {n} images of {rows}x{cols} ({} bytes) but the file holds {} bytes", n * rows * cols, body.len())));
+        return Err(Error::file(
+            path,
+            format!("header says {n} images of {rows}x{cols} ({} bytes) but the file holds {} bytes", n * rows * cols, body.len()),
+        ));
     }
     Ok((body.iter().map(|b| *b as f32 / 255.0).collect(), vec![n, 1, rows, cols]))
 }
@@ -49,7 +52,10 @@ fn find(root: &Path, stem: &str) -> Result<std::path::PathBuf> {
             return Ok(p);
         }
     }
-    Err(Error::file(root.join(format!("{stem}.gz")), format!("not found (looked for {stem} and {stem}.gz); for Fashion-MNIST install Debian's dataset-fashion-mnist or pass its folder")))
+    Err(Error::file(
+        root.join(format!("{stem}.gz")),
+        format!("not found (looked for {stem} and {stem}.gz); for Fashion-MNIST install Debian's dataset-fashion-mnist or pass its folder"),
+    ))
 }
 
 fn load_set(root: &Path, prefix: &str, name: &str) -> Result<Dataset> {

@@ -37,7 +37,10 @@ impl<'a> Batches<'a> {
             return Err(Error::invalid("batches", "batch size must be at least 1"));
         }
         if augment.is_some() && data.sample_shape.len() != 3 {
-            return Err(Error::invalid("batches", format!("augmentation needs image samples [c, h, w], {} has {:?}", data.name, data.sample_shape)));
+            return Err(Error::invalid(
+                "batches",
+                format!("augmentation needs image samples [c, h, w], {} has {:?}", data.name, data.sample_shape),
+            ));
         }
         let mut order: Vec<usize> = (0..data.len()).collect();
         let mut aug_rng = None;
@@ -50,7 +53,7 @@ impl<'a> Batches<'a> {
     }
 
     /// Number of batches in one pass.
-    pub fn count(&self) -> usize {
+    pub fn num_batches(&self) -> usize {
         self.order.len().div_ceil(self.batch_size)
     }
 }
@@ -66,7 +69,11 @@ fn augment_sample(src: &[f32], shape: &[usize], a: &Augment, rng: &mut Rng, dst:
                 let sy = y as isize + dy;
                 let sx0 = if flip { (w - 1 - x) as isize } else { x as isize };
                 let sx = sx0 + dx;
-                dst[(ch * h + y) * w + x] = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize { src[(ch * h + sy as usize) * w + sx as usize] } else { 0.0 };
+                dst[(ch * h + y) * w + x] = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                    src[(ch * h + sy as usize) * w + sx as usize]
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -104,7 +111,13 @@ mod tests {
     use super::*;
 
     fn tiny() -> Dataset {
-        Dataset { name: "tiny".into(), features: (0..5 * 4).map(|v| v as f32).collect(), labels: vec![0, 1, 0, 1, 0], sample_shape: vec![1, 2, 2], classes: 2 }
+        Dataset {
+            name: "tiny".into(),
+            features: (0..5 * 4).map(|v| v as f32).collect(),
+            labels: vec![0, 1, 0, 1, 0],
+            sample_shape: vec![1, 2, 2],
+            classes: 2,
+        }
     }
 
     #[test]

@@ -61,7 +61,13 @@ impl Dataset {
     }
 
     fn clone_meta(&self) -> Dataset {
-        Dataset { name: self.name.clone(), features: vec![], labels: vec![], sample_shape: self.sample_shape.clone(), classes: self.classes }
+        Dataset {
+            name: self.name.clone(),
+            features: vec![],
+            labels: vec![],
+            sample_shape: self.sample_shape.clone(),
+            classes: self.classes,
+        }
     }
 
     /// The first `n` samples (all of them when `n` is larger).
@@ -115,7 +121,8 @@ impl Split {
         }
         let count = (self.train.len() * plane).max(1) as f64;
         let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
-        let std: Vec<f32> = sq.iter().zip(&mean).map(|(q, m)| ((q / count - (*m as f64).powi(2)).max(0.0).sqrt() as f32).max(1e-6)).collect();
+        let std: Vec<f32> =
+            sq.iter().zip(&mean).map(|(q, m)| ((q / count - (*m as f64).powi(2)).max(0.0).sqrt() as f32).max(1e-6)).collect();
         for set in [&mut self.train, &mut self.test] {
             let d = set.sample_len();
             for sample in set.features.chunks_mut(d) {
@@ -160,7 +167,8 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).map_err(|e| Error::file(path, format!("not a valid gzip file: {e}")))?;
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+            .map_err(|e| Error::file(path, format!("not a valid gzip file: {e}")))?;
         Ok(out)
     } else {
         Ok(raw)

@@ -131,7 +131,9 @@ impl Layer {
             Layer::GlobalAvgPool => "GlobalAvgPool".into(),
             Layer::Flatten => "Flatten".into(),
             Layer::Dropout { p } => format!("Dropout({p})"),
-            Layer::Residual(r) => format!("Residual(body={}, shortcut={})", r.body.len(), if r.shortcut.is_empty() { "identity" } else { "projection" }),
+            Layer::Residual(r) => {
+                format!("Residual(body={}, shortcut={})", r.body.len(), if r.shortcut.is_empty() { "identity" } else { "projection" })
+            }
         }
     }
 }

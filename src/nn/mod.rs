@@ -80,7 +80,9 @@ impl Model {
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let s = x.shape();
-        let matches = s.len() > 1 && (s[1..] == self.config.input[..] || (self.arch == "mlp" && s[1..].iter().product::<usize>() == self.config.input.iter().product::<usize>()));
+        let matches = s.len() > 1
+            && (s[1..] == self.config.input[..]
+                || (self.arch == "mlp" && s[1..].iter().product::<usize>() == self.config.input.iter().product::<usize>()));
         if !matches {
             return Err(Error::shape("model forward", format!("{} input [batch, {}]", self.arch, join(&self.config.input)), s));
         }
@@ -130,7 +132,15 @@ mod tests {
     #[test]
     fn parameter_names_follow_pytorch() {
         let m = cifar100("resnet20");
-        for name in ["conv1.weight", "bn1.running_mean", "layer1.0.bn1.running_mean", "layer2.0.downsample.0.weight", "layer3.2.conv2.weight", "fc.weight", "fc.bias"] {
+        for name in [
+            "conv1.weight",
+            "bn1.running_mean",
+            "layer1.0.bn1.running_mean",
+            "layer2.0.downsample.0.weight",
+            "layer3.2.conv2.weight",
+            "fc.weight",
+            "fc.bias",
+        ] {
             assert!(m.param(name).is_some(), "{name}");
         }
         let w = cifar100("wrn_16_2");

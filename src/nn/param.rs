@@ -81,7 +81,11 @@ impl Param {
     /// Replaces the values; the length must match.
     pub fn set(&self, values: Vec<f32>) -> Result<()> {
         if values.len() != self.len() {
-            return Err(Error::shape("set parameter", format!("{} values for {}{:?}", self.len(), self.0.name, self.0.shape), values.len()));
+            return Err(Error::shape(
+                "set parameter",
+                format!("{} values for {}{:?}", self.len(), self.0.name, self.0.shape),
+                values.len(),
+            ));
         }
         *self.0.value.borrow_mut() = Rc::new(values);
         Ok(())

@@ -80,7 +80,12 @@ impl Builder {
     pub fn conv(&mut self, name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
         let std = (2.0 / (outputs * kernel * kernel) as f32).sqrt();
         let w = (0..outputs * inputs * kernel * kernel).map(|_| self.rng.normal() * std).collect();
-        Layer::Conv2d { weight: self.add(format!("{name}.weight"), &[outputs, inputs, kernel, kernel], w, true), bias: None, stride, padding }
+        Layer::Conv2d {
+            weight: self.add(format!("{name}.weight"), &[outputs, inputs, kernel, kernel], w, true),
+            bias: None,
+            stride,
+            padding,
+        }
     }
 
     pub fn batch_norm(&mut self, name: &str, channels: usize) -> Layer {
@@ -133,7 +138,10 @@ fn cnn(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
             return Err(Error::invalid("model", "cnn channel widths must be positive"));
         }
         if h < 2 || w < 2 {
-            return Err(Error::invalid("model", format!("cnn: input {:?} is too small for {} pooling blocks", cfg.input, cfg.channels.len())));
+            return Err(Error::invalid(
+                "model",
+                format!("cnn: input {:?} is too small for {} pooling blocks", cfg.input, cfg.channels.len()),
+            ));
         }
         layers.push(b.conv(&format!("features.{}", 4 * i), c, out, 3, 1, 1));
         layers.push(b.batch_norm(&format!("features.{}", 4 * i + 1), out));
@@ -158,7 +166,10 @@ fn resnet(depth: usize, filters: [usize; 4], cfg: &ModelConfig, b: &mut Builder)
             let p = format!("layer{}.{i}", stage + 1);
             let stride = if i == 0 && stage > 0 { 2 } else { 1 };
             let shortcut = if stride != 1 || inplanes != planes {
-                vec![b.conv(&format!("{p}.downsample.0"), inplanes, planes, 1, stride, 0), b.batch_norm(&format!("{p}.downsample.1"), planes)]
+                vec![
+                    b.conv(&format!("{p}.downsample.0"), inplanes, planes, 1, stride, 0),
+                    b.batch_norm(&format!("{p}.downsample.1"), planes),
+                ]
             } else {
                 vec![]
             };

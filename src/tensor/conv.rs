@@ -137,7 +137,18 @@ impl Tensor {
                 return Err(Error::shape("conv2d", format!("bias [{o}]"), &b.shape));
             }
         }
-        let g = Geom { n, c, h, w, kh, kw, stride, pad: padding, oh: (h + 2 * padding - kh) / stride + 1, ow: (w + 2 * padding - kw) / stride + 1 };
+        let g = Geom {
+            n,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride,
+            pad: padding,
+            oh: (h + 2 * padding - kh) / stride + 1,
+            ow: (w + 2 * padding - kw) / stride + 1,
+        };
         let (k, ncols) = g.cols_shape();
         let l = g.oh * g.ow;
 
@@ -205,7 +216,8 @@ mod tests {
                                     let sy = (y * stride + i) as isize - pad as isize;
                                     let sx = (xo * stride + j) as isize - pad as isize;
                                     if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < wd {
-                                        acc += x[((b * c + ic) * h + sy as usize) * wd + sx as usize] * w[((oc * c + ic) * kh + i) * kw + j];
+                                        acc +=
+                                            x[((b * c + ic) * h + sy as usize) * wd + sx as usize] * w[((oc * c + ic) * kh + i) * kw + j];
                                     }
                                 }
                             }

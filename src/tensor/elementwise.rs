@@ -14,9 +14,8 @@ impl Tensor {
     pub fn relu(&self) -> Tensor {
         let out = Rc::new(self.unary(|x| x.max(0.0)));
         let y = out.clone();
-        Tensor::constant(self.shape.clone(), out).record(&[self], move |g, _| {
-            vec![Some(g.iter().zip(y.iter()).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect())]
-        })
+        Tensor::constant(self.shape.clone(), out)
+            .record(&[self], move |g, _| vec![Some(g.iter().zip(y.iter()).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect())])
     }
 
     /// Element-wise sum of two tensors of the same shape (the residual connection).
@@ -67,9 +66,7 @@ mod tests {
     fn relu_add_scale_gradients() {
         let x = vec![0.5, -1.2, 2.0, -0.3, 0.9, 1.7];
         let y = vec![0.1, 0.2, -0.4, 0.8, -1.1, 0.6];
-        check(&[(x.clone(), vec![2, 3]), (y.clone(), vec![2, 3])], |v| {
-            Ok(v[0].relu().add(&v[1].scale(2.5))?.relu())
-        });
+        check(&[(x.clone(), vec![2, 3]), (y.clone(), vec![2, 3])], |v| Ok(v[0].relu().add(&v[1].scale(2.5))?.relu()));
     }
 
     #[test]

@@ -47,7 +47,5 @@ pub(crate) fn check_tol(inputs: &[(Vec<f32>, Vec<usize>)], tol: f32, f: impl Fn(
 fn mul_sum(out: &Tensor, proj: &Tensor) -> Tensor {
     let value: f32 = out.data().iter().zip(proj.data()).map(|(a, b)| a * b).sum();
     let p = proj.data_rc().clone();
-    Tensor::constant(vec![1], std::rc::Rc::new(vec![value])).record(&[out], move |g, _| {
-        vec![Some(p.iter().map(|p| p * g[0]).collect())]
-    })
+    Tensor::constant(vec![1], std::rc::Rc::new(vec![value])).record(&[out], move |g, _| vec![Some(p.iter().map(|p| p * g[0]).collect())])
 }

@@ -33,19 +33,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn leaf(key: LeafKey) -> Rc<Node> {
-        Rc::new(Node {
-            leaf: Some(key),
-            parents: Vec::new(),
-            backward: None,
-        })
+        Rc::new(Node { leaf: Some(key), parents: Vec::new(), backward: None })
     }
 
     pub(crate) fn op(parents: Vec<Option<Rc<Node>>>, backward: BackwardFn) -> Rc<Node> {
-        Rc::new(Node {
-            leaf: None,
-            parents,
-            backward: Some(backward),
-        })
+        Rc::new(Node { leaf: None, parents, backward: Some(backward) })
     }
 }
 

@@ -23,11 +23,19 @@ impl<'a> Mat<'a> {
         Mat { transposed: !self.transposed, ..self }
     }
     fn shape(&self) -> (usize, usize) {
-        if self.transposed { (self.cols, self.rows) } else { (self.rows, self.cols) }
+        if self.transposed {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
     }
     /// (row stride, column stride) of the logical matrix.
     fn strides(&self) -> (isize, isize) {
-        if self.transposed { (1, self.cols as isize) } else { (self.cols as isize, 1) }
+        if self.transposed {
+            (1, self.cols as isize)
+        } else {
+            (self.cols as isize, 1)
+        }
     }
 }
 
@@ -52,11 +60,7 @@ pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
         }
         return;
     }
-    let parallelism = if m * n * k >= 1 << 18 && threads() > 1 {
-        Parallelism::Rayon(threads())
-    } else {
-        Parallelism::None
-    };
+    let parallelism = if m * n * k >= 1 << 18 && threads() > 1 { Parallelism::Rayon(threads()) } else { Parallelism::None };
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
     // SAFETY: the asserts above guarantee every index the strides reach is inside the slices,

@@ -134,11 +134,7 @@ impl Tensor {
     ///
     /// `backward(grad_out, needs)` returns one gradient per input, `None` where
     /// `needs[i]` is false.
-    pub(crate) fn record(
-        mut self,
-        inputs: &[&Tensor],
-        backward: impl Fn(&[f32], &[bool]) -> Vec<Option<Vec<f32>>> + 'static,
-    ) -> Tensor {
+    pub(crate) fn record(mut self, inputs: &[&Tensor], backward: impl Fn(&[f32], &[bool]) -> Vec<Option<Vec<f32>>> + 'static) -> Tensor {
         if inputs.iter().any(|t| t.node.is_some()) {
             let parents = inputs.iter().map(|t| t.node.clone()).collect();
             self.node = Some(graph::Node::op(parents, Box::new(backward)));

@@ -70,10 +70,7 @@ impl Tensor {
                 }
             }
         }
-        let stats = BatchStats {
-            mean,
-            var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect(),
-        };
+        let stats = BatchStats { mean, var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
         let g_data = gamma.data.clone();
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
             // per channel: sum(dy), sum(dy * xhat)

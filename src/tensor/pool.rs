@@ -99,9 +99,8 @@ impl Tensor {
         }
         let scale = 1.0 / hw as f32;
         let out: Vec<f32> = self.data.chunks(hw).map(|p| p.iter().sum::<f32>() * scale).collect();
-        Ok(Tensor::constant(vec![n, c], Rc::new(out)).record(&[self], move |g, _| {
-            vec![Some(g.iter().flat_map(|gv| std::iter::repeat(gv * scale).take(hw)).collect())]
-        }))
+        Ok(Tensor::constant(vec![n, c], Rc::new(out))
+            .record(&[self], move |g, _| vec![Some(g.iter().flat_map(|gv| std::iter::repeat(gv * scale).take(hw)).collect())]))
     }
 }
 

@@ -1,0 +1,314 @@
+//! Training: fit a model on labels, or distill a student from a frozen teacher.
+//!
+//! One [`Trainer`] drives both; per-epoch [`EpochRecord`]s come back, and [`Hooks`] let a
+//! caller (a script, the CLI) set the loss per epoch, weight or filter samples per batch,
+//! observe progress and stop early.
+
+pub mod evaluate;
+
+pub use evaluate::{evaluate, in_top_k, predict, Evaluation};
+
+use crate::data::{Augment, Batches, Split};
+use crate::error::{Error, Result};
+use crate::loss::{self, Loss, LossParts};
+use crate::nn::{Mode, Model};
+use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use std::time::Instant;
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub lr_schedule: LrSchedule,
+    /// The loss; KD and WSL need a teacher.
+    pub loss: Loss,
+    /// Image augmentation of training batches (None: teacher logits are computed once and reused).
+    pub augment: Option<Augment>,
+    /// Seed of the shuffling, augmentation and dropout stream.
+    pub seed: u64,
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            optimizer: OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4 },
+            lr_schedule: LrSchedule::default(),
+            loss: Loss::CrossEntropy { label_smoothing: 0.0 },
+            augment: None,
+            seed: 0,
+            eval_batch_size: 256,
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    pub test_top5: f32,
+    /// Learning rate at the start of the epoch.
+    pub lr: f32,
+    /// Temperature and alpha in force (None without distillation).
+    pub temperature: Option<f32>,
+    pub alpha: Option<f32>,
+    /// Samples where the student's CE on the label was below the teacher's.
+    pub regularization: usize,
+    /// Samples whose soft-term weight was set to 0 by a filter.
+    pub filtered: usize,
+    /// Mean weight applied to the soft term (WSL weight times filter), 1 when undistilled.
+    pub mean_weight: f32,
+    pub seconds: f64,
+}
+
+/// One training batch as hooks see it.
+pub struct BatchView<'a> {
+    pub epoch: usize,
+    pub batch: usize,
+    pub labels: &'a [usize],
+    pub student_logits: &'a Tensor,
+    pub teacher_logits: Option<&'a Tensor>,
+    pub parts: &'a LossParts,
+}
+
+/// Whether to keep training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Stop,
+}
+
+/// Caller hooks; every method has a do-nothing default.
+pub trait Hooks {
+    /// The loss for `epoch` (1-based), e.g. a temperature schedule.
+    fn loss_for_epoch(&mut self, _epoch: usize, base: Loss) -> Result<Loss> {
+        Ok(base)
+    }
+    /// Per-sample weights (or a 0/1 keep-mask) for the soft term of this batch.
+    fn sample_weights(&mut self, _batch: &BatchView) -> Result<Option<Vec<f32>>> {
+        Ok(None)
+    }
+    /// Called after each optimizer step with the batch loss.
+    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    fn on_epoch(&mut self, _record: &EpochRecord) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// Where teacher logits come from.
+pub enum Teacher<'a> {
+    None,
+    /// A frozen model run in eval mode (no tape, running statistics untouched).
+    Model(&'a Model),
+    /// Precomputed logits for the training set, `[n, classes]` in data set order.
+    Logits(Vec<f32>),
+}
+
+/// Drives training epoch by epoch.
+pub struct Trainer<'a> {
+    student: &'a Model,
+    teacher: Teacher<'a>,
+    split: &'a Split,
+    config: TrainConfig,
+    optimizer: Optimizer,
+    rng: Rng,
+    epoch: usize,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(student: &'a Model, teacher: Teacher<'a>, split: &'a Split, config: TrainConfig) -> Result<Self> {
+        if config.epochs == 0 || config.batch_size == 0 || config.eval_batch_size == 0 {
+            return Err(Error::invalid("train", "epochs and batch sizes must be at least 1"));
+        }
+        config.lr_schedule.validate()?;
+        if split.train.is_empty() {
+            return Err(Error::invalid("train", format!("{} has no samples", split.train.name)));
+        }
+        if split.train.classes != student.classes() {
+            return Err(Error::shape(
+                "train",
+                format!("a model with {} classes for {}", split.train.classes, split.train.name),
+                student.classes(),
+            ));
+        }
+        if config.loss.needs_teacher() && matches!(teacher, Teacher::None) {
+            return Err(Error::invalid("train", "KD and WSL need a teacher"));
+        }
+        // a teacher without augmentation sees the same inputs every epoch: run it once
+        let teacher = match teacher {
+            Teacher::Model(t) if config.augment.is_none() && config.loss.needs_teacher() => {
+                Teacher::Logits(predict(t, &split.train, config.eval_batch_size)?)
+            }
+            other => other,
+        };
+        if let Teacher::Logits(l) = &teacher {
+            if l.len() != split.train.len() * student.classes() {
+                return Err(Error::shape("teacher logits", format!("[{}, {}]", split.train.len(), student.classes()), l.len()));
+            }
+        }
+        let optimizer = Optimizer::new(config.optimizer.clone())?;
+        Ok(Trainer { student, teacher, split, rng: Rng::new(config.seed), config, optimizer, epoch: 0 })
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    fn teacher_logits(&self, x: &Tensor, indices: &[usize], rng: &mut Rng) -> Result<Option<Tensor>> {
+        let c = self.student.classes();
+        Ok(match &self.teacher {
+            Teacher::None => None,
+            Teacher::Model(t) => Some(t.forward(x, Mode::Eval, rng)?),
+            Teacher::Logits(all) => {
+                let mut rows = Vec::with_capacity(indices.len() * c);
+                indices.iter().for_each(|&i| rows.extend_from_slice(&all[i * c..(i + 1) * c]));
+                Some(Tensor::from_vec(rows, &[indices.len(), c])?)
+            }
+        })
+    }
+
+    /// Runs one epoch and evaluates on the test set.
+    pub fn run_epoch(&mut self, hooks: &mut dyn Hooks) -> Result<(EpochRecord, Control)> {
+        let started = Instant::now();
+        let epoch = self.epoch + 1;
+        let loss_kind = hooks.loss_for_epoch(epoch, self.config.loss)?;
+        let (temperature, alpha) = match loss_kind {
+            Loss::Kd { temperature, alpha } | Loss::Wsl { temperature, alpha } => (Some(temperature), Some(alpha)),
+            Loss::CrossEntropy { .. } => (None, None),
+        };
+        let base_lr = self.config.optimizer.lr();
+        let lr_at_start = self.config.lr_schedule.lr(base_lr, self.epoch, 0.0);
+        let mut epoch_rng = self.rng.fork();
+        let mut dropout_rng = epoch_rng.fork();
+        let batches = Batches::new(&self.split.train, self.config.batch_size, Some(&mut epoch_rng), self.config.augment)?;
+        let n_batches = batches.num_batches();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let (mut regularization, mut filtered, mut weight_sum) = (0usize, 0usize, 0.0f64);
+        let mut control = Control::Continue;
+        for (b, batch) in batches.enumerate() {
+            // forward
+            let logits = self.student.forward(&batch.x, Mode::Train, &mut dropout_rng)?;
+            let teacher = self.teacher_logits(&batch.x, &batch.indices, &mut dropout_rng)?;
+            // loss
+            let mut out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, None)?;
+            let weights = hooks.sample_weights(&BatchView {
+                epoch,
+                batch: b + 1,
+                labels: &batch.labels,
+                student_logits: &logits,
+                teacher_logits: teacher.as_ref(),
+                parts: &out.parts,
+            })?;
+            if let Some(w) = &weights {
+                out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
+                filtered += w.iter().filter(|v| **v == 0.0).count();
+            }
+            let value = out.loss.item()?;
+            if !value.is_finite() {
+                return Err(Error::NonFinite { value, epoch, batch: b + 1 });
+            }
+            // backward
+            let mut grads = out.loss.backward()?;
+            drop(out.loss);
+            // step
+            let lr = self.config.lr_schedule.lr(base_lr, self.epoch, b as f32 / n_batches as f32);
+            self.optimizer.step(self.student.params(), &mut grads, lr)?;
+            // log
+            let c = self.student.classes();
+            correct += logits.data().chunks(c).zip(&batch.labels).filter(|(row, y)| in_top_k(row, **y, 1)).count();
+            loss_sum += value as f64 * batch.labels.len() as f64;
+            seen += batch.labels.len();
+            if teacher.is_some() {
+                regularization += out.parts.regularization_mask().iter().filter(|r| **r).count();
+                let applied = out.parts.weight.iter().enumerate().map(|(i, w)| (*w * weights.as_ref().map_or(1.0, |m| m[i])) as f64);
+                weight_sum += applied.sum::<f64>();
+            } else {
+                weight_sum += batch.labels.len() as f64;
+            }
+            if hooks.on_batch(epoch, b + 1, n_batches, value)? == Control::Stop {
+                control = Control::Stop;
+                break;
+            }
+        }
+        self.epoch = epoch;
+        let test = evaluate(self.student, &self.split.test, self.config.eval_batch_size)?;
+        let record = EpochRecord {
+            epoch,
+            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            train_accuracy: correct as f32 / seen.max(1) as f32,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
+            test_top5: test.top5,
+            lr: lr_at_start,
+            temperature,
+            alpha,
+            regularization,
+            filtered,
+            mean_weight: (weight_sum / seen.max(1) as f64) as f32,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        if hooks.on_epoch(&record)? == Control::Stop {
+            control = Control::Stop;
+        }
+        Ok((record, control))
+    }
+
+    /// Runs the remaining epochs.
+    pub fn run(&mut self, hooks: &mut dyn Hooks) -> Result<Vec<EpochRecord>> {
+        let mut records = Vec::new();
+        while self.epoch < self.config.epochs {
+            let (record, control) = self.run_epoch(hooks)?;
+            records.push(record);
+            if control == Control::Stop {
+                break;
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// Trains `model` on the labels (cross-entropy unless `config.loss` says otherwise).
+pub fn fit(model: &Model, split: &Split, config: &TrainConfig, hooks: &mut dyn Hooks) -> Result<Vec<EpochRecord>> {
+    Trainer::new(model, Teacher::None, split, config.clone())?.run(hooks)
+}
+
+/// Distills `student` from the frozen `teacher` with `config.loss` (KD or WSL).
+pub fn distill(teacher: &Model, student: &Model, split: &Split, config: &TrainConfig, hooks: &mut dyn Hooks) -> Result<Vec<EpochRecord>> {
+    if teacher.classes() != student.classes() {
+        return Err(Error::shape("distill", format!("a teacher with the student's {} classes", student.classes()), teacher.classes()));
+    }
+    Trainer::new(student, Teacher::Model(teacher), split, config.clone())?.run(hooks)
+}
+
+/// [`distill`] for KD/WSL losses, [`fit`] for cross-entropy (the teacher is then unused).
+pub fn distill_or_fit(
+    teacher: &Model,
+    student: &Model,
+    split: &Split,
+    config: &TrainConfig,
+    hooks: &mut dyn Hooks,
+) -> Result<Vec<EpochRecord>> {
+    if config.loss.needs_teacher() {
+        distill(teacher, student, split, config, hooks)
+    } else {
+        fit(student, split, config, hooks)
+    }
+}
