@@ -161,3 +161,59 @@ impl Tensor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::tensor::gradcheck::check;
+
+    fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
+    }
+
+    #[test]
+    fn matmul_values_and_gradients() {
+        let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+        let b = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]).unwrap();
+        assert_eq!(a.matmul(&b).unwrap().data(), &[4.0, 5.0, 10.0, 11.0]);
+        let mut rng = Rng::new(1);
+        check(&[(rand(&mut rng, 12), vec![3, 4]), (rand(&mut rng, 20), vec![4, 5])], |v| v[0].matmul(&v[1]));
+    }
+
+    #[test]
+    fn linear_matches_pytorch_layout_and_gradients() {
+        // x [1, 2] . W[3, 2]^T + b
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap();
+        let w = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]).unwrap();
+        let b = Tensor::from_vec(vec![0.5, 0.5, 0.5], &[3]).unwrap();
+        assert_eq!(x.linear(&w, Some(&b)).unwrap().data(), &[1.5, 2.5, 3.5]);
+        let mut rng = Rng::new(2);
+        let inputs = [(rand(&mut rng, 8), vec![2, 4]), (rand(&mut rng, 12), vec![3, 4]), (rand(&mut rng, 3), vec![3])];
+        check(&inputs, |v| v[0].linear(&v[1], Some(&v[2])));
+        check(&inputs[..2], |v| v[0].linear(&v[1], None));
+    }
+
+    #[test]
+    fn large_gemm_matches_a_naive_product() {
+        // big enough to take the multi-threaded path
+        let (m, k, n) = (70, 90, 80);
+        let mut rng = Rng::new(3);
+        let (a, b) = (rand(&mut rng, m * k), rand(&mut rng, k * n));
+        let mut c = vec![0.0; m * n];
+        gemm_into(Mat::new(&a, m, k), Mat::new(&b, k, n), &mut c, false);
+        for i in (0..m).step_by(7) {
+            for j in (0..n).step_by(5) {
+                let want: f32 = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
+                assert!((c[i * n + j] - want).abs() < 1e-4, "{i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn reshape_and_flatten_route_gradients() {
+        let mut rng = Rng::new(4);
+        check(&[(rand(&mut rng, 24), vec![2, 3, 2, 2])], |v| v[0].flatten()?.reshape(&[4, 6]));
+        assert!(Tensor::zeros(&[2, 3]).reshape(&[4, 2]).is_err());
+    }
+}

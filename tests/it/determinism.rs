@@ -10,8 +10,10 @@ use retort::Rng;
 fn twenty_steps() -> Vec<f32> {
     let mut split = data::load("digits", None, 0.2, 3).unwrap();
     split.normalize();
-    let teacher = Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![64], seed: 1, ..Default::default() }).unwrap();
-    let student = Model::new("cnn", ModelConfig { classes: 10, input: vec![1, 8, 8], channels: vec![8, 16], seed: 2, ..Default::default() }).unwrap();
+    let teacher =
+        Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![64], seed: 1, ..Default::default() }).unwrap();
+    let student =
+        Model::new("cnn", ModelConfig { classes: 10, input: vec![1, 8, 8], channels: vec![8, 16], seed: 2, ..Default::default() }).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5e-4 }).unwrap();
     let mut rng = Rng::new(4);
     let mut losses = Vec::new();

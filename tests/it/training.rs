@@ -30,7 +30,9 @@ fn distillation_leaves_the_teacher_untouched() {
         // with augmentation the teacher runs every batch (eval mode), without it once up front
         let augment = Some(data::Augment { crop_padding: 1, horizontal_flip: false });
         for augment in [None, augment] {
-            let h = train::distill(&teacher, &student, &split, &TrainConfig { epochs: 1, loss, augment, ..Default::default() }, &mut NoHooks).unwrap();
+            let h =
+                train::distill(&teacher, &student, &split, &TrainConfig { epochs: 1, loss, augment, ..Default::default() }, &mut NoHooks)
+                    .unwrap();
             assert_eq!(h.len(), 1);
             assert!(h[0].mean_weight > 0.0 && h[0].mean_weight <= 1.0);
         }
