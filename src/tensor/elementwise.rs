@@ -18,16 +18,6 @@ impl Tensor {
             .record(&[self], move |g, _| vec![Some(g.iter().zip(y.iter()).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect())])
     }
 
-    /// Element-wise sum of two tensors of the same shape (the residual connection).
-    pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
-        if self.shape != rhs.shape {
-            return Err(Error::shape("add", &self.shape, &rhs.shape));
-        }
-        let out: Vec<f32> = self.data.iter().zip(rhs.data.iter()).map(|(a, b)| a + b).collect();
-        Ok(Tensor::constant(self.shape.clone(), Rc::new(out))
-            .record(&[self, rhs], |g, needs| needs.iter().map(|n| n.then(|| g.to_vec())).collect()))
-    }
-
     /// `x * factor`.
     pub fn scale(&self, factor: f32) -> Tensor {
         Tensor::constant(self.shape.clone(), Rc::new(self.unary(|x| x * factor)))

@@ -10,13 +10,18 @@
 //! only module that names dfdx.
 
 pub mod backend;
+mod broadcast;
 mod conv;
 mod elementwise;
 mod graph;
+mod index;
 pub mod matmul;
 mod norm;
 mod pool;
+mod reduce;
+mod unary;
 
+pub use broadcast::broadcast_shapes;
 pub use graph::{Gradients, LeafKey};
 pub use norm::BatchStats;
 
