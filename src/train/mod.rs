@@ -76,6 +76,8 @@ pub struct EpochRecord {
 pub struct BatchView<'a> {
     pub epoch: usize,
     pub batch: usize,
+    /// The loss in force for this step (temperature, alpha).
+    pub loss: Loss,
     pub labels: &'a [usize],
     pub student_logits: &'a Tensor,
     pub teacher_logits: Option<&'a Tensor>,
@@ -91,12 +93,20 @@ pub enum Control {
 
 /// Caller hooks; every method has a do-nothing default.
 pub trait Hooks {
-    /// The loss for `epoch` (1-based), e.g. a temperature schedule.
-    fn loss_for_epoch(&mut self, _epoch: usize, base: Loss) -> Result<Loss> {
+    /// The loss for a step (`epoch` 1-based, `step` 1-based within the epoch), e.g. a temperature schedule.
+    fn loss_for_step(&mut self, _epoch: usize, _step: usize, base: Loss) -> Result<Loss> {
         Ok(base)
+    }
+    /// The learning rate for a step, given the one the configured schedule gives.
+    fn lr(&mut self, _epoch: usize, _step: usize, scheduled: f32) -> Result<f32> {
+        Ok(scheduled)
     }
     /// Per-sample weights (or a 0/1 keep-mask) for the soft term of this batch.
     fn sample_weights(&mut self, _batch: &BatchView) -> Result<Option<Vec<f32>>> {
+        Ok(None)
+    }
+    /// A loss to differentiate instead of the built-in one (a scalar tensor of the student logits).
+    fn custom_loss(&mut self, _batch: &BatchView, _sample_weights: Option<&[f32]>) -> Result<Option<Tensor>> {
         Ok(None)
     }
     /// Called after each optimizer step with the batch loss.
@@ -189,13 +199,8 @@ impl<'a> Trainer<'a> {
     pub fn run_epoch(&mut self, hooks: &mut dyn Hooks) -> Result<(EpochRecord, Control)> {
         let started = Instant::now();
         let epoch = self.epoch + 1;
-        let loss_kind = hooks.loss_for_epoch(epoch, self.config.loss)?;
-        let (temperature, alpha) = match loss_kind {
-            Loss::Kd { temperature, alpha } | Loss::Wsl { temperature, alpha } => (Some(temperature), Some(alpha)),
-            Loss::CrossEntropy { .. } => (None, None),
-        };
         let base_lr = self.config.optimizer.lr();
-        let lr_at_start = self.config.lr_schedule.lr(base_lr, self.epoch, 0.0);
+        let (mut temperature, mut alpha, mut lr_at_start) = (None, None, base_lr);
         let mut epoch_rng = self.rng.fork();
         let mut dropout_rng = epoch_rng.fork();
         let batches = Batches::new(&self.split.train, self.config.batch_size, Some(&mut epoch_rng), self.config.augment)?;
@@ -204,22 +209,52 @@ impl<'a> Trainer<'a> {
         let (mut regularization, mut filtered, mut weight_sum) = (0usize, 0usize, 0.0f64);
         let mut control = Control::Continue;
         for (b, batch) in batches.enumerate() {
+            let step = b + 1;
+            let loss_kind = hooks.loss_for_step(epoch, step, self.config.loss)?;
+            let scheduled = self.config.lr_schedule.lr(base_lr, self.epoch, b as f32 / n_batches as f32);
+            let lr = hooks.lr(epoch, step, scheduled)?;
+            if b == 0 {
+                lr_at_start = lr;
+                if let Loss::Kd { temperature: t, alpha: a } | Loss::Wsl { temperature: t, alpha: a } = loss_kind {
+                    (temperature, alpha) = (Some(t), Some(a));
+                }
+            }
+            if !(lr >= 0.0 && lr.is_finite()) {
+                return Err(Error::invalid("train", format!("learning rate {lr} at epoch {epoch}, batch {step} must be a non-negative number")));
+            }
             // forward
             let logits = self.student.forward(&batch.x, Mode::Train, &mut dropout_rng)?;
             let teacher = self.teacher_logits(&batch.x, &batch.indices, &mut dropout_rng)?;
             // loss
             let mut out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, None)?;
-            let weights = hooks.sample_weights(&BatchView {
-                epoch,
-                batch: b + 1,
-                labels: &batch.labels,
-                student_logits: &logits,
-                teacher_logits: teacher.as_ref(),
-                parts: &out.parts,
-            })?;
+            let (weights, custom) = {
+                let view = BatchView {
+                    epoch,
+                    batch: step,
+                    loss: loss_kind,
+                    labels: &batch.labels,
+                    student_logits: &logits,
+                    teacher_logits: teacher.as_ref(),
+                    parts: &out.parts,
+                };
+                let weights = hooks.sample_weights(&view)?;
+                if let Some(w) = &weights {
+                    if w.len() != batch.labels.len() {
+                        return Err(Error::shape("sample weights", format!("{} values, one per sample", batch.labels.len()), w.len()));
+                    }
+                }
+                let custom = hooks.custom_loss(&view, weights.as_deref())?;
+                (weights, custom)
+            };
             if let Some(w) = &weights {
                 out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
                 filtered += w.iter().filter(|v| **v == 0.0).count();
+            }
+            if let Some(c) = custom {
+                if c.len() != 1 {
+                    return Err(Error::shape("custom loss", "a scalar (one-element) tensor", c.shape()));
+                }
+                out.loss = c;
             }
             let value = out.loss.item()?;
             if !value.is_finite() {
@@ -229,7 +264,6 @@ impl<'a> Trainer<'a> {
             let mut grads = out.loss.backward()?;
             drop(out.loss);
             // step
-            let lr = self.config.lr_schedule.lr(base_lr, self.epoch, b as f32 / n_batches as f32);
             self.optimizer.step(self.student.params(), &mut grads, lr)?;
             // log
             let c = self.student.classes();
