@@ -1,10 +1,17 @@
-//! The `retort` command line: quickstart, the model zoo, benchmarks.
+//! The `retort` command line: run and check scripts, quickstart, the model zoo, docs, benchmarks.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::nn::{Model, ModelConfig, ZOO};
+use retort::script::{self, RunOptions, ScriptError};
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "retort", version, about = "Knowledge-distillation research: teachers, students, KD and weighted soft labels (WSL)")]
@@ -15,6 +22,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a Rhai script.
+    Run {
+        /// The script (.rhai).
+        script: PathBuf,
+        /// Set a script parameter, seen as `params.KEY` (dotted keys nest: distill.temperature=2).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Seed of the run (default seeds for data, models and batches).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop the script after this many operations (guards against runaway loops).
+        #[arg(long)]
+        max_operations: Option<u64>,
+    },
+    /// Parse a script and resolve its imports without running it.
+    Check {
+        script: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Write the script API reference (docs/script-api.md) from the engine's metadata.
+    Docs {
+        /// Where to write it.
+        #[arg(long, short, default_value = "docs/script-api.md")]
+        output: PathBuf,
+    },
     /// Train a teacher and three students (scratch, KD, WSL) on the bundled digits and compare them.
     Quickstart {
         /// Seed of the split, the weights and the batches.
@@ -55,8 +88,38 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// `RETORT_PATH`: extra folders for `import`, separated like `PATH`.
+fn retort_path() -> Vec<PathBuf> {
+    std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
+}
+
+fn run_script(script: PathBuf, sets: Vec<String>, seed: u64, max_operations: Option<u64>) -> Result<(), ScriptError> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    // a second Ctrl-C exits at once
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let opts = RunOptions { sets, seed, max_operations, search_path: retort_path() };
+    let out = Rc::new(RefCell::new(|s: &str| {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{s}");
+    }));
+    script::run(&script, &opts, out, interrupt)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run { .. } | Command::Check { .. } => unreachable!("handled in main"),
+        Command::Docs { output } => {
+            let md = script::docs::script_api_markdown();
+            let tmp = output.with_extension("md.tmp");
+            std::fs::write(&tmp, md).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &output).with_context(|| format!("writing {}", output.display()))?;
+            eprintln!("wrote {}", output.display());
+        }
         Command::Quickstart { seed, quiet } => {
             let mut observe = |stage: &str, r: &retort::train::EpochRecord| {
                 if !quiet {
@@ -111,7 +174,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let script_result = match &cli.command {
+        Command::Run { script, sets, seed, max_operations } => Some(run_script(script.clone(), sets.clone(), *seed, *max_operations)),
+        Command::Check { script, sets } => {
+            Some(script::check(script, &RunOptions { sets: sets.clone(), search_path: retort_path(), ..Default::default() }))
+        }
+        _ => None,
+    };
+    if let Some(result) = script_result {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

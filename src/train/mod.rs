@@ -220,7 +220,10 @@ impl<'a> Trainer<'a> {
                 }
             }
             if !(lr >= 0.0 && lr.is_finite()) {
-                return Err(Error::invalid("train", format!("learning rate {lr} at epoch {epoch}, batch {step} must be a non-negative number")));
+                return Err(Error::invalid(
+                    "train",
+                    format!("learning rate {lr} at epoch {epoch}, batch {step} must be a non-negative number"),
+                ));
             }
             // forward
             let logits = self.student.forward(&batch.x, Mode::Train, &mut dropout_rng)?;

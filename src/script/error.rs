@@ -1,0 +1,116 @@
+//! Script errors with the file, line and column, printed with the source line and a caret.
+
+use rhai::{EvalAltResult, ParseError, Position};
+
+/// Whether an error is the user's invocation (exit 2) or a failed run (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Usage,
+    Failure,
+}
+
+/// A failure while checking or running a script.
+#[derive(Debug, Clone)]
+pub struct ScriptError {
+    pub kind: ErrorKind,
+    pub file: String,
+    /// 1-based line and column, when the error has a position.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+    /// The source line the position points into.
+    pub source_line: Option<String>,
+}
+
+impl ScriptError {
+    pub fn usage(file: &str, message: impl Into<String>) -> Self {
+        ScriptError { kind: ErrorKind::Usage, file: file.into(), line: None, column: None, message: message.into(), source_line: None }
+    }
+
+    /// Exit code for the CLI: 2 for usage errors, 1 for failed runs.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            ErrorKind::Usage => 2,
+            ErrorKind::Failure => 1,
+        }
+    }
+
+    fn at(file: &str, source: &str, pos: Position, message: String) -> Self {
+        let (line, column) = (pos.line(), pos.position());
+        let source_line = line.and_then(|l| source.lines().nth(l - 1)).map(str::to_string);
+        ScriptError { kind: ErrorKind::Failure, file: file.into(), line, column, message, source_line }
+    }
+
+    pub(crate) fn from_parse(file: &str, source: &str, e: &ParseError) -> Self {
+        Self::at(file, source, e.position(), format!("syntax error: {}", e.err_type()))
+    }
+
+    pub(crate) fn from_eval(file: &str, source: &str, e: &EvalAltResult) -> Self {
+        // errors raised inside imported modules or functions: report the innermost message,
+        // at the outermost position in this file
+        let (message, pos) = describe(e);
+        Self::at(file, source, pos, message)
+    }
+}
+
+/// The message of an evaluation error, unwrapping function-call layers, and its position.
+fn describe(e: &EvalAltResult) -> (String, Position) {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(name, _, inner, pos) => {
+            let (m, inner_pos) = describe(inner);
+            let fn_name = if name.starts_with("anon$") { "closure".to_string() } else { format!("'{name}'") };
+            // prefer the position inside the function when it is in the same file
+            let p = if inner_pos.is_none() { *pos } else { inner_pos };
+            (format!("{m} (in {fn_name})"), p)
+        }
+        EvalAltResult::ErrorInModule(path, inner, pos) => {
+            let (m, _) = describe(inner);
+            (format!("{m} (in module '{path}')"), *pos)
+        }
+        EvalAltResult::ErrorRuntime(v, pos) => (v.to_string(), *pos),
+        EvalAltResult::ErrorTooManyOperations(pos) => {
+            ("the script ran more operations than --max-operations allows (a runaway loop?)".into(), *pos)
+        }
+        EvalAltResult::ErrorTerminated(_, pos) => ("interrupted".into(), *pos),
+        EvalAltResult::ErrorModuleNotFound(path, pos) => {
+            (format!("import '{path}': module not found; looked in the stdlib, the script's folder and RETORT_PATH"), *pos)
+        }
+        other => {
+            let text = other.to_string();
+            // Rhai appends " (line N, position M)"; the caret shows that already
+            let text = match text.rfind(" (line ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            (text, other.position())
+        }
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        match (self.line, self.column) {
+            (Some(line), col) => {
+                write!(f, "  --> {}:{line}", self.file)?;
+                if let Some(c) = col {
+                    write!(f, ":{c}")?;
+                }
+                writeln!(f)?;
+                if let Some(src) = &self.source_line {
+                    let gutter = " ".repeat(line.to_string().len());
+                    writeln!(f, "{gutter} |")?;
+                    writeln!(f, "{line} | {src}")?;
+                    if let Some(c) = col {
+                        let pad: String = src.chars().take(c.saturating_sub(1)).map(|ch| if ch == '\t' { '\t' } else { ' ' }).collect();
+                        writeln!(f, "{gutter} | {pad}^")?;
+                    }
+                }
+                Ok(())
+            }
+            (None, _) => writeln!(f, "  --> {}", self.file),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}

@@ -1,0 +1,238 @@
+//! Script closures as training hooks: temperature, alpha and learning-rate schedules,
+//! per-batch filters, custom losses and per-epoch callbacks.
+
+use super::convert::{as_f64, err, type_of, Res};
+use super::state::State;
+use crate::loss::Loss;
+use crate::tensor::Tensor;
+use crate::train::{BatchView, Control, EpochRecord, Hooks};
+use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
+
+/// A number, or a closure of the epoch (and optionally the step) giving one.
+#[derive(Clone)]
+pub enum Sched {
+    Num(f32),
+    Fn(FnPtr),
+}
+
+impl Sched {
+    pub fn from_dynamic(op: &str, key: &str, v: &Dynamic) -> Res<Sched> {
+        if let Some(x) = as_f64(v) {
+            return Ok(Sched::Num(x as f32));
+        }
+        match v.clone().try_cast::<FnPtr>() {
+            Some(f) => Ok(Sched::Fn(f)),
+            None => err(format!("{op}: option '{key}' must be a number or a closure |epoch| ..., got {}", type_of(v))),
+        }
+    }
+}
+
+/// The keys of an epoch record as scripts see it.
+pub fn record_map(r: &EpochRecord) -> Map {
+    let mut m = Map::new();
+    let f = |x: f32| Dynamic::from_float(x as f64);
+    m.insert("epoch".into(), Dynamic::from_int(r.epoch as INT));
+    m.insert("train_loss".into(), f(r.train_loss));
+    m.insert("train_accuracy".into(), f(r.train_accuracy));
+    m.insert("test_loss".into(), f(r.test_loss));
+    m.insert("test_accuracy".into(), f(r.test_accuracy));
+    m.insert("test_top5".into(), f(r.test_top5));
+    m.insert("lr".into(), f(r.lr));
+    m.insert("temperature".into(), r.temperature.map_or(Dynamic::UNIT, f));
+    m.insert("alpha".into(), r.alpha.map_or(Dynamic::UNIT, f));
+    m.insert("regularization".into(), Dynamic::from_int(r.regularization as INT));
+    m.insert("filtered".into(), Dynamic::from_int(r.filtered as INT));
+    m.insert("mean_weight".into(), f(r.mean_weight));
+    m.insert("seconds".into(), Dynamic::from_float(r.seconds));
+    m
+}
+
+fn vec_tensor(v: &[f32]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), &[v.len()]).expect("1-d")
+}
+
+fn labels_tensor(labels: &[usize]) -> Tensor {
+    Tensor::from_vec(labels.iter().map(|&y| y as f32).collect(), &[labels.len()]).expect("1-d")
+}
+
+/// Hooks that call into the script. The first script error is kept and re-raised as is.
+pub struct ScriptHooks<'a, 'c> {
+    pub ctx: &'a NativeCallContext<'c>,
+    pub state: &'a State,
+    pub op: &'static str,
+    pub temperature: Option<Sched>,
+    pub alpha: Option<Sched>,
+    pub lr: Option<Sched>,
+    pub filter: Option<FnPtr>,
+    pub loss: Option<FnPtr>,
+    pub on_epoch: Option<FnPtr>,
+    pub error: Option<Box<EvalAltResult>>,
+    /// Closure arities found so far (1: epoch, 2: epoch and step), keyed by function name.
+    arity: std::collections::HashMap<String, usize>,
+    interrupted: bool,
+}
+
+impl<'a, 'c> ScriptHooks<'a, 'c> {
+    pub fn new(ctx: &'a NativeCallContext<'c>, state: &'a State, op: &'static str) -> Self {
+        ScriptHooks {
+            ctx,
+            state,
+            op,
+            temperature: None,
+            alpha: None,
+            lr: None,
+            filter: None,
+            loss: None,
+            on_epoch: None,
+            error: None,
+            arity: Default::default(),
+            interrupted: false,
+        }
+    }
+
+    /// Keeps a script error and hands the trainer a placeholder that stops it.
+    fn keep<T>(&mut self, r: Res<T>) -> crate::Result<T> {
+        r.map_err(|e| {
+            self.error.get_or_insert(e);
+            crate::Error::invalid("script", "a script hook failed")
+        })
+    }
+
+    /// Re-raises what stopped training: a script error, an interrupt, or a library error.
+    pub fn finish<T>(self, r: crate::Result<T>) -> Res<T> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.interrupted {
+            return err(format!("{}: interrupted (Ctrl-C)", self.op));
+        }
+        r.map_err(|e| format!("{}: {e}", self.op).into())
+    }
+
+    fn eval_sched(&mut self, s: &Sched, key: &str, epoch: usize, step: usize) -> Res<f32> {
+        match s {
+            Sched::Num(x) => Ok(*x),
+            Sched::Fn(f) => {
+                let name = f.fn_name().to_string();
+                let e = epoch as INT;
+                let value: Dynamic = match self.arity.get(&name) {
+                    Some(1) => f.call_within_context(self.ctx, (e,))?,
+                    Some(_) => f.call_within_context(self.ctx, (e, step as INT))?,
+                    None => match f.call_within_context::<Dynamic>(self.ctx, (e, step as INT)) {
+                        Ok(v) => {
+                            self.arity.insert(name, 2);
+                            v
+                        }
+                        Err(ee) if matches!(&*ee, EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.starts_with(&name)) => {
+                            self.arity.insert(name, 1);
+                            f.call_within_context(self.ctx, (e,))?
+                        }
+                        Err(ee) => return Err(ee),
+                    },
+                };
+                match as_f64(&value) {
+                    Some(x) if x.is_finite() => Ok(x as f32),
+                    _ => err(format!("{}: the '{key}' closure must return a finite number, got {}", self.op, type_of(&value))),
+                }
+            }
+        }
+    }
+
+    fn batch_map(&self, b: &BatchView) -> Map {
+        let p = b.parts;
+        let mut m = Map::new();
+        let t = |x: Tensor| Dynamic::from(x);
+        m.insert("ce_student".into(), t(vec_tensor(&p.ce_student)));
+        m.insert("labels".into(), t(labels_tensor(b.labels)));
+        m.insert("student_logits".into(), t(b.student_logits.detach()));
+        m.insert("epoch".into(), Dynamic::from_int(b.epoch as INT));
+        m.insert("step".into(), Dynamic::from_int(b.batch as INT));
+        if let Some(tl) = b.teacher_logits {
+            m.insert("teacher_logits".into(), t(tl.clone()));
+            m.insert("ce_teacher".into(), t(vec_tensor(&p.ce_teacher)));
+            m.insert("weight".into(), t(vec_tensor(&p.weight)));
+            m.insert("soft".into(), t(vec_tensor(&p.soft)));
+            let reg: Vec<f32> = p.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
+            m.insert("regularization".into(), t(vec_tensor(&reg)));
+        }
+        if let Loss::Kd { temperature, alpha } | Loss::Wsl { temperature, alpha } = b.loss {
+            m.insert("temperature".into(), Dynamic::from_float(temperature as f64));
+            m.insert("alpha".into(), Dynamic::from_float(alpha as f64));
+        }
+        m
+    }
+}
+
+impl Hooks for ScriptHooks<'_, '_> {
+    fn loss_for_step(&mut self, epoch: usize, step: usize, base: Loss) -> crate::Result<Loss> {
+        let (Some(ts), Some(as_)) = (self.temperature.clone(), self.alpha.clone()) else { return Ok(base) };
+        let r = self.eval_sched(&ts, "temperature", epoch, step).and_then(|t| Ok((t, self.eval_sched(&as_, "alpha", epoch, step)?)));
+        let (temperature, alpha) = self.keep(r)?;
+        Ok(match base {
+            Loss::Kd { .. } => Loss::Kd { temperature, alpha },
+            Loss::Wsl { .. } => Loss::Wsl { temperature, alpha },
+            other => other,
+        })
+    }
+
+    fn lr(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {
+        match self.lr.clone() {
+            None => Ok(scheduled),
+            Some(s) => {
+                let r = self.eval_sched(&s, "lr_schedule", epoch, step);
+                self.keep(r)
+            }
+        }
+    }
+
+    fn sample_weights(&mut self, b: &BatchView) -> crate::Result<Option<Vec<f32>>> {
+        let Some(f) = self.filter.clone() else { return Ok(None) };
+        let map = self.batch_map(b);
+        let r = f.call_within_context::<Dynamic>(self.ctx, (Dynamic::from_map(map),)).and_then(|v| match v.clone().try_cast::<Tensor>() {
+            Some(t) if t.len() == b.labels.len() => Ok(t.data().to_vec()),
+            Some(t) => err(format!(
+                "{}: the filter returned a tensor of shape {:?}; it must give one value per sample ([{}])",
+                self.op,
+                t.shape(),
+                b.labels.len()
+            )),
+            None => err(format!("{}: the filter must return a tensor (a keep-mask or weights), got {}", self.op, type_of(&v))),
+        });
+        self.keep(r).map(Some)
+    }
+
+    fn custom_loss(&mut self, b: &BatchView, weights: Option<&[f32]>) -> crate::Result<Option<Tensor>> {
+        let Some(f) = self.loss.clone() else { return Ok(None) };
+        let mut ctx = self.batch_map(b);
+        if let Some(w) = weights {
+            ctx.insert("weights".into(), Dynamic::from(vec_tensor(w)));
+        }
+        let teacher = b.teacher_logits.map_or(Dynamic::UNIT, |t| Dynamic::from(t.clone()));
+        let args = (Dynamic::from(b.student_logits.clone()), teacher, Dynamic::from(labels_tensor(b.labels)), Dynamic::from_map(ctx));
+        let r = f.call_within_context::<Dynamic>(self.ctx, args).and_then(|v| match v.clone().try_cast::<Tensor>() {
+            Some(t) if t.len() == 1 => Ok(t),
+            Some(t) => err(format!(
+                "{}: the loss closure must return a scalar tensor, got shape {:?} (use mean(...) or sum(...))",
+                self.op,
+                t.shape()
+            )),
+            None => err(format!("{}: the loss closure must return a tensor, got {}", self.op, type_of(&v))),
+        });
+        self.keep(r).map(Some)
+    }
+
+    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> crate::Result<Control> {
+        if self.state.interrupted() {
+            self.interrupted = true;
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
+        let Some(f) = self.on_epoch.clone() else { return Ok(Control::Continue) };
+        let r = f.call_within_context::<Dynamic>(self.ctx, (Dynamic::from_map(record_map(record)),));
+        let v = self.keep(r)?;
+        Ok(if v.as_bool() == Ok(false) { Control::Stop } else { Control::Continue })
+    }
+}

@@ -1,0 +1,447 @@
+//! Data, model and training built-ins: `dataset`, `model`, `fit`, `distill`, `evaluate`,
+//! optimizers, learning-rate schedules and the built-in losses as tensor functions.
+
+use super::convert::{as_f64, dims, err, lib, shape_array, type_of, Opts, Res};
+use super::hooks::{record_map, Sched, ScriptHooks};
+use super::state::State;
+use crate::data::{self, Augment, Dataset, Split};
+use crate::def;
+use crate::loss::{self, Loss};
+use crate::nn::{Mode, Model, ModelConfig};
+use crate::optim::schedule::Schedule;
+use crate::optim::{LrSchedule, OptimizerConfig};
+use crate::tensor::Tensor;
+use crate::train::{self, EpochRecord, Teacher, TrainConfig, Trainer};
+use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, INT};
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// A loaded data set (train and test).
+#[derive(Clone)]
+pub struct DataRef(pub Rc<Split>);
+
+/// One side of a data set.
+#[derive(Clone)]
+pub struct DataPart {
+    split: Rc<Split>,
+    test: bool,
+}
+
+impl DataPart {
+    fn get(&self) -> &Dataset {
+        if self.test {
+            &self.split.test
+        } else {
+            &self.split.train
+        }
+    }
+}
+
+/// A model and its current mode (`train()` / `eval()`).
+#[derive(Clone)]
+pub struct ModelRef {
+    pub model: Rc<Model>,
+    mode: Rc<Cell<Mode>>,
+}
+
+fn summary(m: &Model) -> String {
+    let mut s = format!("{} ({} parameters, {} classes, input {:?})", m.arch(), m.params_count(), m.classes(), m.config().input);
+    for l in m.layers() {
+        s.push_str(&format!("\n  {}", l.describe()));
+    }
+    s
+}
+
+fn labels_of(t: &Tensor, classes: usize) -> Res<Vec<usize>> {
+    t.data()
+        .iter()
+        .map(|&v| {
+            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes {
+                Ok(v as usize)
+            } else {
+                err(format!("label {v} is not an integer in 0..{classes}"))
+            }
+        })
+        .collect()
+}
+
+fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
+    let o = Opts::new("dataset", opts, &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"])?;
+    let root = o.string("root")?.map(PathBuf::from);
+    let mut split = lib(data::load(name, root.as_deref(), o.f32_or("test_fraction", 0.2)?, o.usize_or("seed", 0)? as u64))?;
+    if let Some(n) = o.get("train_limit").map(|_| o.usize_or("train_limit", 0)).transpose()? {
+        split.train = split.train.take(n);
+    }
+    if let Some(n) = o.get("test_limit").map(|_| o.usize_or("test_limit", 0)).transpose()? {
+        split.test = split.test.take(n);
+    }
+    if o.bool_or("normalize", true)? {
+        split.normalize();
+    }
+    Ok(DataRef(Rc::new(split)))
+}
+
+fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
+    let o = Opts::new("model", opts, &["input", "classes", "hidden", "channels", "dropout", "seed"])?;
+    let Some(input) = o.dims("input")? else { return err("model: option 'input' is required (e.g. input: data.input)") };
+    let classes = o.usize_or("classes", 0)?;
+    if classes == 0 {
+        return err("model: option 'classes' is required and must be positive (e.g. classes: data.classes)");
+    }
+    let defaults = ModelConfig::default();
+    let seed = match o.get("seed") {
+        Some(_) => o.usize_or("seed", 0)? as u64,
+        None => state.next_model_seed(),
+    };
+    let cfg = ModelConfig {
+        classes,
+        input,
+        hidden: o.dims("hidden")?.unwrap_or(defaults.hidden),
+        channels: o.dims("channels")?.unwrap_or(defaults.channels),
+        dropout: o.f32_or("dropout", 0.0)?,
+        seed,
+    };
+    Ok(ModelRef { model: Rc::new(lib(Model::new(name, cfg))?), mode: Rc::new(Cell::new(Mode::Train)) })
+}
+
+fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerConfig> {
+    let cfg = match adam {
+        None => {
+            let o = Opts::new(op, opts, &["lr", "momentum", "nesterov", "weight_decay"])?;
+            OptimizerConfig::Sgd {
+                lr: o.f32_or("lr", 0.1)?,
+                momentum: o.f32_or("momentum", 0.0)?,
+                nesterov: o.bool_or("nesterov", false)?,
+                weight_decay: o.f32_or("weight_decay", 0.0)?,
+            }
+        }
+        Some(decoupled) => {
+            let o = Opts::new(op, opts, &["lr", "betas", "eps", "weight_decay"])?;
+            let betas = match o.get("betas") {
+                None => [0.9, 0.999],
+                Some(v) => {
+                    let arr = v.read_lock::<Array>().map(|a| a.iter().filter_map(as_f64).collect::<Vec<_>>()).unwrap_or_default();
+                    match arr[..] {
+                        [a, b] => [a as f32, b as f32],
+                        _ => return err(format!("{op}: option 'betas' must be an array of two numbers, got {}", type_of(v))),
+                    }
+                }
+            };
+            let default_decay = if decoupled { 0.01 } else { 0.0 };
+            OptimizerConfig::Adam {
+                lr: o.f32_or("lr", 1e-3)?,
+                betas,
+                eps: o.f32_or("eps", 1e-8)?,
+                weight_decay: o.f32_or("weight_decay", default_decay)?,
+                decoupled,
+            }
+        }
+    };
+    lib(cfg.validate())?;
+    Ok(cfg)
+}
+
+const TRAIN_KEYS: &[&str] =
+    &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing"];
+const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter"];
+
+/// Reads the options common to `fit` and `distill` into a config and hooks.
+fn train_config<'a, 'c>(
+    op: &'static str,
+    o: &Opts,
+    ctx: &'a NativeCallContext<'c>,
+    state: &'a State,
+) -> Res<(TrainConfig, ScriptHooks<'a, 'c>)> {
+    let mut hooks = ScriptHooks::new(ctx, state, op);
+    let mut cfg = TrainConfig {
+        epochs: o.usize_or("epochs", 10)?,
+        batch_size: o.usize_or("batch", 64)?,
+        seed: o.usize_or("seed", state.seed as usize)? as u64,
+        ..TrainConfig::default()
+    };
+    cfg.eval_batch_size = o.usize_or("eval_batch", 256)?;
+    if let Some(opt) = o.custom::<OptimizerConfig>("optimizer", "an optimizer such as sgd(#{ lr: 0.1 })")? {
+        cfg.optimizer = opt;
+    }
+    match o.get("lr_schedule") {
+        None => {}
+        Some(v) => match v.clone().try_cast::<LrSchedule>() {
+            Some(s) => cfg.lr_schedule = s,
+            None => hooks.lr = Some(Sched::from_dynamic(op, "lr_schedule", v)?),
+        },
+    }
+    cfg.augment = match o.get("augment") {
+        None => None,
+        Some(v) if v.as_bool() == Ok(false) => None,
+        Some(v) if v.as_bool() == Ok(true) => Some(Augment { crop_padding: 4, horizontal_flip: true }),
+        Some(v) => match v.read_lock::<Map>() {
+            Some(m) => {
+                let a = Opts::new("augment", &m, &["crop_padding", "flip"])?;
+                Some(Augment { crop_padding: a.usize_or("crop_padding", 4)?, horizontal_flip: a.bool_or("flip", true)? })
+            }
+            None => return err(format!("{op}: option 'augment' must be true, false or #{{ crop_padding, flip }}, got {}", type_of(v))),
+        },
+    };
+    cfg.loss = Loss::CrossEntropy { label_smoothing: o.f32_or("label_smoothing", 0.0)? };
+    hooks.on_epoch = o.fn_ptr("on_epoch")?;
+    Ok((cfg, hooks))
+}
+
+/// What a finished `fit` or `distill` gives back to the script.
+fn run_map(history: &[EpochRecord], student: &Model, teacher: Option<&Model>, loss: &str) -> Map {
+    let mut m = Map::new();
+    let last = history.last();
+    let best = history.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
+    m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
+    m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
+    m.insert("final_accuracy".into(), Dynamic::from_float(last.map_or(0.0, |r| r.test_accuracy) as f64));
+    m.insert("best_accuracy".into(), Dynamic::from_float(best.map_or(0.0, |r| r.test_accuracy) as f64));
+    m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
+    m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
+    m.insert("student".into(), student.arch().into());
+    m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));
+    m.insert("loss".into(), loss.into());
+    m
+}
+
+fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
+    let o = Opts::new("fit", &opts, TRAIN_KEYS)?;
+    let (cfg, mut hooks) = train_config("fit", &o, &ctx, state)?;
+    let result = Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let history = hooks.finish(result)?;
+    Ok(run_map(&history, &model.model, None, "ce"))
+}
+
+fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
+    let keys: Vec<&str> = TRAIN_KEYS.iter().chain(DISTILL_KEYS).copied().collect();
+    let o = Opts::new("distill", &opts, &keys)?;
+    let (mut cfg, mut hooks) = train_config("distill", &o, &ctx, state)?;
+    let temperature = Sched::from_dynamic("distill", "temperature", o.get("temperature").unwrap_or(&Dynamic::from_float(4.0)))?;
+    let alpha = Sched::from_dynamic("distill", "alpha", o.get("alpha").unwrap_or(&Dynamic::from_float(1.0)))?;
+    let (t0, a0) = match (&temperature, &alpha) {
+        (Sched::Num(t), Sched::Num(a)) => (*t, *a),
+        _ => (4.0, 1.0), // closures are evaluated per step by the hooks
+    };
+    let loss_name = match o.get("loss") {
+        None => "kd".to_string(),
+        Some(v) => match v.clone().try_cast::<rhai::FnPtr>() {
+            Some(f) => {
+                hooks.loss = Some(f);
+                "custom".to_string()
+            }
+            None => o.string("loss")?.unwrap_or_default(),
+        },
+    };
+    cfg.loss = match loss_name.as_str() {
+        "ce" => Loss::CrossEntropy { label_smoothing: o.f32_or("label_smoothing", 0.0)? },
+        "kd" | "custom" => Loss::Kd { temperature: t0, alpha: a0 },
+        "wsl" => Loss::Wsl { temperature: t0, alpha: a0 },
+        other => {
+            let hint = super::convert::suggest(other, &["ce", "kd", "wsl"]).map_or(String::new(), |s| format!("; did you mean '{s}'?"));
+            return err(format!("distill: loss '{other}' is unknown: use \"ce\", \"kd\", \"wsl\" or a closure |s, t, y, ctx| ...{hint}"));
+        }
+    };
+    if cfg.loss.needs_teacher() {
+        hooks.temperature = Some(temperature);
+        hooks.alpha = Some(alpha);
+    }
+    hooks.filter = o.fn_ptr("filter")?;
+    if teacher.model.classes() != student.model.classes() {
+        return err(format!("distill: the teacher has {} classes but the student {}", teacher.model.classes(), student.model.classes()));
+    }
+    let source = if cfg.loss.needs_teacher() || hooks.loss.is_some() { Teacher::Model(&teacher.model) } else { Teacher::None };
+    let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let history = hooks.finish(result)?;
+    Ok(run_map(&history, &student.model, Some(&teacher.model), &loss_name))
+}
+
+fn eval_map(e: train::Evaluation) -> Map {
+    let mut m = Map::new();
+    m.insert("accuracy".into(), Dynamic::from_float(e.accuracy as f64));
+    m.insert("top5".into(), Dynamic::from_float(e.top5 as f64));
+    m.insert("loss".into(), Dynamic::from_float(e.loss as f64));
+    m.insert("samples".into(), Dynamic::from_int(e.samples as INT));
+    m
+}
+
+fn builtin_loss(s: &Tensor, t: &Tensor, y: &Tensor, loss: Loss) -> Res<loss::LossOutput> {
+    let labels = labels_of(y, s.shape().get(1).copied().unwrap_or(0))?;
+    lib(loss::compute(s, Some(t), &labels, loss, None))
+}
+
+pub fn register(engine: &mut Engine, state: &Rc<State>) {
+    engine.register_type_with_name::<DataRef>("Dataset").register_type_with_name::<DataPart>("DataPart");
+    engine
+        .register_type_with_name::<ModelRef>("Model")
+        .register_type_with_name::<OptimizerConfig>("Optimizer")
+        .register_type_with_name::<LrSchedule>("LrSchedule");
+
+    // data
+    def!(engine, "dataset", "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n```rhai\nlet data = dataset(\"digits\");\n```", |name: &str| load_dataset(name, &Map::new()));
+    def!(engine, "dataset", "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n```rhai\nlet data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n```", |name: &str, opts: Map| load_dataset(name, &opts));
+    engine.register_get("features", |d: &mut DataRef| d.0.train.sample_len() as INT);
+    engine.register_get("classes", |d: &mut DataRef| d.0.train.classes as INT);
+    engine.register_get("input", |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape)));
+    engine.register_get("train", |d: &mut DataRef| DataPart { split: d.0.clone(), test: false });
+    engine.register_get("test", |d: &mut DataRef| DataPart { split: d.0.clone(), test: true });
+    engine.register_get("len", |d: &mut DataPart| d.get().len() as INT);
+    def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()
+        as INT);
+    def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| format!(
+        "{}: {} train / {} test samples of {:?}, {} classes",
+        d.0.train.name.trim_end_matches("/train"),
+        d.0.train.len(),
+        d.0.test.len(),
+        d.0.train.sample_shape,
+        d.0.train.classes
+    ));
+    def!(engine, "to_string", "A data set part summary.\n```rhai\nprint(dataset(\"digits\").test);\n```", |d: &mut DataPart| format!(
+        "{}: {} samples",
+        d.get().name,
+        d.get().len()
+    ));
+    def!(
+        engine,
+        "batch",
+        "The first `n` samples of a data part as #{ x, labels } tensors.\n```rhai\nlet b = batch(dataset(\"digits\").test, 8);\n```",
+        |d: DataPart, n: INT| {
+            let subset = d.get().take(n.max(0) as usize);
+            let mut it = lib(data::Batches::new(&subset, subset.len().max(1), None, None))?;
+            let mut m = Map::new();
+            if let Some(b) = it.next() {
+                m.insert("x".into(), Dynamic::from(b.x));
+                m.insert(
+                    "labels".into(),
+                    Dynamic::from(Tensor::from_vec(b.labels.iter().map(|&y| y as f32).collect(), &[b.labels.len()]).expect("1-d")),
+                );
+            }
+            Ok::<_, Box<rhai::EvalAltResult>>(m)
+        }
+    );
+
+    // models
+    let st = state.clone();
+    def!(engine, "model", "Builds a zoo model: mlp, cnn, resnet8..110, resnet8x4, resnet32x4, wrn_16_1/16_2/40_1/40_2.\nOptions: input, classes (required), hidden, channels, dropout, seed.\n```rhai\nlet m = model(\"mlp\", #{ input: 64, hidden: [32], classes: 10 });\n```", move |name: &str, opts: Map| build_model(&st, name, &opts));
+    def!(engine, "forward", "Logits for a batch `x`; records gradients in train mode.\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nlet y = m.forward(randn([2, 4]));\n```", {
+        let st = state.clone();
+        move |m: &mut ModelRef, x: Tensor| lib(m.model.forward(&x, m.mode.get(), &mut st.rng.borrow_mut()))
+    });
+    def!(engine, "train", "Puts the model in train mode (batch statistics, dropout, gradients).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.train();\n```", |m: &mut ModelRef| m.mode.set(Mode::Train));
+    def!(engine, "eval", "Puts the model in eval mode (running statistics, no dropout, no gradients).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.eval();\n```", |m: &mut ModelRef| m.mode.set(Mode::Eval));
+    def!(
+        engine,
+        "params_count",
+        "Number of trainable values.\n```rhai\nprint(model(\"resnet20\", #{ input: [3, 32, 32], classes: 100 }).params_count());\n```",
+        |m: &mut ModelRef| m.model.params_count() as INT
+    );
+    engine.register_get("params_count", |m: &mut ModelRef| m.model.params_count() as INT);
+    engine.register_get("arch", |m: &mut ModelRef| m.model.arch().to_string());
+    def!(engine, "parameters", "Every parameter and buffer as #{ name, shape, trainable }, in PyTorch state_dict order.\n```rhai\nlet ps = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).parameters();\n```", |m: &mut ModelRef| {
+        m.model
+            .params()
+            .iter()
+            .map(|p| {
+                let mut e = Map::new();
+                e.insert("name".into(), p.name().into());
+                e.insert("shape".into(), Dynamic::from_array(shape_array(p.shape())));
+                e.insert("trainable".into(), p.trainable().into());
+                Dynamic::from_map(e)
+            })
+            .collect::<Array>()
+    });
+    def!(
+        engine,
+        "to_string",
+        "A layer summary.\n```rhai\nprint(model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }));\n```",
+        |m: &mut ModelRef| summary(&m.model)
+    );
+
+    // optimizers and schedules
+    def!(engine, "sgd", "SGD with options lr, momentum, nesterov, weight_decay (PyTorch semantics).\n```rhai\nlet opt = sgd(#{ lr: 0.1, momentum: 0.9, weight_decay: 5e-4 });\n```", |o: Map| optimizer("sgd", &o, None));
+    def!(engine, "adam", "Adam with options lr, betas, eps, weight_decay (L2).\n```rhai\nlet opt = adam(#{ lr: 1e-3 });\n```", |o: Map| {
+        optimizer("adam", &o, Some(false))
+    });
+    def!(engine, "adamw", "AdamW (decoupled weight decay, default 0.01) with options lr, betas, eps, weight_decay.\n```rhai\nlet opt = adamw(#{ lr: 1e-3, weight_decay: 0.05 });\n```", |o: Map| optimizer("adamw", &o, Some(true)));
+    def!(engine, "constant_lr", "A constant learning rate.\n```rhai\nlet s = constant_lr();\n```", || LrSchedule::default());
+    def!(
+        engine,
+        "step_lr",
+        "Multiply the learning rate by `gamma` every `step_size` epochs.\n```rhai\nlet s = step_lr(30, 0.1);\n```",
+        |step: INT, gamma: f64| checked(Schedule::Step { step_size: step.max(0) as usize, gamma: gamma as f32 })
+    );
+    def!(
+        engine,
+        "multistep",
+        "Multiply the learning rate by `gamma` at each milestone epoch.\n```rhai\nlet s = multistep([150, 180, 210], 0.1);\n```",
+        |milestones: Array, gamma: f64| {
+            let m = dims(&Dynamic::from_array(milestones))
+                .map_err(|_| "multistep: milestones must be an array of epochs (non-negative integers)")?;
+            checked(Schedule::MultiStep { milestones: m, gamma: gamma as f32 })
+        }
+    );
+    def!(engine, "cosine", "Cosine annealing to 0 over `epochs`.\n```rhai\nlet s = cosine(40);\n```", |epochs: INT| checked(
+        Schedule::Cosine { total_epochs: epochs.max(0) as usize, min_lr: 0.0 }
+    ));
+    def!(
+        engine,
+        "cosine",
+        "Cosine annealing to `min_lr` over `epochs`.\n```rhai\nlet s = cosine(40, 1e-4);\n```",
+        |epochs: INT, min_lr: f64| checked(Schedule::Cosine { total_epochs: epochs.max(0) as usize, min_lr: min_lr as f32 })
+    );
+    def!(
+        engine,
+        "warmup",
+        "Adds a linear warm-up from 0 over `epochs` (fractional allowed) to a schedule.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
+        |s: LrSchedule, epochs: f64| {
+            let w = LrSchedule { warmup_epochs: epochs as f32, ..s };
+            lib(w.validate()).map(|_| w)
+        }
+    );
+    def!(
+        engine,
+        "warmup",
+        "Adds a linear warm-up over whole `epochs`.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
+        |s: LrSchedule, epochs: INT| {
+            let w = LrSchedule { warmup_epochs: epochs as f32, ..s };
+            lib(w.validate()).map(|_| w)
+        }
+    );
+
+    // training
+    let st = state.clone();
+    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch.\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
+    let st = state.clone();
+    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, t, s, d, o));
+    def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));
+    def!(engine, "evaluate", "Evaluates on the test part of a data set.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data).accuracy);\n```", |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map));
+
+    // losses as tensor functions
+    def!(engine, "cross_entropy", "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n```rhai\nlet l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n```", |s: Tensor, y: Tensor| {
+        let labels = labels_of(&y, s.shape().get(1).copied().unwrap_or(0))?;
+        lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
+    });
+    def!(engine, "kd_loss", "Hinton KD: `CE + alpha * T^2 * soft` as a scalar tensor (built in).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 0.9);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
+        builtin_loss(&s, &t, &y, Loss::Kd { temperature: temperature as f32, alpha: alpha as f32 }).map(|o| o.loss)
+    });
+    def!(engine, "wsl_loss", "Weighted soft labels (Zhou et al. 2021) as a scalar tensor (built in).\n```rhai\nlet l = wsl_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
+        builtin_loss(&s, &t, &y, Loss::Wsl { temperature: temperature as f32, alpha: alpha as f32 }).map(|o| o.loss)
+    });
+    def!(engine, "loss_parts", "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n```rhai\nlet p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
+        let o = builtin_loss(&s.detach(), &t, &y, Loss::Wsl { temperature: temperature as f32, alpha: 1.0 })?;
+        let v = |x: &[f32]| Dynamic::from(Tensor::from_vec(x.to_vec(), &[x.len()]).expect("1-d"));
+        let mut m = Map::new();
+        m.insert("ce_student".into(), v(&o.parts.ce_student));
+        m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
+        m.insert("weight".into(), v(&o.parts.weight));
+        m.insert("soft".into(), v(&o.parts.soft));
+        let reg: Vec<f32> = o.parts.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
+        m.insert("regularization".into(), v(&reg));
+        Ok::<_, Box<rhai::EvalAltResult>>(m)
+    });
+}
+
+fn checked(s: Schedule) -> Res<LrSchedule> {
+    let s = LrSchedule::from(s);
+    lib(s.validate()).map(|_| s)
+}
