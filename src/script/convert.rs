@@ -153,6 +153,7 @@ pub fn dims(v: &Dynamic) -> Res<Vec<usize>> {
     arr.iter()
         .map(|d| match d.as_int() {
             Ok(i) if i >= 0 => Ok(i as usize),
+            Ok(i) => err(format!("shape entries must be non-negative integers, got {i}")),
             _ => err(format!("shape entries must be non-negative integers, got {}", type_of(d))),
         })
         .collect()

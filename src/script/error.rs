@@ -48,9 +48,22 @@ impl ScriptError {
     pub(crate) fn from_eval(file: &str, source: &str, e: &EvalAltResult) -> Self {
         // errors raised inside imported modules or functions: report the innermost message,
         // at the outermost position in this file
-        let (message, pos) = describe(e);
+        let (message, mut pos) = describe(e);
+        if let (EvalAltResult::ErrorModuleNotFound(path, _), true) = (e, pos.is_none()) {
+            // imports resolved before running carry no position: point at the import itself
+            pos = find_import(source, path).unwrap_or(pos);
+        }
         Self::at(file, source, pos, message)
     }
+}
+
+/// The position of `import "path"` in `source`.
+fn find_import(source: &str, path: &str) -> Option<Position> {
+    let quoted = format!("\"{path}\"");
+    source.lines().enumerate().find_map(|(i, line)| {
+        let col = line.find(&quoted).filter(|_| line.trim_start().starts_with("import"))?;
+        Some(Position::new(i as u16 + 1, col as u16 + 1))
+    })
 }
 
 /// The message of an evaluation error, unwrapping function-call layers, and its position.

@@ -327,8 +327,8 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         let st = state.clone();
         move |m: &mut ModelRef, x: Tensor| lib(m.model.forward(&x, m.mode.get(), &mut st.rng.borrow_mut()))
     });
-    def!(engine, "train", "Puts the model in train mode (batch statistics, dropout, gradients).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.train();\n```", |m: &mut ModelRef| m.mode.set(Mode::Train));
-    def!(engine, "eval", "Puts the model in eval mode (running statistics, no dropout, no gradients).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.eval();\n```", |m: &mut ModelRef| m.mode.set(Mode::Eval));
+    def!(engine, "train_mode", "Puts the model in train mode (batch statistics, dropout, gradients); the default.\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.train_mode();\n```", |m: &mut ModelRef| m.mode.set(Mode::Train));
+    def!(engine, "eval_mode", "Puts the model in eval mode (running statistics, no dropout, no gradients). (`eval` is a reserved word in Rhai.)\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.eval_mode();\n```", |m: &mut ModelRef| m.mode.set(Mode::Eval));
     def!(
         engine,
         "params_count",

@@ -4,4 +4,5 @@ mod cifar;
 mod cli;
 mod determinism;
 mod fashion_mnist;
+mod scripts;
 mod training;
