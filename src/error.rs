@@ -32,10 +32,18 @@ pub enum Error {
     NonFinite { value: f32, epoch: usize, batch: usize },
 }
 
+/// Strings are shown as text, everything else (shapes) with `{:?}`.
+fn unquoted(s: String) -> String {
+    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => inner.to_string(),
+        None => s,
+    }
+}
+
 impl Error {
-    /// A shape error; `expected` and `got` are rendered with `{:?}`.
+    /// A shape error; strings are shown as text, shapes with `{:?}`.
     pub fn shape(op: &'static str, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Self {
-        Error::Shape { op, expected: format!("{expected:?}"), got: format!("{got:?}") }
+        Error::Shape { op, expected: unquoted(format!("{expected:?}")), got: unquoted(format!("{got:?}")) }
     }
 
     /// An invalid-argument error.

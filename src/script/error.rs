@@ -48,7 +48,7 @@ impl ScriptError {
     pub(crate) fn from_eval(file: &str, source: &str, e: &EvalAltResult) -> Self {
         // errors raised inside imported modules or functions: report the innermost message,
         // at the outermost position in this file
-        let (message, mut pos) = describe(e);
+        let (message, mut pos) = describe(e, file);
         if let (EvalAltResult::ErrorModuleNotFound(path, _), true) = (e, pos.is_none()) {
             // imports resolved before running carry no position: point at the import itself
             pos = find_import(source, path).unwrap_or(pos);
@@ -67,17 +67,25 @@ fn find_import(source: &str, path: &str) -> Option<Position> {
 }
 
 /// The message of an evaluation error, unwrapping function-call layers, and its position.
-fn describe(e: &EvalAltResult) -> (String, Position) {
+fn describe(e: &EvalAltResult, file: &str) -> (String, Position) {
     match e {
-        EvalAltResult::ErrorInFunctionCall(name, _, inner, pos) => {
-            let (m, inner_pos) = describe(inner);
+        EvalAltResult::ErrorInFunctionCall(name, source, inner, pos) => {
+            let (m, inner_pos) = describe(inner, file);
             let fn_name = if name.starts_with("anon$") { "closure".to_string() } else { format!("'{name}'") };
-            // prefer the position inside the function when it is in the same file
+            if !source.is_empty() && source != file {
+                // inside an imported module: say where in it, point at the call in this file
+                let at = match (inner_pos.line(), inner_pos.position()) {
+                    (Some(l), Some(c)) if !m.contains(" at ") => format!(" at {source}:{l}:{c}"),
+                    _ => String::new(),
+                };
+                return (format!("{m} (in {fn_name}{at})"), *pos);
+            }
+            // prefer the position inside the function when it is in this file
             let p = if inner_pos.is_none() { *pos } else { inner_pos };
             (format!("{m} (in {fn_name})"), p)
         }
         EvalAltResult::ErrorInModule(path, inner, pos) => {
-            let (m, _) = describe(inner);
+            let (m, _) = describe(inner, file);
             (format!("{m} (in module '{path}')"), *pos)
         }
         EvalAltResult::ErrorRuntime(v, pos) => (v.to_string(), *pos),

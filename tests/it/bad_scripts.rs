@@ -1,0 +1,88 @@
+//! Bad scripts: each fails with a specific message, at the right line and column, exit code 1.
+
+use super::scripts::retort;
+
+const PRELUDE: &str = "let d = dataset(\"digits\", #{ train_limit: 64, test_limit: 32 });\nlet m = model(\"mlp\", #{ input: d.input, hidden: [8], classes: d.classes });\n";
+
+/// (name, script, expected message part, expected `line:column` of the caret).
+/// Scripts starting with `@` get the prelude (a small data set `d` and model `m`, lines 1-2).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("syntax", "let x = 1 +;\n", "syntax error", "1:12"),
+    ("unclosed", "let a = [1, 2;\n", "syntax error", "1:14"),
+    ("unknown-function", "frobnicate(1);\n", "Function not found: frobnicate", "1:1"),
+    ("distill-typo", "@let r = distill(m, m, d, #{ epochs: 1, temprature: 4.0 });\n", "distill: option 'temprature' is unknown; did you mean 'temperature'?", "3:9"),
+    ("fit-typo", "@fit(m, d, #{ epoch: 1 });\n", "fit: option 'epoch' is unknown; did you mean 'epochs'?", "3:1"),
+    ("unknown-model", "let m = model(\"resnet9\", #{ input: [3, 32, 32], classes: 10 });\n", "unknown model 'resnet9'", "1:9"),
+    ("model-no-classes", "let m = model(\"mlp\", #{ input: 64 });\n", "option 'classes' is required", "1:9"),
+    ("model-wrong-type", "let m = model(\"mlp\", #{ input: 64, classes: 10, hidden: \"big\" });\n", "option 'hidden' must be an integer or an array", "1:9"),
+    ("unknown-dataset", "let d = dataset(\"imagenet\");\n", "unknown data set 'imagenet'", "1:9"),
+    ("missing-data-file", "let d = dataset(\"cifar10\", #{ root: \"/nonexistent/cifar\" });\n", "/nonexistent/cifar/data_batch_1.bin: not found", "1:9"),
+    ("bad-import", "import \"nope\" as n;\n", "import 'nope': module not found", "1:8"),
+    ("dim-out-of-range", "let x = zeros([64, 10]);\nlet y = log_softmax(x, 2);\n", "log_softmax: dim 2 is out of range for a tensor of shape [64, 10]", "2:9"),
+    ("matmul-shapes", "let y = matmul(zeros([2, 3]), zeros([4, 5]));\n", "matmul: shape mismatch", "1:9"),
+    ("forward-width", "@let y = m.forward(zeros([2, 10]));\n", "expected mlp input [batch, 1, 8, 8], got [2, 10]", "3:11"),
+    ("ragged", "let t = tensor([[1, 2], [3]]);\n", "ragged nested arrays", "1:9"),
+    ("reshape-count", "let t = zeros([2, 3]).reshape([4, 2]);\n", "reshape: shape mismatch", "1:23"),
+    ("item-many", "let v = zeros([3]).item();\n", "item: shape mismatch: expected a one-element tensor, got [3]", "1:20"),
+    ("nan-loss", "@fit(m, d, #{ epochs: 1 });\nlet t = model(\"mlp\", #{ input: d.input, hidden: [4], classes: d.classes });\ndistill(m, t, d, #{ epochs: 1, loss: |s, t, y, ctx| mean(s) * 0.0 / 0.0 });\n", "non-finite loss NaN at epoch 1, batch 1", "5:1"),
+    ("negative-lr", "let o = sgd(#{ lr: -1.0 });\n", "lr -1 must be positive", "1:9"),
+    ("loss-typo", "@distill(m, m, d, #{ loss: \"wls\" });\n", "loss 'wls' is unknown", "3:1"),
+    ("temperature-type", "@distill(m, m, d, #{ temperature: \"hot\" });\n", "option 'temperature' must be a number or a closure", "3:1"),
+    ("filter-shape", "@distill(m, m, d, #{ epochs: 1, filter: |b| ones([3]) });\n", "the filter returned a tensor of shape [3]", "3:1"),
+    ("filter-type", "@distill(m, m, d, #{ epochs: 1, filter: |b| 1 });\n", "the filter must return a tensor", "3:1"),
+    ("loss-not-scalar", "@distill(m, m, d, #{ epochs: 1, loss: |s, t, y, ctx| s });\n", "the loss closure must return a scalar tensor, got shape [64, 10]", "3:1"),
+    ("on-epoch-error", "@fit(m, d, #{ epochs: 1, on_epoch: |e| e.epoch.frob() });\n", "Function not found: frob", "3:47"),
+    ("grad-not-leaf", "let x = tensor([1.0]);\nlet g = grad(sum(x), x);\n", "grad: the second argument must be a leaf", "2:9"),
+    ("one-hot-range", "let y = one_hot(tensor([3]), 3);\n", "label 3 is not an integer in 0..3", "1:9"),
+    ("zeros-type", "let z = zeros(\"abc\");\n", "expected a shape", "1:9"),
+    ("class-mismatch", "@let t = model(\"mlp\", #{ input: d.input, hidden: [4], classes: 3 });\ndistill(t, m, d, #{ epochs: 1 });\n", "the teacher has 3 classes but the student 10", "4:1"),
+    ("optimizer-type", "let o = sgd(#{ lr: \"fast\" });\n", "sgd: option 'lr' must be a number, got a string", "1:9"),
+    ("milestones", "let s = multistep([30, 20], 0.1);\n", "lr_schedule", "1:9"),
+    ("closure-in-module-call", "import \"wsl\" as wsl;\nlet l = wsl::loss(zeros([2, 3]), zeros([2, 4]), tensor([0, 1]), 4.0, 1.0);\n", "shape mismatch: expected shapes that broadcast with [2, 4], got [2, 3] (in 'soft' at wsl:", "2:14"),
+];
+
+#[test]
+fn each_bad_script_fails_with_a_positioned_specific_message() {
+    assert!(CASES.len() >= 25);
+    let dir = std::env::temp_dir().join(format!("retort-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body, message, at) in CASES {
+        let source = match body.strip_prefix('@') {
+            Some(rest) => format!("{PRELUDE}{rest}"),
+            None => body.to_string(),
+        };
+        let path = dir.join(format!("{name}.rhai"));
+        std::fs::write(&path, &source).unwrap();
+        let (code, _, err) = retort(&["run", path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: exit code\n{err}");
+        assert!(err.contains(message), "{name}: expected '{message}' in\n{err}");
+        let location = format!("{name}.rhai:{at}");
+        assert!(err.contains(&location), "{name}: expected location {location} in\n{err}");
+        assert!(err.contains('^'), "{name}: expected a caret under the culprit\n{err}");
+        assert!(!err.contains("panicked"), "{name}: panicked\n{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn runaway_loops_stop_at_max_operations() {
+    let dir = std::env::temp_dir().join(format!("retort-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("loop.rhai");
+    std::fs::write(&path, "let x = 0;\nloop { x += 1; }\n").unwrap();
+    let (code, _, err) = retort(&["run", path.to_str().unwrap(), "--max-operations", "100000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--max-operations") && err.contains("loop.rhai:2:"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, err) = retort(&["run", "no/such/script.rhai"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read script no/such/script.rhai"), "{err}");
+    let (code, _, _) = retort(&["run"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = retort(&["run", "scripts/01-tensors.rhai", "--seed", "abc"]);
+    assert_eq!(code, 2);
+}
