@@ -122,7 +122,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // inspection
     def!(engine, "shape", "The shape as an array.\n```rhai\nprint(zeros([2, 3]).shape());\n```", |t: &mut Tensor| shape_array(t.shape()));
-    engine.register_get("shape", |t: &mut Tensor| shape_array(t.shape()));
+    def!(engine, "get$shape", "The shape as an array.\n```rhai\nprint(zeros([2, 3]).shape);\n```", |t: &mut Tensor| shape_array(t.shape()));
     def!(engine, "numel", "Number of elements.\n```rhai\nprint(zeros([2, 3]).numel());\n```", |t: &mut Tensor| t.len() as INT);
     def!(engine, "to_array", "The values as nested arrays.\n```rhai\nprint(tensor([[1, 2]]).to_array());\n```", |t: &mut Tensor| to_array(
         t

@@ -280,12 +280,34 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     // data
     def!(engine, "dataset", "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n```rhai\nlet data = dataset(\"digits\");\n```", |name: &str| load_dataset(name, &Map::new()));
     def!(engine, "dataset", "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n```rhai\nlet data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n```", |name: &str, opts: Map| load_dataset(name, &opts));
-    engine.register_get("features", |d: &mut DataRef| d.0.train.sample_len() as INT);
-    engine.register_get("classes", |d: &mut DataRef| d.0.train.classes as INT);
-    engine.register_get("input", |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape)));
-    engine.register_get("train", |d: &mut DataRef| DataPart { split: d.0.clone(), test: false });
-    engine.register_get("test", |d: &mut DataRef| DataPart { split: d.0.clone(), test: true });
-    engine.register_get("len", |d: &mut DataPart| d.get().len() as INT);
+    def!(
+        engine,
+        "get$features",
+        "Values per sample (e.g. 64 for digits).\n```rhai\nprint(dataset(\"digits\").features);\n```",
+        |d: &mut DataRef| d.0.train.sample_len() as INT
+    );
+    def!(
+        engine,
+        "get$classes",
+        "Number of classes.\n```rhai\nprint(dataset(\"digits\").classes);\n```",
+        |d: &mut DataRef| d.0.train.classes as INT
+    );
+    def!(
+        engine,
+        "get$input",
+        "Shape of one sample, `[channels, height, width]`: pass it to `model` as `input`.\n```rhai\nprint(dataset(\"digits\").input);\n```",
+        |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape))
+    );
+    def!(engine, "get$train", "The training part.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
+        split: d.0.clone(),
+        test: false
+    });
+    def!(engine, "get$test", "The test part.\n```rhai\nprint(dataset(\"digits\").test.len());\n```", |d: &mut DataRef| DataPart {
+        split: d.0.clone(),
+        test: true
+    });
+    def!(engine, "get$len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").test.len);\n```", |d: &mut DataPart| d.get().len()
+        as INT);
     def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()
         as INT);
     def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| format!(
@@ -335,8 +357,18 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "Number of trainable values.\n```rhai\nprint(model(\"resnet20\", #{ input: [3, 32, 32], classes: 100 }).params_count());\n```",
         |m: &mut ModelRef| m.model.params_count() as INT
     );
-    engine.register_get("params_count", |m: &mut ModelRef| m.model.params_count() as INT);
-    engine.register_get("arch", |m: &mut ModelRef| m.model.arch().to_string());
+    def!(
+        engine,
+        "get$params_count",
+        "Number of trainable values.\n```rhai\nprint(model(\"resnet8\", #{ input: [3, 32, 32], classes: 10 }).params_count);\n```",
+        |m: &mut ModelRef| m.model.params_count() as INT
+    );
+    def!(
+        engine,
+        "get$arch",
+        "The zoo name of the architecture.\n```rhai\nprint(model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).arch);\n```",
+        |m: &mut ModelRef| m.model.arch().to_string()
+    );
     def!(engine, "parameters", "Every parameter and buffer as #{ name, shape, trainable }, in PyTorch state_dict order.\n```rhai\nlet ps = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).parameters();\n```", |m: &mut ModelRef| {
         m.model
             .params()

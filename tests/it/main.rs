@@ -4,6 +4,7 @@ mod bad_scripts;
 mod cifar;
 mod cli;
 mod determinism;
+mod docs;
 mod fashion_mnist;
 mod scripts;
 mod training;

@@ -1,0 +1,32 @@
+//! The generated script reference is current, and every built-in's example runs.
+
+use retort::script::{self, RunOptions};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+#[test]
+fn committed_script_api_is_current() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/script-api.md")).unwrap();
+    assert!(committed == script::docs::script_api_markdown(), "docs/script-api.md is stale: run `cargo run -- docs`");
+}
+
+#[test]
+fn every_builtin_has_a_doc_with_an_example_that_runs() {
+    let examples = script::docs::examples();
+    assert!(examples.len() > 100, "{}", examples.len());
+    for (name, code) in examples {
+        assert!(!code.trim().is_empty(), "built-in '{name}' has no ```rhai example");
+        let sink = Rc::new(RefCell::new(|_: &str| {}));
+        let r = script::run_source(
+            &format!("example of {name}"),
+            &code,
+            vec![],
+            &RunOptions::default(),
+            sink,
+            Arc::new(AtomicBool::new(false)),
+        );
+        assert!(r.is_ok(), "the example of '{name}' fails:\n{code}\n{}", r.unwrap_err());
+    }
+}
