@@ -168,6 +168,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+            let t = retort::bench::script_vs_rust(reps.max(3))?;
+            let ((rust, script), (rust_min, script_min)) = (t.medians(), t.mins());
+            println!(
+                "distillation driven from Rust vs a script (digits, CNN student, WSL, per-batch filter closure, 3 epochs, {} reps):",
+                t.rust.len()
+            );
+            println!("  median: Rust {rust:.1} ms, script {script:.1} ms, script / Rust = {:.3}", script / rust);
+            println!("  best:   Rust {rust_min:.1} ms, script {script_min:.1} ms, script / Rust = {:.3}", script_min / rust_min);
+            println!("  median of paired ratios script / Rust = {:.3}", t.paired_ratio());
+            println!(
+                "  in the filter: Rust {:.2} ms, script {:.2} ms per run; Rust time + that difference, over Rust time = {:.4}",
+                retort::bench::median_of(&t.rust_hooks),
+                retort::bench::median_of(&t.script_hooks),
+                t.accounted_ratio()
+            );
         }
     }
     Ok(())

@@ -70,6 +70,8 @@ pub struct ScriptHooks<'a, 'c> {
     /// Closure arities found so far (1: epoch, 2: epoch and step), keyed by function name.
     arity: std::collections::HashMap<String, usize>,
     interrupted: bool,
+    /// Seconds spent in script closures (and building their arguments) during training.
+    pub seconds: f64,
 }
 
 impl<'a, 'c> ScriptHooks<'a, 'c> {
@@ -87,6 +89,7 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             error: None,
             arity: Default::default(),
             interrupted: false,
+            seconds: 0.0,
         }
     }
 
@@ -163,8 +166,46 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
     }
 }
 
+/// Adds the time `f` takes to `hooks.seconds`.
+fn timed<'a, 'c, T>(hooks: &mut ScriptHooks<'a, 'c>, f: impl FnOnce(&mut ScriptHooks<'a, 'c>) -> T) -> T {
+    let started = std::time::Instant::now();
+    let r = f(hooks);
+    hooks.seconds += started.elapsed().as_secs_f64();
+    r
+}
+
 impl Hooks for ScriptHooks<'_, '_> {
     fn loss_for_step(&mut self, epoch: usize, step: usize, base: Loss) -> crate::Result<Loss> {
+        timed(self, |h| h.loss_for_step_inner(epoch, step, base))
+    }
+
+    fn lr(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {
+        timed(self, |h| h.lr_inner(epoch, step, scheduled))
+    }
+
+    fn sample_weights(&mut self, b: &BatchView) -> crate::Result<Option<Vec<f32>>> {
+        timed(self, |h| h.sample_weights_inner(b))
+    }
+
+    fn custom_loss(&mut self, b: &BatchView, weights: Option<&[f32]>) -> crate::Result<Option<Tensor>> {
+        timed(self, |h| h.custom_loss_inner(b, weights))
+    }
+
+    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> crate::Result<Control> {
+        if self.state.interrupted() {
+            self.interrupted = true;
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
+        timed(self, |h| h.on_epoch_inner(record))
+    }
+}
+
+impl ScriptHooks<'_, '_> {
+    fn loss_for_step_inner(&mut self, epoch: usize, step: usize, base: Loss) -> crate::Result<Loss> {
         let (Some(ts), Some(as_)) = (self.temperature.clone(), self.alpha.clone()) else { return Ok(base) };
         let r = self.eval_sched(&ts, "temperature", epoch, step).and_then(|t| Ok((t, self.eval_sched(&as_, "alpha", epoch, step)?)));
         let (temperature, alpha) = self.keep(r)?;
@@ -175,7 +216,7 @@ impl Hooks for ScriptHooks<'_, '_> {
         })
     }
 
-    fn lr(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {
+    fn lr_inner(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {
         match self.lr.clone() {
             None => Ok(scheduled),
             Some(s) => {
@@ -185,7 +226,7 @@ impl Hooks for ScriptHooks<'_, '_> {
         }
     }
 
-    fn sample_weights(&mut self, b: &BatchView) -> crate::Result<Option<Vec<f32>>> {
+    fn sample_weights_inner(&mut self, b: &BatchView) -> crate::Result<Option<Vec<f32>>> {
         let Some(f) = self.filter.clone() else { return Ok(None) };
         let map = self.batch_map(b);
         let r = f.call_within_context::<Dynamic>(self.ctx, (Dynamic::from_map(map),)).and_then(|v| match v.clone().try_cast::<Tensor>() {
@@ -201,7 +242,7 @@ impl Hooks for ScriptHooks<'_, '_> {
         self.keep(r).map(Some)
     }
 
-    fn custom_loss(&mut self, b: &BatchView, weights: Option<&[f32]>) -> crate::Result<Option<Tensor>> {
+    fn custom_loss_inner(&mut self, b: &BatchView, weights: Option<&[f32]>) -> crate::Result<Option<Tensor>> {
         let Some(f) = self.loss.clone() else { return Ok(None) };
         let mut ctx = self.batch_map(b);
         if let Some(w) = weights {
@@ -221,15 +262,7 @@ impl Hooks for ScriptHooks<'_, '_> {
         self.keep(r).map(Some)
     }
 
-    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> crate::Result<Control> {
-        if self.state.interrupted() {
-            self.interrupted = true;
-            return Ok(Control::Stop);
-        }
-        Ok(Control::Continue)
-    }
-
-    fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
+    fn on_epoch_inner(&mut self, record: &EpochRecord) -> crate::Result<Control> {
         let Some(f) = self.on_epoch.clone() else { return Ok(Control::Continue) };
         let r = f.call_within_context::<Dynamic>(self.ctx, (Dynamic::from_map(record_map(record)),));
         let v = self.keep(r)?;

@@ -189,8 +189,9 @@ fn train_config<'a, 'c>(
 }
 
 /// What a finished `fit` or `distill` gives back to the script.
-fn run_map(history: &[EpochRecord], student: &Model, teacher: Option<&Model>, loss: &str) -> Map {
+fn run_map(history: &[EpochRecord], student: &Model, teacher: Option<&Model>, loss: &str, hook_seconds: f64) -> Map {
     let mut m = Map::new();
+    m.insert("hook_seconds".into(), Dynamic::from_float(hook_seconds));
     let last = history.last();
     let best = history.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
     m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
@@ -209,8 +210,9 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     let o = Opts::new("fit", &opts, TRAIN_KEYS)?;
     let (cfg, mut hooks) = train_config("fit", &o, &ctx, state)?;
     let result = Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
-    Ok(run_map(&history, &model.model, None, "ce"))
+    Ok(run_map(&history, &model.model, None, "ce", seconds))
 }
 
 fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
@@ -252,8 +254,9 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: Mo
     }
     let source = if cfg.loss.needs_teacher() || hooks.loss.is_some() { Teacher::Model(&teacher.model) } else { Teacher::None };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
-    Ok(run_map(&history, &student.model, Some(&teacher.model), &loss_name))
+    Ok(run_map(&history, &student.model, Some(&teacher.model), &loss_name, seconds))
 }
 
 fn eval_map(e: train::Evaluation) -> Map {
@@ -442,7 +445,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // training
     let st = state.clone();
-    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch.\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
+    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch.\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
     let st = state.clone();
     def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, t, s, d, o));
     def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));

@@ -121,6 +121,12 @@ fn out_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Vec<usize>> {
 
 impl Tensor {
     fn binary(&self, rhs: &Tensor, op: Op) -> Result<Tensor> {
+        if rhs.len() == 1 && rhs.shape.len() <= self.shape.len() {
+            return Ok(self.with_scalar(rhs, op, false));
+        }
+        if self.len() == 1 && self.shape.len() <= rhs.shape.len() {
+            return Ok(rhs.with_scalar(self, op, true));
+        }
         let shape = out_shape(op.name(), self, rhs)?;
         let (ia, ib) = (source_indices(&self.shape, &shape), source_indices(&rhs.shape, &shape));
         let out: Vec<f32> = ia.iter().zip(&ib).map(|(&i, &j)| op.apply(self.data[i], rhs.data[j])).collect();
@@ -139,6 +145,35 @@ impl Tensor {
             }
             vec![ga, gb]
         }))
+    }
+
+    /// `self op scalar` (or `scalar op self` when `swapped`) without index maps: the common
+    /// case of a script writing `1.0 - mask` or `s / temperature`.
+    fn with_scalar(&self, scalar: &Tensor, op: Op, swapped: bool) -> Tensor {
+        let c = scalar.data[0];
+        let f = |x: f32| if swapped { op.apply(c, x) } else { op.apply(x, c) };
+        let out: Vec<f32> = self.data.iter().map(|&x| f(x)).collect();
+        let x = self.data.clone();
+        let (t, s) = if swapped { (scalar, self) } else { (self, scalar) };
+        Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[t, s], move |g, needs| {
+            // partials w.r.t. (tensor element, scalar) for each element
+            let parts = |i: usize| {
+                let (da, db) = if swapped { op.partials(c, x[i]) } else { op.partials(x[i], c) };
+                if swapped {
+                    (db, da)
+                } else {
+                    (da, db)
+                }
+            };
+            let (need_t, need_s) = if swapped { (needs[1], needs[0]) } else { (needs[0], needs[1]) };
+            let gt = need_t.then(|| g.iter().enumerate().map(|(i, g)| g * parts(i).0).collect::<Vec<f32>>());
+            let gs = need_s.then(|| vec![g.iter().enumerate().map(|(i, g)| g * parts(i).1).sum::<f32>()]);
+            if swapped {
+                vec![gs, gt]
+            } else {
+                vec![gt, gs]
+            }
+        })
     }
 
     /// `self + rhs`, broadcasting.
@@ -233,6 +268,11 @@ mod tests {
         check(&[(x.clone(), vec![2, 3]), (vec![0.0, 0.1], vec![2, 1])], |v| v[0].maximum(&v[1]));
         check(&[(x.clone(), vec![2, 3]), (vec![0.0, 0.1], vec![2, 1])], |v| v[0].minimum(&v[1]));
         check(&[(y.clone(), vec![3])], |v| v[0].broadcast_to(&[2, 3]));
+        // the scalar fast path, on either side, against the general path's gradients
+        for op in [Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Max, Op::Min] {
+            check(&[(x.clone(), vec![2, 3]), (vec![0.55], vec![])], |v| v[0].binary(&v[1], op));
+            check(&[(vec![0.55], vec![1]), (x.clone(), vec![2, 3])], |v| v[0].binary(&v[1], op));
+        }
     }
 
     #[test]

@@ -6,5 +6,6 @@ mod cli;
 mod determinism;
 mod docs;
 mod fashion_mnist;
+mod fuzz;
 mod scripts;
 mod training;

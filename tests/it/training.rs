@@ -69,3 +69,12 @@ fn a_diverging_run_stops_with_the_epoch_and_batch() {
     let e = train::fit(&mlp, &split, &cfg, &mut NoHooks).unwrap_err().to_string();
     assert!(e.contains("non-finite loss") && e.contains("epoch 1") && e.contains("batch"), "{e}");
 }
+
+#[test]
+fn the_script_vs_rust_benchmark_runs_and_times_its_hooks() {
+    let t = retort::bench::script_vs_rust(1).unwrap();
+    assert_eq!((t.rust.len(), t.script.len()), (1, 1));
+    assert!(t.rust[0] > 0.0 && t.script[0] > 0.0);
+    // the script's filter ran once per batch, so some time was spent in it
+    assert!(t.script_hooks[0] > 0.0 && t.script_hooks[0] < t.script[0], "{t:?}");
+}
