@@ -16,6 +16,7 @@ pub mod nn;
 pub mod optim;
 pub mod quickstart;
 pub mod rng;
+pub mod run;
 pub mod script;
 pub mod tensor;
 pub mod train;

@@ -22,10 +22,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Rhai script.
+    /// Run a Rhai script, recording its training in a run directory.
     Run {
-        /// The script (.rhai).
-        script: PathBuf,
+        /// The script (.rhai); omit it with --resume.
+        #[arg(required_unless_present = "resume")]
+        script: Option<PathBuf>,
+        /// Continue the interrupted run recorded in this directory (same script, seed and parameters).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["script", "out", "config", "sets", "no_record"])]
+        resume: Option<PathBuf>,
+        /// The run directory (default: runs/<date>-<time>-<script name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Do not record the run (no run directory).
+        #[arg(long)]
+        no_record: bool,
+        /// A YAML file of script parameters (under the --set values).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Set a script parameter, seen as `params.KEY` (dotted keys nest: distill.temperature=2).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -41,6 +54,8 @@ enum Command {
         script: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Write the script API reference (docs/script-api.md) from the engine's metadata.
     Docs {
@@ -93,7 +108,14 @@ fn retort_path() -> Vec<PathBuf> {
     std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
-fn run_script(script: PathBuf, sets: Vec<String>, seed: u64, max_operations: Option<u64>) -> Result<(), ScriptError> {
+/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>`.
+fn default_run_dir(script: &std::path::Path) -> PathBuf {
+    let stamp: String = retort::run::now_utc().chars().filter(|c| c.is_ascii_digit() || *c == ' ').collect::<String>().replace(' ', "-");
+    let stem = script.file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
+    PathBuf::from("runs").join(format!("{stamp}-{stem}"))
+}
+
+fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     // a second Ctrl-C exits at once
@@ -102,12 +124,42 @@ fn run_script(script: PathBuf, sets: Vec<String>, seed: u64, max_operations: Opt
             std::process::exit(130);
         }
     });
-    let opts = RunOptions { sets, seed, max_operations, search_path: retort_path() };
     let out = Rc::new(RefCell::new(|s: &str| {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{s}");
     }));
     script::run(&script, &opts, out, interrupt)
+}
+
+/// Options for `retort run`, from its flags or, with --resume, from the recorded run.
+#[allow(clippy::too_many_arguments)]
+fn prepare_run(
+    script: &Option<PathBuf>,
+    resume: &Option<PathBuf>,
+    out: &Option<PathBuf>,
+    no_record: bool,
+    config: &Option<PathBuf>,
+    sets: &[String],
+    seed: u64,
+    max_operations: Option<u64>,
+) -> Result<(RunOptions, PathBuf), ScriptError> {
+    if let Some(dir) = resume {
+        let shown = dir.display().to_string();
+        let run = retort::run::RunDir::open(dir).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+        let recorded = run.read_config().map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+        let opts = RunOptions {
+            sets: recorded.sets,
+            seed: recorded.seed,
+            max_operations,
+            search_path: retort_path(),
+            config: None,
+            record: Some((dir.clone(), true)),
+        };
+        return Ok((opts, PathBuf::from(recorded.script)));
+    }
+    let script = script.clone().expect("clap requires a script without --resume");
+    let record = (!no_record).then(|| (out.clone().unwrap_or_else(|| default_run_dir(&script)), false));
+    Ok((RunOptions { sets: sets.to_vec(), seed, max_operations, search_path: retort_path(), config: config.clone(), record }, script))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -191,10 +243,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let script_result = match &cli.command {
-        Command::Run { script, sets, seed, max_operations } => Some(run_script(script.clone(), sets.clone(), *seed, *max_operations)),
-        Command::Check { script, sets } => {
-            Some(script::check(script, &RunOptions { sets: sets.clone(), search_path: retort_path(), ..Default::default() }))
-        }
+        Command::Run { script, resume, out, no_record, config, sets, seed, max_operations } => Some(
+            prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations)
+                .and_then(|(opts, script)| run_script(opts, script)),
+        ),
+        Command::Check { script, sets, config } => Some(script::check(
+            script,
+            &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },
+        )),
         _ => None,
     };
     if let Some(result) = script_result {

@@ -92,6 +92,34 @@ impl Optimizer {
         self.steps
     }
 
+    /// Per-parameter state `(name, first moment or velocity, second moment)` for checkpoints.
+    pub fn export(&self, params: &[Param]) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+        params
+            .iter()
+            .filter_map(|p| {
+                let slot = self.slots.get(&p.key())?;
+                let (a, b) = self.device.slot_values(slot);
+                Some((p.name().to_string(), a.to_vec(), b.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Restores what [`Optimizer::export`] gave, and the step count.
+    pub fn import(&mut self, params: &[Param], state: &[(String, Vec<f32>, Vec<f32>)], steps: usize) -> Result<()> {
+        self.slots.clear();
+        for (name, first, second) in state {
+            let p = params
+                .iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| Error::invalid("optimizer state", format!("no parameter named '{name}'")))?;
+            let mut slot = self.device.slot(p.len())?;
+            self.device.set_slot_values(&mut slot, first, second)?;
+            self.slots.insert(p.key(), slot);
+        }
+        self.steps = steps;
+        Ok(())
+    }
+
     /// One update of every trainable parameter that has a gradient, at learning rate `lr`.
     pub fn step(&mut self, params: &[Param], grads: &mut Gradients, lr: f32) -> Result<()> {
         self.steps += 1;

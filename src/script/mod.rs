@@ -9,6 +9,8 @@ pub mod docs;
 mod error;
 mod hooks;
 mod modules;
+mod params;
+mod records;
 mod state;
 mod tensor_api;
 mod tensor_math;
@@ -17,6 +19,7 @@ mod train_api;
 pub use error::{ErrorKind, ScriptError};
 pub use modules::STDLIB;
 
+use crate::run::{RunConfig, RunDir};
 use rhai::{Dynamic, Engine, Map, Scope};
 use state::State;
 use std::cell::RefCell;
@@ -30,6 +33,10 @@ use std::sync::Arc;
 pub struct RunOptions {
     /// `key=value` pairs from `--set`; dotted keys make nested maps.
     pub sets: Vec<String>,
+    /// A YAML file of parameters under the `--set` values.
+    pub config: Option<PathBuf>,
+    /// Record into this run directory (`resume`: continue the run recorded there).
+    pub record: Option<(PathBuf, bool)>,
     pub seed: u64,
     /// Bound on script operations (runaway loops stop with an error).
     pub max_operations: Option<u64>,
@@ -66,40 +73,6 @@ pub fn bare_engine() -> Engine {
     engine(&state, Rc::new(RefCell::new(|_: &str| {})), vec![], None)
 }
 
-/// Parses `--set` pairs into the nested `params` map. Values are Rhai literals when they
-/// parse as one (`2`, `0.5`, `true`, `[1, 2]`), strings otherwise.
-pub fn parse_sets(engine: &Engine, sets: &[String]) -> Result<Map, String> {
-    let mut params = Map::new();
-    for set in sets {
-        let Some((key, value)) = set.split_once('=') else {
-            return Err(format!("--set '{set}' must look like key=value"));
-        };
-        let parts: Vec<&str> = key.split('.').collect();
-        if parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("--set '{set}': the key '{key}' has an empty part"));
-        }
-        let v = engine.eval_expression::<Dynamic>(value).unwrap_or_else(|_| Dynamic::from(value.to_string()));
-        insert_path(&mut params, &parts, v).map_err(|p| format!("--set '{set}': '{p}' is already a value, not a map"))?;
-    }
-    Ok(params)
-}
-
-/// Inserts `v` at the dotted path `parts`, making maps on the way; on a clash returns the part.
-fn insert_path(map: &mut Map, parts: &[&str], v: Dynamic) -> Result<(), String> {
-    let (first, rest) = parts.split_first().expect("split on '.' gives at least one part");
-    if rest.is_empty() {
-        map.insert((*first).into(), v);
-        return Ok(());
-    }
-    let mut inner = match map.remove(*first) {
-        None => Map::new(),
-        Some(d) => d.try_cast::<Map>().ok_or_else(|| first.to_string())?,
-    };
-    insert_path(&mut inner, rest, v)?;
-    map.insert((*first).into(), Dynamic::from_map(inner));
-    Ok(())
-}
-
 /// The folders imports are searched in: the script's folder, then `search_path`.
 fn import_dirs(path: &Path, opts: &RunOptions) -> Vec<PathBuf> {
     let mut dirs = vec![path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))];
@@ -117,13 +90,21 @@ pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let source = read(path)?;
     let state = Rc::new(State::new(opts.seed, Arc::new(AtomicBool::new(false))));
     let engine = engine(&state, Rc::new(RefCell::new(|_: &str| {})), import_dirs(path, opts), opts.max_operations);
-    compile(&engine, &path.display().to_string(), &source, opts).map(|_| ())
+    let file = path.display().to_string();
+    let params = params::Params::load(&engine, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
+    compile(&engine, &file, &source, opts, &params).map(|_| ())
 }
 
-fn compile(engine: &Engine, file: &str, source: &str, opts: &RunOptions) -> Result<(rhai::AST, Scope<'static>), ScriptError> {
-    let params = parse_sets(engine, &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
+fn compile(
+    engine: &Engine,
+    file: &str,
+    source: &str,
+    opts: &RunOptions,
+    params: &params::Params,
+) -> Result<(rhai::AST, Scope<'static>), ScriptError> {
+    let _ = opts;
     let mut scope = Scope::new();
-    scope.push_constant("params", params);
+    scope.push_constant("params", params.map.clone());
     scope.push_constant("seed", opts.seed as rhai::INT);
     engine.compile_with_scope(&scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
     // resolve imports now, so a bad import fails before anything runs
@@ -149,8 +130,52 @@ pub fn run_source(
     out: Output,
     interrupt: Arc<AtomicBool>,
 ) -> Result<(), ScriptError> {
-    let state = Rc::new(State::new(opts.seed, interrupt));
+    let started = std::time::Instant::now();
+    let mut state = State::new(opts.seed, interrupt);
+    // parameters: from the run being resumed, or from --config and --set
+    let probe = bare_engine();
+    let mut params = params::Params::load(&probe, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
+    if let Some((dir, resume)) = &opts.record {
+        let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
+        let run = if *resume { RunDir::open(dir).map_err(fail)? } else { RunDir::create(dir).map_err(fail)? };
+        if *resume {
+            let recorded = run.read_config().map_err(fail)?;
+            if recorded.script_hash != crate::run::content_hash(source) {
+                return Err(ScriptError::usage(
+                    file,
+                    format!("{file} changed since the run in {} was recorded; resume needs the same script", dir.display()),
+                ));
+            }
+            let d: Dynamic = rhai::serde::to_dynamic(&recorded.params).map_err(|e| ScriptError::usage(file, e.to_string()))?;
+            params.map = d.try_cast::<Map>().unwrap_or_default();
+        } else {
+            let value: serde_yaml::Value =
+                rhai::serde::from_dynamic(&Dynamic::from_map(params.map.clone())).unwrap_or(serde_yaml::Value::Null);
+            let config = RunConfig {
+                retort_version: env!("CARGO_PKG_VERSION").into(),
+                script: file.into(),
+                script_hash: crate::run::content_hash(source),
+                seed: opts.seed,
+                created: crate::run::now_utc(),
+                config_file: opts.config.as_ref().map(|p| p.display().to_string()),
+                sets: opts.sets.clone(),
+                params: value,
+            };
+            run.write_config(&config).map_err(fail)?;
+        }
+        state.recording = Some(records::Recording::new(run, *resume));
+    }
+    state.params = params;
+    let state = Rc::new(state);
     let engine = engine(&state, out, dirs, opts.max_operations);
-    let (ast, mut scope) = compile(&engine, file, source, opts)?;
-    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))
+    let (ast, mut scope) = compile(&engine, file, source, opts, &state.params)?;
+    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))?;
+    if let Some(rec) = &state.recording {
+        let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
+        let mut summary = rec.dir.read_summary().map_err(fail)?;
+        summary.finished = true;
+        summary.seconds += started.elapsed().as_secs_f64();
+        rec.dir.write_summary(&summary).map_err(fail)?;
+    }
+    Ok(())
 }

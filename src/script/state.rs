@@ -14,11 +14,15 @@ pub struct State {
     pub models: Cell<u64>,
     /// Set by Ctrl-C; training stops between batches and the script stops.
     pub interrupt: Arc<AtomicBool>,
+    /// The run directory training stages are recorded in (none for `check`, tests, tools).
+    pub recording: Option<super::records::Recording>,
+    /// The parameters the script sees, with where each came from.
+    pub params: super::params::Params,
 }
 
 impl State {
     pub fn new(seed: u64, interrupt: Arc<AtomicBool>) -> Self {
-        State { seed, rng: RefCell::new(Rng::new(seed)), models: Cell::new(0), interrupt }
+        State { seed, rng: RefCell::new(Rng::new(seed)), models: Cell::new(0), interrupt, recording: None, params: Default::default() }
     }
 
     pub fn interrupted(&self) -> bool {

@@ -3,6 +3,7 @@
 
 use super::convert::{as_f64, dims, err, lib, shape_array, type_of, Opts, Res};
 use super::hooks::{record_map, Sched, ScriptHooks};
+use super::records::StageInfo;
 use super::state::State;
 use crate::data::{self, Augment, Dataset, Split};
 use crate::def;
@@ -209,7 +210,9 @@ fn run_map(history: &[EpochRecord], student: &Model, teacher: Option<&Model>, lo
 fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
     let o = Opts::new("fit", &opts, TRAIN_KEYS)?;
     let (cfg, mut hooks) = train_config("fit", &o, &ctx, state)?;
-    let result = Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let info = StageInfo { kind: "fit", label: format!("fit {}", model.model.arch()), teacher: None, loss: "ce" };
+    let result =
+        Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|t| train_stage(state, t, &model.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
     Ok(run_map(&history, &model.model, None, "ce", seconds))
@@ -253,10 +256,30 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: Mo
         return err(format!("distill: the teacher has {} classes but the student {}", teacher.model.classes(), student.model.classes()));
     }
     let source = if cfg.loss.needs_teacher() || hooks.loss.is_some() { Teacher::Model(&teacher.model) } else { Teacher::None };
-    let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|mut t| t.run(&mut hooks));
+    let info = StageInfo {
+        kind: "distill",
+        label: format!("distill {} -> {} ({loss_name})", teacher.model.arch(), student.model.arch()),
+        teacher: Some(&teacher.model),
+        loss: &loss_name,
+    };
+    let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
     Ok(run_map(&history, &student.model, Some(&teacher.model), &loss_name, seconds))
+}
+
+/// Trains through the run's recording when there is one.
+fn train_stage(
+    state: &State,
+    mut trainer: Trainer,
+    student: &Model,
+    info: StageInfo,
+    hooks: &mut dyn train::Hooks,
+) -> crate::Result<Vec<EpochRecord>> {
+    match &state.recording {
+        Some(rec) => rec.stage(&mut trainer, student, info, hooks),
+        None => trainer.run(hooks),
+    }
 }
 
 fn eval_map(e: train::Evaluation) -> Map {
@@ -450,6 +473,24 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, t, s, d, o));
     def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));
     def!(engine, "evaluate", "Evaluates on the test part of a data set.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data).accuracy);\n```", |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map));
+
+    // parameters and weights
+    let st = state.clone();
+    def!(engine, "defaults", "The script's parameters: `params` (from --config and --set) merged over these defaults.\nA parameter the defaults do not name, or of another kind, is an error naming where it came from.\n```rhai\nlet p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0, alpha: 2.25 } });\nprint(p.distill.temperature);\n```", move |d: Map| st.params.over(&d));
+    let st = state.clone();
+    def!(engine, "save_weights", "Saves a model's weights as safetensors with PyTorch names, inside the run directory\n(scripts write nowhere else; the path is relative to it).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n// save_weights(m, \"mlp.safetensors\");\n```", move |m: ModelRef, path: &str| {
+        let Some(rec) = &st.recording else { return err("save_weights: this run has no run directory to write in (it was started without recording)") };
+        let rel = std::path::Path::new(path);
+        if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
+            return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
+        }
+        let target = rec.dir.path.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("save_weights: {}: {e}", parent.display()))?;
+        }
+        lib(crate::run::weights::save(&m.model, &target)).map(|_| target.display().to_string())
+    });
+    def!(engine, "load_weights", "Loads safetensors weights with PyTorch names into a model (all names and shapes must match).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n// load_weights(m, \"teacher.safetensors\");\n```", |m: ModelRef, path: &str| lib(crate::run::weights::load(&m.model, std::path::Path::new(path))));
 
     // losses as tensor functions
     def!(engine, "cross_entropy", "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n```rhai\nlet l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n```", |s: Tensor, y: Tensor| {

@@ -131,6 +131,17 @@ pub enum Teacher<'a> {
     Logits(Vec<f32>),
 }
 
+/// What a checkpoint needs to continue training exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerState {
+    /// Epochs completed.
+    pub epoch: usize,
+    pub rng: [u64; 4],
+    pub optimizer_steps: usize,
+    /// `(parameter name, first moment or velocity, second moment)`.
+    pub slots: Vec<(String, Vec<f32>, Vec<f32>)>,
+}
+
 /// Drives training epoch by epoch.
 pub struct Trainer<'a> {
     student: &'a Model,
@@ -180,6 +191,28 @@ impl<'a> Trainer<'a> {
     /// Epochs completed.
     pub fn epoch(&self) -> usize {
         self.epoch
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The state a checkpoint stores (the weights live in the model).
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            epoch: self.epoch,
+            rng: self.rng.state(),
+            optimizer_steps: self.optimizer.steps(),
+            slots: self.optimizer.export(self.student.params()),
+        }
+    }
+
+    /// Continues from `state` (the student's weights must be restored by the caller).
+    pub fn restore(&mut self, state: &TrainerState) -> Result<()> {
+        self.optimizer.import(self.student.params(), &state.slots, state.optimizer_steps)?;
+        self.rng = Rng::from_state(state.rng);
+        self.epoch = state.epoch;
+        Ok(())
     }
 
     fn teacher_logits(&self, x: &Tensor, indices: &[usize], rng: &mut Rng) -> Result<Option<Tensor>> {

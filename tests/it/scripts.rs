@@ -10,8 +10,13 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the binary in the repository root; `run` without `--out`/`--resume` records nothing.
 pub fn retort(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(args).current_dir(root()).output().unwrap();
+    let mut args: Vec<&str> = args.to_vec();
+    if args.first() == Some(&"run") && !args.iter().any(|a| *a == "--out" || *a == "--resume") {
+        args.push("--no-record");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(&args).current_dir(root()).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
@@ -158,7 +163,7 @@ fn ctrl_c_stops_training_cleanly() {
     let script = dir.join("long.rhai");
     std::fs::write(&script, "let d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, hidden: [64], classes: d.classes });\nprint(\"training\");\nfit(m, d, #{ epochs: 100000, batch: 8 });\nprint(\"not reached\");\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_retort"))
-        .args(["run", script.to_str().unwrap()])
+        .args(["run", "--no-record", script.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

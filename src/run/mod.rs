@@ -1,0 +1,254 @@
+//! Run records: a run directory with its config, per-epoch metrics, checkpoints and summary;
+//! weights in safetensors with PyTorch names; exact resume.
+//!
+//! Layout of a run directory:
+//! - `config.yaml`: script path and content hash, seed, the resolved parameters, retort version
+//! - `metrics.jsonl`: one JSON line per epoch of each training stage (a `fit` or `distill` call)
+//! - `checkpoints/last.safetensors`: weights, optimizer state, epoch and RNG state of the stage in progress
+//! - `checkpoints/best.safetensors`: the weights with the best test accuracy of that stage
+//! - `checkpoints/stage-N.safetensors`: the final weights of each finished stage
+//! - `summary.yaml`: one entry per finished stage
+
+pub mod checkpoint;
+pub mod safetensors;
+pub mod weights;
+
+pub use checkpoint::Checkpoint;
+pub use safetensors::SafeTensors;
+
+use crate::error::{Error, Result};
+use crate::train::EpochRecord;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        // test hook: die half-way through writing a checkpoint
+        if std::env::var("RETORT_TEST_ABORT_WRITING").is_ok_and(|v| name.contains(&v)) && bytes.len() > 16 {
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            f.sync_all()?;
+            std::process::abort();
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    pub stage: usize,
+    pub label: String,
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    pub test_top5: f32,
+    pub lr: f32,
+    pub temperature: Option<f32>,
+    pub alpha: Option<f32>,
+    pub regularization: usize,
+    pub filtered: usize,
+    pub mean_weight: f32,
+    /// Wall time of the epoch (the only field a resumed run does not reproduce).
+    pub seconds: f64,
+}
+
+impl MetricsLine {
+    pub fn new(stage: usize, label: &str, r: &EpochRecord) -> Self {
+        MetricsLine {
+            stage,
+            label: label.to_string(),
+            epoch: r.epoch,
+            train_loss: r.train_loss,
+            train_accuracy: r.train_accuracy,
+            test_loss: r.test_loss,
+            test_accuracy: r.test_accuracy,
+            test_top5: r.test_top5,
+            lr: r.lr,
+            temperature: r.temperature,
+            alpha: r.alpha,
+            regularization: r.regularization,
+            filtered: r.filtered,
+            mean_weight: r.mean_weight,
+            seconds: r.seconds,
+        }
+    }
+
+    pub fn record(&self) -> EpochRecord {
+        EpochRecord {
+            epoch: self.epoch,
+            train_loss: self.train_loss,
+            train_accuracy: self.train_accuracy,
+            test_loss: self.test_loss,
+            test_accuracy: self.test_accuracy,
+            test_top5: self.test_top5,
+            lr: self.lr,
+            temperature: self.temperature,
+            alpha: self.alpha,
+            regularization: self.regularization,
+            filtered: self.filtered,
+            mean_weight: self.mean_weight,
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// What a finished stage leaves in `summary.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    pub stage: usize,
+    pub label: String,
+    pub kind: String,
+    pub student: String,
+    pub teacher: Option<String>,
+    pub loss: String,
+    pub temperature: Option<f32>,
+    pub alpha: Option<f32>,
+    pub epochs: usize,
+    pub best_accuracy: f32,
+    pub best_epoch: usize,
+    pub final_accuracy: f32,
+    pub seconds: f64,
+}
+
+/// `summary.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub stages: Vec<StageSummary>,
+    pub finished: bool,
+    pub seconds: f64,
+}
+
+/// `config.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub retort_version: String,
+    pub script: String,
+    pub script_hash: String,
+    pub seed: u64,
+    pub created: String,
+    /// `--config` file, if any.
+    pub config_file: Option<String>,
+    /// `--set` pairs as given.
+    pub sets: Vec<String>,
+    /// The merged parameters the script saw.
+    pub params: serde_yaml::Value,
+}
+
+/// A run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `path` (and `checkpoints/`); it must not hold a run already.
+    pub fn create(path: &Path) -> Result<RunDir> {
+        if path.join("config.yaml").exists() {
+            return Err(Error::file(path, "already holds a run; use --resume to continue it or choose another --out"));
+        }
+        std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    /// Opens an existing run for resuming.
+    pub fn open(path: &Path) -> Result<RunDir> {
+        if !path.join("config.yaml").is_file() {
+            return Err(Error::file(path, "is not a run directory (no config.yaml)"));
+        }
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    pub fn checkpoint(&self, name: &str) -> PathBuf {
+        self.path.join("checkpoints").join(name)
+    }
+
+    pub fn write_config(&self, c: &RunConfig) -> Result<()> {
+        let text = serde_yaml::to_string(c).map_err(|e| Error::file(self.path.join("config.yaml"), e.to_string()))?;
+        atomic_write(&self.path.join("config.yaml"), text.as_bytes())
+    }
+
+    pub fn read_config(&self) -> Result<RunConfig> {
+        let p = self.path.join("config.yaml");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_yaml::from_str(&text).map_err(|e| Error::file(&p, format!("not a retort run config: {e}")))
+    }
+
+    pub fn read_metrics(&self) -> Result<Vec<MetricsLine>> {
+        let p = self.path.join("metrics.jsonl");
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::file(&p, format!("line {}: {e}", i + 1))))
+            .collect()
+    }
+
+    /// Rewrites `metrics.jsonl` with `lines` (atomically).
+    pub fn write_metrics(&self, lines: &[MetricsLine]) -> Result<()> {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(&serde_json::to_string(l).expect("metrics serialize"));
+            text.push('\n');
+        }
+        atomic_write(&self.path.join("metrics.jsonl"), text.as_bytes())
+    }
+
+    pub fn read_summary(&self) -> Result<Summary> {
+        let p = self.path.join("summary.yaml");
+        match std::fs::read_to_string(&p) {
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| Error::file(&p, format!("not a retort summary: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Summary::default()),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    pub fn write_summary(&self, s: &Summary) -> Result<()> {
+        let text = serde_yaml::to_string(s).map_err(|e| Error::file(self.path.join("summary.yaml"), e.to_string()))?;
+        atomic_write(&self.path.join("summary.yaml"), text.as_bytes())
+    }
+}
+
+/// A stable, dependency-free 64-bit FNV-1a hash of a script's text, as hex.
+pub fn content_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM:SS`.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}

@@ -1,0 +1,87 @@
+//! A model's weights as safetensors with PyTorch `state_dict` names, both ways.
+
+use super::safetensors::{Dtype, Entry, SafeTensors};
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use std::path::Path;
+
+/// The model's parameters and buffers (`num_batches_tracked` as I64, like PyTorch).
+pub fn to_safetensors(model: &Model) -> SafeTensors {
+    let mut s = SafeTensors::default();
+    for p in model.params() {
+        let mut e = Entry::f32(p.shape(), &p.values());
+        if p.name().ends_with("num_batches_tracked") {
+            e.dtype = Dtype::I64;
+        }
+        s.tensors.insert(p.name().to_string(), e);
+    }
+    s.metadata.insert("format".into(), "pt".into());
+    s.metadata.insert("retort_arch".into(), model.arch().into());
+    s
+}
+
+/// Loads every parameter and buffer of `model` from `s` (as PyTorch's `load_state_dict`, strict).
+pub fn load_into(model: &Model, s: &SafeTensors, path: &Path) -> Result<()> {
+    let missing: Vec<&str> = model.params().iter().map(|p| p.name()).filter(|n| !s.tensors.contains_key(*n)).collect();
+    let known: Vec<&str> = model.params().iter().map(|p| p.name()).collect();
+    let unexpected: Vec<&str> = s.tensors.keys().map(|k| k.as_str()).filter(|k| !k.starts_with("optim.") && !known.contains(k)).collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        let show = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join(", ") + if v.len() > 5 { ", ..." } else { "" };
+        return Err(Error::file(
+            path,
+            format!("does not fit a {} model: missing [{}], unexpected [{}]", model.arch(), show(&missing), show(&unexpected)),
+        ));
+    }
+    // check everything before changing anything
+    for p in model.params() {
+        let e = &s.tensors[p.name()];
+        let shape: Vec<usize> = if e.shape.is_empty() { vec![] } else { e.shape.clone() };
+        if shape != p.shape() {
+            return Err(Error::file(path, format!("tensor '{}' has shape {:?}, the model needs {:?}", p.name(), e.shape, p.shape())));
+        }
+    }
+    for p in model.params() {
+        p.set(s.tensors[p.name()].as_f32())?;
+    }
+    Ok(())
+}
+
+pub fn save(model: &Model, path: &Path) -> Result<()> {
+    to_safetensors(model).write(path)
+}
+
+pub fn load(model: &Model, path: &Path) -> Result<()> {
+    load_into(model, &SafeTensors::read(path)?, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ModelConfig;
+
+    #[test]
+    fn weights_round_trip_and_mismatches_are_errors() {
+        let dir = std::env::temp_dir().join(format!("retort-w-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        let cfg = |seed| ModelConfig { classes: 10, input: vec![1, 8, 8], channels: vec![4], seed, ..Default::default() };
+        let a = Model::new("cnn", cfg(1)).unwrap();
+        let b = Model::new("cnn", cfg(2)).unwrap();
+        save(&a, &path).unwrap();
+        load(&b, &path).unwrap();
+        for (p, q) in a.params().iter().zip(b.params()) {
+            assert_eq!(p.values(), q.values(), "{}", p.name());
+        }
+        let other = Model::new("mlp", ModelConfig { classes: 10, input: vec![64], hidden: vec![4], ..Default::default() }).unwrap();
+        let e = load(&other, &path).unwrap_err().to_string();
+        assert!(
+            e.contains("m.safetensors")
+                && e.contains("missing [layers.0.weight")
+                && e.contains("unexpected [fc.bias, fc.weight, features.0.weight"),
+            "{e}"
+        );
+        let wider = Model::new("cnn", ModelConfig { channels: vec![5], ..cfg(1) }).unwrap();
+        assert!(load(&wider, &path).unwrap_err().to_string().contains("has shape [4, 1, 3, 3], the model needs [5, 1, 3, 3]"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
