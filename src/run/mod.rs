@@ -29,11 +29,17 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        // test hook: die half-way through writing a checkpoint
-        if std::env::var("RETORT_TEST_ABORT_WRITING").is_ok_and(|v| name.contains(&v)) && bytes.len() > 16 {
-            f.write_all(&bytes[..bytes.len() / 2])?;
-            f.sync_all()?;
-            std::process::abort();
+        // test hook "NAME:N": die half-way through the N-th write of file NAME
+        if let Some((target, n)) = std::env::var("RETORT_TEST_ABORT_WRITING")
+            .ok()
+            .and_then(|v| v.split_once(':').map(|(a, b)| (a.to_string(), b.parse::<usize>().unwrap_or(1))))
+        {
+            static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            if name == target && WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n {
+                f.write_all(&bytes[..bytes.len() / 2])?;
+                f.sync_all()?;
+                std::process::abort();
+            }
         }
         f.write_all(bytes)?;
         f.sync_all()?;

@@ -7,5 +7,6 @@ mod determinism;
 mod docs;
 mod fashion_mnist;
 mod fuzz;
+mod records;
 mod scripts;
 mod training;
