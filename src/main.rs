@@ -57,6 +57,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// List recorded runs, or compare some side by side.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// The folder holding run directories.
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+    },
+    /// Draw the training curves of runs together.
+    Plot {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The PNG to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Write the script API reference (docs/script-api.md) from the engine's metadata.
     Docs {
         /// Where to write it.
@@ -86,6 +103,15 @@ enum Command {
         /// Timed repetitions per row (after warm-up).
         #[arg(long, default_value_t = 10)]
         reps: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// Show runs side by side, the fields that differ first.
+    Compare {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
     },
 }
 
@@ -165,6 +191,40 @@ fn prepare_run(
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { .. } | Command::Check { .. } => unreachable!("handled in main"),
+        Command::Runs { action: None, dir } => {
+            let runs = retort::run::listing::list(&dir)?;
+            let mut t = table(&["run", "date", "script", "teacher", "student", "T", "alpha", "best", "final", "time"]);
+            for r in &runs {
+                t.add_row(r.row());
+            }
+            println!("{t}");
+        }
+        Command::Runs { action: Some(RunsAction::Compare { runs }), .. } => {
+            let infos = runs.iter().map(|p| retort::run::listing::RunInfo::load(p)).collect::<retort::Result<Vec<_>>>()?;
+            let mut header = vec!["field".to_string()];
+            header.extend(infos.iter().map(|r| r.name.clone()));
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL).set_header(header);
+            for (field, values, differs) in retort::run::listing::compare(&infos) {
+                let mut row = vec![if differs { format!("* {field}") } else { field }];
+                row.extend(values);
+                t.add_row(row);
+            }
+            println!("{t}");
+            println!("* differs between the runs");
+        }
+        Command::Plot { runs, output } => {
+            let mut series = Vec::new();
+            for p in &runs {
+                let info = retort::run::listing::RunInfo::load(p)?;
+                let metrics = retort::run::RunDir::open(p)?.read_metrics()?;
+                let last = metrics.iter().map(|l| l.stage).max().unwrap_or(0);
+                let lines: Vec<_> = metrics.iter().filter(|l| l.stage == last).collect();
+                series.push(retort::run::plot::Series::from_metrics(info.name, &lines));
+            }
+            retort::run::plot::curves(&series, "last stage of each run", &output)?;
+            eprintln!("wrote {}", output.display());
+        }
         Command::Docs { output } => {
             let md = script::docs::script_api_markdown();
             let tmp = output.with_extension("md.tmp");

@@ -8,8 +8,11 @@
 //! - `checkpoints/best.safetensors`: the weights with the best test accuracy of that stage
 //! - `checkpoints/stage-N.safetensors`: the final weights of each finished stage
 //! - `summary.yaml`: one entry per finished stage
+//! - `curves.png`: train loss and test accuracy per epoch of every stage
 
 pub mod checkpoint;
+pub mod listing;
+pub mod plot;
 pub mod safetensors;
 pub mod weights;
 

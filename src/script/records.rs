@@ -74,6 +74,8 @@ impl Recording {
             }
             Checkpoint { stage: k, trainer: trainer.state(), best_accuracy: best, best_epoch }.save(student, &last_path)?;
             history.push(record);
+            let title = self.dir.path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+            crate::run::plot::run_curves(&metrics, &title, &self.dir.path.join("curves.png"))?;
             // test hook: die right after epoch E of stage K was recorded ("K:E")
             if std::env::var("RETORT_TEST_DIE_AFTER").is_ok_and(|v| v == format!("{k}:{}", trainer.epoch())) {
                 std::process::abort();

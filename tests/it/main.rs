@@ -8,5 +8,6 @@ mod docs;
 mod fashion_mnist;
 mod fuzz;
 mod records;
+mod runs_cli;
 mod scripts;
 mod training;

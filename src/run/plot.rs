@@ -1,0 +1,99 @@
+//! Training curves as PNG, drawn with plotters and a bundled font (DejaVu Sans, `assets/`), so
+//! no system font library is needed.
+
+use super::MetricsLine;
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // the bundled file is a valid TrueType font; a failure would show as missing text only
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One curve: a name and (epoch, value) points.
+pub struct Series {
+    pub name: String,
+    pub loss: Vec<(f64, f64)>,
+    pub accuracy: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// The curves of one stage's metrics lines.
+    pub fn from_metrics(name: impl Into<String>, lines: &[&MetricsLine]) -> Series {
+        Series {
+            name: name.into(),
+            loss: lines.iter().map(|l| (l.epoch as f64, l.train_loss as f64)).collect(),
+            accuracy: lines.iter().map(|l| (l.epoch as f64, 100.0 * l.test_accuracy as f64)).collect(),
+        }
+    }
+}
+
+const WIDTH: u32 = 1200;
+const HEIGHT: u32 = 480;
+
+/// Draws train loss (left) and test accuracy (right) per epoch for every series into `path`.
+pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
+    register_font();
+    let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
+    // the image encoder goes by the extension, so the temporary file ends in .png too
+    let tmp = path.with_file_name(format!(".{}.tmp.png", path.file_stem().map_or("plot".into(), |s| s.to_string_lossy())));
+    {
+        let root = BitMapBackend::new(&tmp, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(|e| fail(e.to_string()))?;
+        let (left, right) = root.split_horizontally(WIDTH / 2);
+        let max_epoch = series.iter().flat_map(|s| s.loss.iter().map(|p| p.0)).fold(1.0, f64::max);
+        let max_loss = series.iter().flat_map(|s| s.loss.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(1e-3, f64::max);
+        let panels = [(left, "train loss", 0.0..max_loss * 1.05, true), (right, "test accuracy (%)", 0.0..100.0, false)];
+        for (area, label, range, is_loss) in panels {
+            let mut chart = ChartBuilder::on(&area)
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .caption(label, ("sans-serif", 18))
+                .build_cartesian_2d(0.0..max_epoch, range)
+                .map_err(|e| fail(e.to_string()))?;
+            chart.configure_mesh().x_desc("epoch").label_style(("sans-serif", 13)).draw().map_err(|e| fail(e.to_string()))?;
+            for (i, s) in series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                let points = if is_loss { s.loss.clone() } else { s.accuracy.clone() };
+                chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                    .map_err(|e| fail(e.to_string()))?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 13))
+                .position(if is_loss { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// `curves.png` for a run: one series per stage.
+pub fn run_curves(metrics: &[MetricsLine], title: &str, path: &Path) -> Result<()> {
+    let mut stages: Vec<usize> = metrics.iter().map(|l| l.stage).collect();
+    stages.dedup();
+    let series: Vec<Series> = stages
+        .iter()
+        .map(|k| {
+            let lines: Vec<&MetricsLine> = metrics.iter().filter(|l| l.stage == *k).collect();
+            Series::from_metrics(lines.first().map_or(format!("stage {k}"), |l| l.label.clone()), &lines)
+        })
+        .collect();
+    curves(&series, title, path)
+}
