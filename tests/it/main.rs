@@ -7,6 +7,7 @@ mod determinism;
 mod docs;
 mod fashion_mnist;
 mod fuzz;
+mod pytorch;
 mod records;
 mod runs_cli;
 mod scripts;
