@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 pub mod listing;
+pub mod npy;
 pub mod plot;
 pub mod safetensors;
 pub mod weights;

@@ -39,6 +39,14 @@ impl DataPart {
     }
 }
 
+/// Precomputed teacher logits (`teacher_logits(path)`), standing in for a teacher model.
+#[derive(Clone)]
+pub struct LogitsRef {
+    path: String,
+    shape: Vec<usize>,
+    values: Rc<Vec<f32>>,
+}
+
 /// A model and its current mode (`train()` / `eval()`).
 #[derive(Clone)]
 pub struct ModelRef {
@@ -218,7 +226,13 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     Ok(run_map(&history, &model.model, None, "ce", seconds))
 }
 
-fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
+/// The teacher of a `distill` call: a model, or logits computed elsewhere.
+enum TeacherArg {
+    Model(ModelRef),
+    Logits(LogitsRef),
+}
+
+fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
     let keys: Vec<&str> = TRAIN_KEYS.iter().chain(DISTILL_KEYS).copied().collect();
     let o = Opts::new("distill", &opts, &keys)?;
     let (mut cfg, mut hooks) = train_config("distill", &o, &ctx, state)?;
@@ -252,20 +266,27 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: ModelRef, student: Mo
         hooks.alpha = Some(alpha);
     }
     hooks.filter = o.fn_ptr("filter")?;
-    if teacher.model.classes() != student.model.classes() {
-        return err(format!("distill: the teacher has {} classes but the student {}", teacher.model.classes(), student.model.classes()));
-    }
-    let source = if cfg.loss.needs_teacher() || hooks.loss.is_some() { Teacher::Model(&teacher.model) } else { Teacher::None };
-    let info = StageInfo {
-        kind: "distill",
-        label: format!("distill {} -> {} ({loss_name})", teacher.model.arch(), student.model.arch()),
-        teacher: Some(&teacher.model),
-        loss: &loss_name,
+    let uses_teacher = cfg.loss.needs_teacher() || hooks.loss.is_some();
+    let (source, teacher_model, teacher_name) = match &teacher {
+        TeacherArg::Model(t) => {
+            if t.model.classes() != student.model.classes() {
+                return err(format!("distill: the teacher has {} classes but the student {}", t.model.classes(), student.model.classes()));
+            }
+            (if uses_teacher { Teacher::Model(&t.model) } else { Teacher::None }, Some(&*t.model), t.model.arch().to_string())
+        }
+        TeacherArg::Logits(l) => {
+            let want = [data.0.train.len(), student.model.classes()];
+            if l.shape != want {
+                return err(format!("distill: the teacher logits in {} have shape {:?}; this data set and student need {want:?} (training samples x classes, in data set order)", l.path, l.shape));
+            }
+            (if uses_teacher { Teacher::Logits(l.values.to_vec()) } else { Teacher::None }, None, format!("logits {}", l.path))
+        }
     };
+    let info = StageInfo { kind: "distill", label: format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()), teacher: teacher_model, loss: &loss_name };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
-    Ok(run_map(&history, &student.model, Some(&teacher.model), &loss_name, seconds))
+    Ok(run_map(&history, &student.model, teacher_model, &loss_name, seconds))
 }
 
 /// Trains through the run's recording when there is one.
@@ -297,6 +318,7 @@ fn builtin_loss(s: &Tensor, t: &Tensor, y: &Tensor, loss: Loss) -> Res<loss::Los
 }
 
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
+    engine.register_type_with_name::<LogitsRef>("TeacherLogits");
     engine.register_type_with_name::<DataRef>("Dataset").register_type_with_name::<DataPart>("DataPart");
     engine
         .register_type_with_name::<ModelRef>("Model")
@@ -470,7 +492,16 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     let st = state.clone();
     def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch.\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
     let st = state.clone();
-    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, t, s, d, o));
+    def!(engine, "distill", "Distills a student from precomputed teacher logits (see `teacher_logits`); options as with a teacher model.\n```rhai\nlet data = dataset(\"digits\");\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n// let run = distill(teacher_logits(\"teacher.npy\"), s, data, #{ loss: \"wsl\" });\n```", move |ctx: NativeCallContext, t: LogitsRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Logits(t), s, d, o));
+    def!(engine, "teacher_logits", "Loads precomputed teacher logits from a .npy file (float32 or float64, [training samples, classes], in the data set's training order) to use as the teacher of `distill`.\n```rhai\n// let t = teacher_logits(\"teacher-logits.npy\");\n```", |path: &str| {
+        let npy = lib(crate::run::npy::read(std::path::Path::new(path)))?;
+        if npy.shape.len() != 2 {
+            return err(format!("teacher_logits: {path} has shape {:?}; logits are [samples, classes]", npy.shape));
+        }
+        Ok::<_, Box<rhai::EvalAltResult>>(LogitsRef { path: path.to_string(), shape: npy.shape, values: Rc::new(npy.values) })
+    });
+    let st = state.clone();
+    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
     def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));
     def!(engine, "evaluate", "Evaluates on the test part of a data set.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data).accuracy);\n```", |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map));
 

@@ -177,3 +177,32 @@ fn corrupt_weights_files_are_clear_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn teacher_logits_from_npy_stand_in_for_the_teacher_exactly() {
+    let dir = temp("npy");
+    // the teacher's logits on the training set, computed here and saved as .npy
+    let mut split = retort::data::load("digits", None, 0.2, 0).unwrap();
+    split.normalize();
+    let teacher = Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![32], seed: 5, ..Default::default() }).unwrap();
+    retort::run::weights::save(&teacher, &dir.join("teacher.safetensors")).unwrap();
+    let logits = retort::train::predict(&teacher, &split.train, 256).unwrap();
+    std::fs::write(dir.join("teacher.npy"), retort::run::npy::to_bytes(&[split.train.len(), 10], &logits)).unwrap();
+    std::fs::write(dir.join("short.npy"), retort::run::npy::to_bytes(&[100, 10], &logits[..1000])).unwrap();
+    let script = format!(
+        "let d = dataset(\"digits\");\nlet t = model(\"mlp\", #{{ input: d.input, hidden: [32], classes: 10 }});\nload_weights(t, \"{dir}/teacher.safetensors\");\n\
+         let a = model(\"mlp\", #{{ input: d.input, hidden: [8], classes: 10, seed: 1 }});\nlet b = model(\"mlp\", #{{ input: d.input, hidden: [8], classes: 10, seed: 1 }});\n\
+         let ra = distill(t, a, d, #{{ epochs: 2, loss: \"wsl\" }});\nlet rb = distill(teacher_logits(\"{dir}/teacher.npy\"), b, d, #{{ epochs: 2, loss: \"wsl\" }});\n\
+         print(ra.history[1].train_loss == rb.history[1].train_loss);\nprint(rb.history[1].train_loss);\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("ok.rhai"), script).unwrap();
+    let (code, out, err) = retort(&["run", dir.join("ok.rhai").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("true\n"), "{out}");
+    std::fs::write(dir.join("bad.rhai"), format!("let d = dataset(\"digits\");\nlet s = model(\"mlp\", #{{ input: d.input, hidden: [8], classes: 10 }});\ndistill(teacher_logits(\"{}/short.npy\"), s, d, #{{ epochs: 1 }});\n", dir.display())).unwrap();
+    let (code, _, err) = retort(&["run", dir.join("bad.rhai").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("short.npy have shape [100, 10]") && err.contains("need [1438, 10]") && err.contains("bad.rhai:3:1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
