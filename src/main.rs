@@ -6,7 +6,7 @@ use comfy_table::{presets::UTF8_FULL, Table};
 use retort::nn::{Model, ModelConfig, ZOO};
 use retort::script::{self, RunOptions, ScriptError};
 use std::cell::RefCell;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -36,6 +36,9 @@ enum Command {
         /// Do not record the run (no run directory).
         #[arg(long)]
         no_record: bool,
+        /// No progress bars (they are drawn only when stderr is a terminal anyway).
+        #[arg(long, short)]
+        quiet: bool,
         /// A YAML file of script parameters (under the --set values).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -129,6 +132,39 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// An indicatif bar per epoch on stderr: batches, loss, accuracy, rate.
+fn progress_bars() -> script::ProgressFn {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar: RefCell<Option<(usize, ProgressBar, std::time::Instant)>> = RefCell::new(None);
+    Rc::new(move |p: &script::Progress| match p {
+        script::Progress::Batch { label, progress: b } => {
+            let mut slot = bar.borrow_mut();
+            if slot.as_ref().is_none_or(|(epoch, _, _)| *epoch != b.epoch) {
+                let pb = ProgressBar::new(b.batches as u64);
+                pb.set_style(
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("a valid template").progress_chars("=> "),
+                );
+                pb.set_prefix(format!("{label} epoch {}/{}", b.epoch, b.epochs));
+                *slot = Some((b.epoch, pb, std::time::Instant::now()));
+            }
+            let (_, pb, started) = slot.as_ref().expect("set above");
+            let rate = b.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            pb.set_position(b.batch as u64);
+            pb.set_message(format!("loss {:.4} acc {:.2}% {rate:.0} samples/s", b.mean_loss, 100.0 * b.accuracy));
+        }
+        script::Progress::Epoch { record, .. } => {
+            if let Some((_, pb, _)) = bar.borrow_mut().take() {
+                pb.finish_with_message(format!(
+                    "loss {:.4} acc {:.2}% test {:.2}%",
+                    record.train_loss,
+                    100.0 * record.train_accuracy,
+                    100.0 * record.test_accuracy
+                ));
+            }
+        }
+    })
+}
+
 /// `RETORT_PATH`: extra folders for `import`, separated like `PATH`.
 fn retort_path() -> Vec<PathBuf> {
     std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
@@ -174,6 +210,7 @@ fn prepare_run(
         let run = retort::run::RunDir::open(dir).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
         let recorded = run.read_config().map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
         let opts = RunOptions {
+            progress: None,
             sets: recorded.sets,
             seed: recorded.seed,
             max_operations,
@@ -185,7 +222,18 @@ fn prepare_run(
     }
     let script = script.clone().expect("clap requires a script without --resume");
     let record = (!no_record).then(|| (out.clone().unwrap_or_else(|| default_run_dir(&script)), false));
-    Ok((RunOptions { sets: sets.to_vec(), seed, max_operations, search_path: retort_path(), config: config.clone(), record }, script))
+    Ok((
+        RunOptions {
+            progress: None,
+            sets: sets.to_vec(),
+            seed,
+            max_operations,
+            search_path: retort_path(),
+            config: config.clone(),
+            record,
+        },
+        script,
+    ))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -303,10 +351,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let script_result = match &cli.command {
-        Command::Run { script, resume, out, no_record, config, sets, seed, max_operations } => Some(
-            prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations)
-                .and_then(|(opts, script)| run_script(opts, script)),
-        ),
+        Command::Run { script, resume, out, no_record, quiet, config, sets, seed, max_operations } => {
+            Some(prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
+                if !*quiet && std::io::stderr().is_terminal() {
+                    opts.progress = Some(progress_bars());
+                }
+                run_script(opts, script)
+            }))
+        }
         Command::Check { script, sets, config } => Some(script::check(
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },

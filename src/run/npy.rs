@@ -42,7 +42,12 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Npy> {
     }
     let shape_text = header_value(header, "shape").ok_or_else(|| bad("the header has no 'shape'"))?;
     let inner = shape_text.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("the shape is malformed"))?;
-    let shape: Vec<usize> = inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().map_err(|_| bad("the shape is malformed"))).collect::<Result<_>>()?;
+    let shape: Vec<usize> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| bad("the shape is malformed")))
+        .collect::<Result<_>>()?;
     let data = &bytes[start + len..];
     let count: usize = shape.iter().product();
     if data.len() != count * size {
@@ -89,7 +94,10 @@ mod tests {
         assert_eq!(parse(&bytes, p).unwrap(), Npy { shape: vec![2, 3], values: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0] });
         assert!(parse(&bytes[..bytes.len() - 4], p).unwrap_err().to_string().contains("needs 24 bytes"));
         assert!(parse(b"not numpy at all", p).unwrap_err().to_string().contains("t.npy"));
-        let ints = String::from_utf8_lossy(&bytes).replace("<f4", "<i4").into_bytes();
+        let mut ints = bytes.clone();
+        let at = ints.windows(3).position(|w| w == b"<f4").unwrap();
+        ints[at + 2] = b'4';
+        ints[at + 1] = b'i';
         assert!(parse(&ints, p).unwrap_err().to_string().contains("'<i4'"));
     }
 }

@@ -5,7 +5,7 @@ use super::convert::{as_f64, err, type_of, Res};
 use super::state::State;
 use crate::loss::Loss;
 use crate::tensor::Tensor;
-use crate::train::{BatchView, Control, EpochRecord, Hooks};
+use crate::train::{BatchProgress, BatchView, Control, EpochRecord, Hooks};
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
 
 /// A number, or a closure of the epoch (and optionally the step) giving one.
@@ -191,7 +191,10 @@ impl Hooks for ScriptHooks<'_, '_> {
         timed(self, |h| h.custom_loss_inner(b, weights))
     }
 
-    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> crate::Result<Control> {
+    fn on_batch(&mut self, progress: &BatchProgress) -> crate::Result<Control> {
+        if let Some(show) = &self.state.progress {
+            show(&super::Progress::Batch { label: self.op, progress: *progress });
+        }
         if self.state.interrupted() {
             self.interrupted = true;
             return Ok(Control::Stop);
@@ -200,6 +203,9 @@ impl Hooks for ScriptHooks<'_, '_> {
     }
 
     fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
+        if let Some(show) = &self.state.progress {
+            show(&super::Progress::Epoch { label: self.op, record: record.clone() });
+        }
         timed(self, |h| h.on_epoch_inner(record))
     }
 }

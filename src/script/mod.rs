@@ -28,9 +28,23 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Training progress, for a display.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// After each batch (`label`: "fit" or "distill").
+    Batch { label: &'static str, progress: crate::train::BatchProgress },
+    /// After each epoch.
+    Epoch { label: &'static str, record: crate::train::EpochRecord },
+}
+
+/// Receives [`Progress`].
+pub type ProgressFn = Rc<dyn Fn(&Progress)>;
+
 /// How to run a script.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
+    /// Where training progress goes (none: no progress display).
+    pub progress: Option<ProgressFn>,
     /// `key=value` pairs from `--set`; dotted keys make nested maps.
     pub sets: Vec<String>,
     /// A YAML file of parameters under the `--set` values.
@@ -166,6 +180,7 @@ pub fn run_source(
         state.recording = Some(records::Recording::new(run, *resume));
     }
     state.params = params;
+    state.progress = opts.progress.clone();
     let state = Rc::new(state);
     let engine = engine(&state, out, dirs, opts.max_operations);
     let (ast, mut scope) = compile(&engine, file, source, opts, &state.params)?;

@@ -16,13 +16,23 @@ pub struct State {
     pub interrupt: Arc<AtomicBool>,
     /// The run directory training stages are recorded in (none for `check`, tests, tools).
     pub recording: Option<super::records::Recording>,
+    /// Where training progress goes (the CLI draws bars; the library never prints).
+    pub progress: Option<super::ProgressFn>,
     /// The parameters the script sees, with where each came from.
     pub params: super::params::Params,
 }
 
 impl State {
     pub fn new(seed: u64, interrupt: Arc<AtomicBool>) -> Self {
-        State { seed, rng: RefCell::new(Rng::new(seed)), models: Cell::new(0), interrupt, recording: None, params: Default::default() }
+        State {
+            seed,
+            rng: RefCell::new(Rng::new(seed)),
+            models: Cell::new(0),
+            interrupt,
+            recording: None,
+            progress: None,
+            params: Default::default(),
+        }
     }
 
     pub fn interrupted(&self) -> bool {

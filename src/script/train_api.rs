@@ -282,7 +282,12 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
             (if uses_teacher { Teacher::Logits(l.values.to_vec()) } else { Teacher::None }, None, format!("logits {}", l.path))
         }
     };
-    let info = StageInfo { kind: "distill", label: format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()), teacher: teacher_model, loss: &loss_name };
+    let info = StageInfo {
+        kind: "distill",
+        label: format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()),
+        teacher: teacher_model,
+        loss: &loss_name,
+    };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;

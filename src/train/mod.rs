@@ -84,6 +84,23 @@ pub struct BatchView<'a> {
     pub parts: &'a LossParts,
 }
 
+/// Where an epoch stands after a batch, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchProgress {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 1-based batch within the epoch.
+    pub batch: usize,
+    pub batches: usize,
+    /// This batch's loss.
+    pub loss: f32,
+    /// Mean loss and training accuracy of the epoch so far.
+    pub mean_loss: f32,
+    pub accuracy: f32,
+    /// Samples seen in the epoch so far.
+    pub samples: usize,
+}
+
 /// Whether to keep training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -109,8 +126,8 @@ pub trait Hooks {
     fn custom_loss(&mut self, _batch: &BatchView, _sample_weights: Option<&[f32]>) -> Result<Option<Tensor>> {
         Ok(None)
     }
-    /// Called after each optimizer step with the batch loss.
-    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) -> Result<Control> {
+    /// Called after each optimizer step.
+    fn on_batch(&mut self, _progress: &BatchProgress) -> Result<Control> {
         Ok(Control::Continue)
     }
     fn on_epoch(&mut self, _record: &EpochRecord) -> Result<Control> {
@@ -313,7 +330,17 @@ impl<'a> Trainer<'a> {
             } else {
                 weight_sum += batch.labels.len() as f64;
             }
-            if hooks.on_batch(epoch, b + 1, n_batches, value)? == Control::Stop {
+            let progress = BatchProgress {
+                epoch,
+                epochs: self.config.epochs,
+                batch: b + 1,
+                batches: n_batches,
+                loss: value,
+                mean_loss: (loss_sum / seen as f64) as f32,
+                accuracy: correct as f32 / seen as f32,
+                samples: seen,
+            };
+            if hooks.on_batch(&progress)? == Control::Stop {
                 control = Control::Stop;
                 break;
             }

@@ -184,7 +184,8 @@ fn teacher_logits_from_npy_stand_in_for_the_teacher_exactly() {
     // the teacher's logits on the training set, computed here and saved as .npy
     let mut split = retort::data::load("digits", None, 0.2, 0).unwrap();
     split.normalize();
-    let teacher = Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![32], seed: 5, ..Default::default() }).unwrap();
+    let teacher =
+        Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![32], seed: 5, ..Default::default() }).unwrap();
     retort::run::weights::save(&teacher, &dir.join("teacher.safetensors")).unwrap();
     let logits = retort::train::predict(&teacher, &split.train, 256).unwrap();
     std::fs::write(dir.join("teacher.npy"), retort::run::npy::to_bytes(&[split.train.len(), 10], &logits)).unwrap();
@@ -204,5 +205,15 @@ fn teacher_logits_from_npy_stand_in_for_the_teacher_exactly() {
     let (code, _, err) = retort(&["run", dir.join("bad.rhai").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("short.npy have shape [100, 10]") && err.contains("need [1438, 10]") && err.contains("bad.rhai:3:1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn no_progress_output_when_stderr_is_not_a_terminal() {
+    let dir = temp("quiet");
+    let script = dir.join("s.rhai");
+    std::fs::write(&script, "let d = dataset(\"digits\", #{ train_limit: 100, test_limit: 50 });\nlet m = model(\"mlp\", #{ input: d.input, hidden: [8], classes: d.classes });\nfit(m, d, #{ epochs: 2 });\nprint(\"done\");\n").unwrap();
+    let (code, out, err) = retort(&["run", script.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "done\n", ""));
     std::fs::remove_dir_all(&dir).unwrap();
 }
