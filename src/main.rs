@@ -52,6 +52,20 @@ enum Command {
         #[arg(long)]
         max_operations: Option<u64>,
     },
+    /// An interactive session (reads piped stdin without a prompt).
+    Repl {
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Markdown notebooks whose ```rhai blocks are cells.
+    Notebook {
+        #[command(subcommand)]
+        action: NotebookAction,
+    },
     /// Parse a script and resolve its imports without running it.
     Check {
         script: PathBuf,
@@ -110,6 +124,21 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum NotebookAction {
+    /// Run every cell in one session and write the notebook with outputs (exit 1 if a cell fails).
+    Run {
+        notebook: PathBuf,
+        /// Where to write the executed notebook (default: over the input).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum RunsAction {
     /// Show runs side by side, the fields that differ first.
     Compare {
@@ -163,6 +192,26 @@ fn progress_bars() -> script::ProgressFn {
             }
         }
     })
+}
+
+fn run_notebook(input: &std::path::Path, output: &std::path::Path, seed: u64, sets: &[String]) -> Result<(), ScriptError> {
+    let opts = RunOptions { seed, sets: sets.to_vec(), search_path: retort_path(), ..Default::default() };
+    let run = retort::notebook::run(input, output, &opts)?;
+    let shown = output.display().to_string();
+    retort::run::atomic_write(output, run.markdown.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+    if run.ok {
+        eprintln!("wrote {shown}");
+        Ok(())
+    } else {
+        Err(ScriptError {
+            kind: script::ErrorKind::Failure,
+            file: shown.clone(),
+            line: None,
+            column: None,
+            message: format!("a cell failed; its error is in {shown}"),
+            source_line: None,
+        })
+    }
 }
 
 /// `RETORT_PATH`: extra folders for `import`, separated like `PATH`.
@@ -238,7 +287,7 @@ fn prepare_run(
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { .. } | Command::Check { .. } => unreachable!("handled in main"),
+        Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } => unreachable!("handled in main"),
         Command::Runs { action: None, dir } => {
             let runs = retort::run::listing::list(&dir)?;
             let mut t = table(&["run", "date", "script", "teacher", "student", "T", "alpha", "best", "final", "time"]);
@@ -363,6 +412,16 @@ fn main() -> ExitCode {
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },
         )),
+        Command::Repl { sets, seed, config } => Some(retort::repl::run(&RunOptions {
+            sets: sets.clone(),
+            seed: *seed,
+            config: config.clone(),
+            search_path: retort_path(),
+            ..Default::default()
+        })),
+        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets } } => {
+            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), *seed, sets))
+        }
         _ => None,
     };
     if let Some(result) = script_result {

@@ -35,6 +35,16 @@ fn readable_signature(engine: &rhai::Engine, sig: &str) -> String {
     out.replace("BTreeMap<SmartString<LazyCompact>,Dynamic>", "map").replace("Vec<Dynamic>", "array").replace("ImmutableString", "string")
 }
 
+/// The reference section of one built-in (as in `docs/script-api.md`), for `:doc NAME`.
+pub fn doc_for(name: &str) -> Option<String> {
+    let md = script_api_markdown();
+    let headings = [format!("## `{name}`"), format!("## `.{name}` (property)")];
+    let start = headings.iter().find_map(|h| md.find(&format!("{h}\n")))?;
+    let rest = &md[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    Some(rest[..end].trim().to_string())
+}
+
 /// The ```rhai examples of every documented built-in, for tests that run them.
 pub fn examples() -> Vec<(String, String)> {
     let engine = super::bare_engine();

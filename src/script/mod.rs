@@ -5,12 +5,14 @@
 
 pub mod api;
 mod convert;
+mod display_api;
 pub mod docs;
 mod error;
 mod hooks;
 mod modules;
 mod params;
 mod records;
+pub mod session;
 mod state;
 mod tensor_api;
 mod tensor_math;
@@ -77,8 +79,24 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     tensor_api::register(&mut engine, state);
     tensor_math::register(&mut engine);
     train_api::register(&mut engine, state);
+    display_api::register(&mut engine, state);
     engine.set_module_resolver(modules::Resolver::new(dirs));
     engine
+}
+
+pub use display_api::{describe_value, markdown_table};
+
+/// The names of the documented built-ins (for completion).
+pub fn builtin_names() -> Vec<String> {
+    thread_local! {
+        static NAMES: Vec<String> = {
+            let mut v: Vec<String> = docs::examples().into_iter().map(|(n, _)| n).filter(|n| !n.starts_with("get$")).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+    }
+    NAMES.with(|n| n.clone())
 }
 
 /// An engine for tools (docs, checks) with output discarded.
@@ -181,6 +199,13 @@ pub fn run_source(
     }
     state.params = params;
     state.progress = opts.progress.clone();
+    let printer = out.clone();
+    state.emit = Some(Rc::new(move |o| match o {
+        session::Output::Text(t) => (printer.borrow_mut())(&t),
+        session::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
+        session::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
+    }));
+    state.image_dir = state.recording.as_ref().map(|r| r.dir.path.clone());
     let state = Rc::new(state);
     let engine = engine(&state, out, dirs, opts.max_operations);
     let (ast, mut scope) = compile(&engine, file, source, opts, &state.params)?;

@@ -2,6 +2,7 @@
 
 use crate::rng::Rng;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -18,6 +19,13 @@ pub struct State {
     pub recording: Option<super::records::Recording>,
     /// Where training progress goes (the CLI draws bars; the library never prints).
     pub progress: Option<super::ProgressFn>,
+    /// Where `table` and `plot` output goes (a session's capture, or the run's printer).
+    pub emit: Option<Rc<dyn Fn(super::session::Output)>>,
+    /// Where `plot` writes PNG files.
+    pub image_dir: Option<std::path::PathBuf>,
+    /// Images written so far, and the file-name prefix (a notebook's name).
+    pub images: Cell<usize>,
+    pub image_prefix: RefCell<String>,
     /// The parameters the script sees, with where each came from.
     pub params: super::params::Params,
 }
@@ -31,12 +39,31 @@ impl State {
             interrupt,
             recording: None,
             progress: None,
+            emit: None,
+            image_dir: None,
+            images: Cell::new(0),
+            image_prefix: RefCell::new(String::new()),
             params: Default::default(),
         }
     }
 
     pub fn interrupted(&self) -> bool {
         self.interrupt.load(Ordering::Relaxed)
+    }
+
+    /// Hands output to the front end (dropped when there is none).
+    pub fn emit(&self, o: super::session::Output) {
+        if let Some(f) = &self.emit {
+            f(o);
+        }
+    }
+
+    /// The path for the next image, `plot-N.png` in the image folder.
+    pub fn next_image_path(&self) -> Option<std::path::PathBuf> {
+        let dir = self.image_dir.as_ref()?;
+        let n = self.images.get() + 1;
+        self.images.set(n);
+        Some(dir.join(format!("{}plot-{n}.png", self.image_prefix.borrow())))
     }
 
     /// A default seed for the next model: the run seed plus the number of models built before.

@@ -54,7 +54,7 @@ pub struct ModelRef {
     mode: Rc<Cell<Mode>>,
 }
 
-fn summary(m: &Model) -> String {
+pub fn summary(m: &Model) -> String {
     let mut s = format!("{} ({} parameters, {} classes, input {:?})", m.arch(), m.params_count(), m.classes(), m.config().input);
     for l in m.layers() {
         s.push_str(&format!("\n  {}", l.describe()));

@@ -9,6 +9,7 @@ mod fashion_mnist;
 mod fuzz;
 mod pytorch;
 mod records;
+mod repl;
 mod runs_cli;
 mod scripts;
 mod training;

@@ -1,0 +1,262 @@
+//! `retort repl`: a line editor over a [`Session`]: history, multi-line input while brackets or
+//! strings are open, Tab completion, meta-commands, Ctrl-C to stop training, Ctrl-D to leave.
+//! With piped stdin it reads inputs without a prompt.
+
+use crate::script::session::{Evaluated, Output, Session};
+use crate::script::{self, RunOptions, ScriptError};
+use comfy_table::{presets::UTF8_FULL, Table};
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Editor, Helper};
+use std::cell::RefCell;
+use std::io::{BufRead, IsTerminal, Write};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+/// The meta-commands, for `:help` and dispatch.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (":help", "this list"),
+    (":vars", "variables in the session, with their types and values"),
+    (":load FILE", "run a script file in the session"),
+    (":save FILE", "write the session's inputs as a runnable script"),
+    (":doc NAME", "a built-in's signatures, documentation and example"),
+    (":runs", "the recorded runs under ./runs"),
+    (":quit", "leave (Ctrl-D too)"),
+];
+
+/// Whether `input` still has an open bracket, string or block comment.
+pub fn incomplete(input: &str) -> bool {
+    let (mut depth, mut chars) = (0i32, input.chars().peekable());
+    let mut string: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match string {
+            Some(q) => {
+                if c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    string = None;
+                }
+            }
+            None => match c {
+                '"' | '`' => string = Some(c),
+                '/' if chars.peek() == Some(&'/') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            },
+        }
+    }
+    string.is_some() || depth > 0
+}
+
+struct ReplHelper {
+    session: Rc<RefCell<Session>>,
+}
+
+impl Completer for ReplHelper {
+    type Candidate = String;
+    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        let start = line[..pos].rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).map_or(0, |i| i + 1);
+        let word = &line[start..pos];
+        if let Some(cmd) = word.strip_prefix(':') {
+            let names =
+                COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string()).filter(|c| c[1..].starts_with(cmd)).collect();
+            return Ok((start, names));
+        }
+        if word.is_empty() {
+            return Ok((pos, vec![]));
+        }
+        let names = self.session.try_borrow().map(|s| s.completions(word)).unwrap_or_default();
+        Ok((start, names))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+impl Highlighter for ReplHelper {}
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if incomplete(ctx.input()) { ValidationResult::Incomplete } else { ValidationResult::Valid(None) })
+    }
+}
+impl Helper for ReplHelper {}
+
+/// Writes an input's outputs and value.
+pub fn show(e: &Evaluated, out: &mut dyn Write) {
+    for o in &e.outputs {
+        let _ = match o {
+            Output::Text(t) => writeln!(out, "{t}"),
+            Output::Table(header, rows) => {
+                let mut t = Table::new();
+                t.load_preset(UTF8_FULL).set_header(header.clone());
+                rows.iter().for_each(|r| {
+                    t.add_row(r.clone());
+                });
+                writeln!(out, "{t}")
+            }
+            Output::Image(p) => writeln!(out, "wrote {}", p.display()),
+        };
+    }
+    if let Some(v) = &e.value {
+        let _ = writeln!(out, "{v}");
+    }
+}
+
+/// Handles one complete input: a meta-command or script. Returns false to quit.
+fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return true;
+    }
+    if let Some(cmd) = trimmed.strip_prefix(':') {
+        let (name, arg) = cmd.split_once(char::is_whitespace).map_or((cmd, ""), |(a, b)| (a, b.trim()));
+        match name {
+            "quit" | "q" | "exit" => return false,
+            "help" => {
+                let _ = writeln!(out, "Type Rhai statements; a line with open brackets or strings continues on the next.");
+                for (c, about) in COMMANDS {
+                    let _ = writeln!(out, "  {c:<12} {about}");
+                }
+            }
+            "vars" => {
+                for (n, t, v) in session.borrow().vars() {
+                    let _ = writeln!(out, "{n}: {t} = {v}");
+                }
+            }
+            "doc" => match script::docs::doc_for(arg) {
+                Some(d) => {
+                    let _ = writeln!(out, "{d}");
+                }
+                None => {
+                    let _ = writeln!(err, "no built-in named '{arg}'");
+                }
+            },
+            "load" => match std::fs::read_to_string(arg) {
+                Ok(src) => return handle_script(session, &src, out, err),
+                Err(e) => {
+                    let _ = writeln!(err, "cannot read {arg}: {e}");
+                }
+            },
+            "save" => {
+                let text = session.borrow().script();
+                match crate::run::atomic_write(std::path::Path::new(arg), text.as_bytes()) {
+                    Ok(()) => {
+                        let _ = writeln!(out, "saved {} inputs to {arg}", text.lines().filter(|l| !l.is_empty()).count());
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "{e}");
+                    }
+                }
+            }
+            "runs" => match crate::run::listing::list(std::path::Path::new("runs")) {
+                Ok(runs) => {
+                    for r in runs {
+                        let _ = writeln!(out, "{}", r.row().join("  "));
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                }
+            },
+            other => {
+                let _ = writeln!(err, "unknown command ':{other}'; :help lists them");
+            }
+        }
+        return true;
+    }
+    handle_script(session, input, out, err)
+}
+
+fn handle_script(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    let result: Result<Evaluated, ScriptError> = session.borrow_mut().eval(input);
+    match result {
+        Ok(e) => show(&e, out),
+        Err(e) => {
+            let _ = write!(err, "{e}");
+        }
+    }
+    let _ = out.flush();
+    true
+}
+
+/// Runs the REPL until `:quit`, Ctrl-D or the end of piped input.
+pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
+    let images = std::env::temp_dir().join(format!("retort-repl-{}", std::process::id()));
+    std::fs::create_dir_all(&images).map_err(|e| ScriptError::usage("repl", format!("{}: {e}", images.display())))?;
+    let session = Rc::new(RefCell::new(Session::new(opts, images)?));
+    let interrupt = session.borrow().interrupt_handle();
+    let _ = ctrlc::set_handler(move || interrupt.store(true, Ordering::SeqCst));
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+
+    if !std::io::stdin().is_terminal() {
+        let mut buffer = String::new();
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| ScriptError::usage("stdin", e.to_string()))?;
+            buffer.push_str(&line);
+            buffer.push('\n');
+            if incomplete(&buffer) {
+                continue;
+            }
+            if !handle(&session, &std::mem::take(&mut buffer), &mut out, &mut err) {
+                break;
+            }
+        }
+        if !buffer.trim().is_empty() {
+            handle(&session, &buffer, &mut out, &mut err);
+        }
+        return Ok(());
+    }
+
+    let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> =
+        Editor::new().map_err(|e| ScriptError::usage("repl", e.to_string()))?;
+    editor.set_helper(Some(ReplHelper { session: session.clone() }));
+    let history = std::env::var_os("RETORT_HISTORY")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".retort_history")));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    let _ = writeln!(out, "retort {} REPL: :help for commands, Ctrl-C stops training, Ctrl-D leaves", env!("CARGO_PKG_VERSION"));
+    loop {
+        match editor.readline("retort> ") {
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                if !handle(&session, &line, &mut out, &mut err) {
+                    break;
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(ScriptError::usage("repl", e.to_string())),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_brackets_and_strings_continue() {
+        assert!(incomplete("let x = [1, 2,"));
+        assert!(incomplete("fn f(x) {"));
+        assert!(incomplete("let s = \"abc"));
+        assert!(!incomplete("let s = \"a(b\";"));
+        assert!(!incomplete("let x = 1; // (comment"));
+        assert!(!incomplete("f(1)\n"));
+    }
+}

@@ -1,0 +1,180 @@
+//! The session core, the REPL (piped and in a real terminal under tmux) and notebooks.
+
+use retort::script::session::{Output, Session};
+use retort::script::RunOptions;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+
+fn session() -> Session {
+    Session::new(&RunOptions::default(), std::env::temp_dir()).unwrap()
+}
+
+#[test]
+fn session_state_functions_and_imports_persist() {
+    let mut s = session();
+    s.eval("let x = 20;").unwrap();
+    s.eval("fn twice(a) { a * 2 }").unwrap();
+    s.eval("import \"schedules\" as sched;").unwrap();
+    let e = s.eval("print(twice(x) + 2);\nsched::step_at(1, 4.0, 20, 2.0)").unwrap();
+    assert_eq!(e.outputs, vec![Output::Text("42".into())]);
+    assert_eq!(e.value.as_deref(), Some("4.0"));
+    // an error does not lose variables, and says where it happened
+    let err = s.eval("let y = 1;\nlet z = log_softmax(zeros([2]), 3);").unwrap_err().to_string();
+    assert!(err.contains("dim 3 is out of range") && err.contains("<input 5>:2:"), "{err}");
+    assert_eq!(s.eval("x + y").unwrap().value.as_deref(), Some("21"));
+    let vars: Vec<String> = s.vars().into_iter().map(|(n, _, _)| n).collect();
+    assert!(vars.contains(&"x".to_string()) && vars.contains(&"y".to_string()), "{vars:?}");
+    assert!(s.completions("log_s").contains(&"log_softmax".to_string()));
+    assert!(s.completions("twi").contains(&"twice".to_string()));
+    assert!(s.script().contains("fn twice(a) { a * 2 }"));
+}
+
+#[test]
+fn session_cancellation_stops_training_and_keeps_the_session() {
+    let mut s = session();
+    s.eval("let d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes });").unwrap();
+    let flag = s.interrupt_handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let started = std::time::Instant::now();
+    let err = s.eval("fit(m, d, #{ epochs: 1000000, batch: 8 });").unwrap_err().to_string();
+    stopper.join().unwrap();
+    assert!(err.contains("fit: interrupted"), "{err}");
+    assert!(started.elapsed().as_secs() < 30);
+    // the model and data are still there, and training works again
+    let e = s.eval("fit(m, d, #{ epochs: 1 }).epochs").unwrap();
+    assert_eq!(e.value.as_deref(), Some("1"));
+}
+
+#[test]
+fn repl_reads_piped_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .arg("repl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"let x = [1,\n  2, 3];\nprint(x.len());\nfn f(a) {\n  a + 1\n}\nf(41)\nzeros([2]).reshape([3])\nx\n:help\n:quit\nprint(\"after quit\");\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(&lines[..3], &["3", "42", "[1, 2, 3]"], "{stdout}");
+    assert!(stdout.contains(":doc NAME") && !stdout.contains("after quit"), "{stdout}");
+    assert!(stderr.contains("reshape: shape mismatch") && stderr.contains("^"), "{stderr}");
+}
+
+fn tmux(args: &[&str]) -> String {
+    String::from_utf8_lossy(&Command::new("tmux").args(args).output().unwrap().stdout).into()
+}
+
+/// Types `text` literally, then Enter. (tmux reads a trailing `;` as a command separator and
+/// drops it; the lines typed here do not need one.)
+fn type_line(session: &str, text: &str) {
+    tmux(&["send-keys", "-t", session, "-l", text]);
+    tmux(&["send-keys", "-t", session, "Enter"]);
+}
+
+fn wait_for(session: &str, needle: &str, seconds: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let screen = tmux(&["capture-pane", "-t", session, "-p"]);
+        if screen.contains(needle) || std::time::Instant::now() > deadline {
+            return screen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let name = format!("retort-repl-{}", std::process::id());
+    let history = std::env::temp_dir().join(format!("{name}.history"));
+    let cmd = format!("RETORT_HISTORY={} {} repl", history.display(), env!("CARGO_BIN_EXE_retort"));
+    tmux(&["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &cmd]);
+    let screen = wait_for(&name, "retort>", 10);
+    assert!(screen.contains("retort>"), "no prompt:\n{screen}");
+    // multi-line input: the open bracket continues the line
+    type_line(&name, "let v = [1,");
+    type_line(&name, "2];");
+    type_line(&name, "print(v.len() * 7);");
+    let screen = wait_for(&name, "14", 10);
+    assert!(screen.lines().any(|l| l.trim() == "14"), "multi-line input:\n{screen}");
+    // Tab completes a built-in
+    tmux(&["send-keys", "-t", &name, "-l", "print(log_softm"]);
+    tmux(&["send-keys", "-t", &name, "Tab"]);
+    let screen = wait_for(&name, "log_softmax", 5);
+    assert!(screen.contains("print(log_softmax"), "completion:\n{screen}");
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    // Ctrl-C stops a running fit; the session goes on with its variables
+    type_line(&name, "let d = dataset(\"digits\"); let m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes }); fit(m, d, #{ epochs: 1000000, batch: 8 });");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    tmux(&["send-keys", "-t", &name, "C-c"]);
+    let screen = wait_for(&name, "interrupted", 15);
+    assert!(screen.contains("fit: interrupted (Ctrl-C)"), "Ctrl-C:\n{screen}");
+    type_line(&name, "print(`still here ${v.len()} ${m.params_count}`);");
+    let screen = wait_for(&name, "still here", 10);
+    assert!(screen.contains("still here 2 2410"), "after Ctrl-C:\n{screen}");
+    // Ctrl-D leaves and the history file is written
+    tmux(&["send-keys", "-t", &name, "C-d"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = Command::new("tmux").args(["kill-session", "-t", &name]).output();
+    let saved = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(saved.contains("print(v.len() * 7)"), "history:\n{saved}");
+    let _ = std::fs::remove_file(&history);
+}
+
+#[test]
+fn the_committed_notebook_reexecutes_to_the_same_output() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let committed = root.join("docs/notebooks/wsl-walkthrough.md");
+    let dir = std::env::temp_dir().join(format!("retort-nb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("wsl-walkthrough.md");
+    let status = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["notebook", "run", committed.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let (fresh, kept) = (std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(&committed).unwrap());
+    assert_eq!(retort::notebook::without_header(&fresh), retort::notebook::without_header(&kept));
+    assert!(dir.join("wsl-walkthrough-plot-1.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failing_cell_stops_the_notebook_with_its_error() {
+    let dir = std::env::temp_dir().join(format!("retort-nbfail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nb = dir.join("nb.md");
+    std::fs::write(
+        &nb,
+        "# t\n\n```rhai\nlet a = 1;\nprint(a);\n```\n\n```rhai\nlet b = zeros([2]).item();\n```\n\n```rhai\nprint(\"never\");\n```\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&nb).unwrap();
+    assert!(
+        text.contains("```output\n1\n```")
+            && text.contains("cell 2 failed")
+            && text.contains("item: shape mismatch")
+            && !text.contains("never\n```output"),
+        "{text}"
+    );
+    assert!(text.contains("a cell failed"));
+    // re-running strips the old outputs instead of stacking them
+    let _ = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap()]).output().unwrap();
+    let again = std::fs::read_to_string(&nb).unwrap();
+    assert_eq!(again.matches("cell 2 failed").count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
