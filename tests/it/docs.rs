@@ -16,17 +16,14 @@ fn committed_script_api_is_current() {
 fn every_builtin_has_a_doc_with_an_example_that_runs() {
     let examples = script::docs::examples();
     assert!(examples.len() > 100, "{}", examples.len());
-    for (name, code) in examples {
+    let dir = std::env::temp_dir().join(format!("retort-examples-{}", std::process::id()));
+    for (i, (name, code)) in examples.into_iter().enumerate() {
         assert!(!code.trim().is_empty(), "built-in '{name}' has no ```rhai example");
         let sink = Rc::new(RefCell::new(|_: &str| {}));
-        let r = script::run_source(
-            &format!("example of {name}"),
-            &code,
-            vec![],
-            &RunOptions::default(),
-            sink,
-            Arc::new(AtomicBool::new(false)),
-        );
+        // each example runs as `retort run` does, recording into a run directory
+        let opts = RunOptions { record: Some((dir.join(format!("run-{i}")), false)), ..Default::default() };
+        let r = script::run_source(&format!("example of {name}"), &code, vec![], &opts, sink, Arc::new(AtomicBool::new(false)));
         assert!(r.is_ok(), "the example of '{name}' fails:\n{code}\n{}", r.unwrap_err());
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

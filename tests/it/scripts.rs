@@ -162,7 +162,7 @@ fn ctrl_c_stops_training_cleanly() {
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("long.rhai");
     std::fs::write(&script, "let d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, hidden: [64], classes: d.classes });\nprint(\"training\");\nfit(m, d, #{ epochs: 100000, batch: 8 });\nprint(\"not reached\");\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_retort"))
+    let child = Command::new(env!("CARGO_BIN_EXE_retort"))
         .args(["run", "--no-record", script.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
