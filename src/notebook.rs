@@ -89,6 +89,9 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
                         text.push_str(&format!("{v}\n"));
                     }
                     flush_text(&mut body, &mut text);
+                    if let Some((h, rows)) = &e.value_table {
+                        body.push_str(&markdown_table(h, rows));
+                    }
                 }
                 Err(e) => {
                     ok = false;

@@ -107,6 +107,14 @@ pub fn show(e: &Evaluated, out: &mut dyn Write) {
             Output::Image(p) => writeln!(out, "wrote {}", p.display()),
         };
     }
+    if let Some((header, rows)) = &e.value_table {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL).set_header(header.clone());
+        rows.iter().for_each(|r| {
+            t.add_row(r.clone());
+        });
+        let _ = writeln!(out, "{t}");
+    }
     if let Some(v) = &e.value {
         let _ = writeln!(out, "{v}");
     }

@@ -47,6 +47,21 @@ fn table_of(rows: &Array) -> Res<(Vec<String>, Vec<Vec<String>>)> {
     Ok((header, body))
 }
 
+/// A `fit`/`distill` result as a table of its epochs, or `None` for any other value.
+pub fn run_table(v: &Dynamic) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let run = v.read_lock::<Map>()?;
+    let history = run.get("history")?.read_lock::<Array>()?.clone();
+    run.get("final_accuracy")?;
+    let keys = ["epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "temperature", "alpha", "regularization", "mean_weight"];
+    let rows = history
+        .iter()
+        .filter_map(|e| {
+            e.read_lock::<Map>().map(|m| keys.iter().map(|k| m.get(*k).filter(|v| !v.is_unit()).map_or("-".to_string(), cell)).collect())
+        })
+        .collect();
+    Some((keys.iter().map(|k| k.to_string()).collect(), rows))
+}
+
 /// A Markdown table.
 pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
     let mut s = format!("| {} |\n|{}|\n", header.join(" | "), header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));

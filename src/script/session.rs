@@ -28,6 +28,8 @@ pub enum Output {
 pub struct Evaluated {
     pub outputs: Vec<Output>,
     pub value: Option<String>,
+    /// The value as a table, when it is a `fit`/`distill` result (one row per epoch).
+    pub value_table: Option<(Vec<String>, Vec<Vec<String>>)>,
 }
 
 /// An engine and scope that live across inputs.
@@ -109,8 +111,9 @@ impl Session {
             }
         }
         self.inputs.push(input.to_string());
-        let value = (!value.is_unit()).then(|| super::describe_value(&value));
-        Ok(Evaluated { outputs, value })
+        let value_table = super::display_api::run_table(&value);
+        let value = (!value.is_unit() && value_table.is_none()).then(|| super::describe_value(&value));
+        Ok(Evaluated { outputs, value, value_table })
     }
 
     /// Variables in scope: name, type and a short summary.

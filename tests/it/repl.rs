@@ -47,6 +47,11 @@ fn session_cancellation_stops_training_and_keeps_the_session() {
     // the model and data are still there, and training works again
     let e = s.eval("fit(m, d, #{ epochs: 1 }).epochs").unwrap();
     assert_eq!(e.value.as_deref(), Some("1"));
+    // a run shows as a table of its epochs
+    let e = s.eval("fit(m, d, #{ epochs: 2 })").unwrap();
+    let (header, rows) = e.value_table.expect("a run value is a table");
+    assert_eq!((header[0].as_str(), header[3].as_str(), rows.len()), ("epoch", "test_accuracy", 2));
+    assert_eq!(rows[1][0], "2");
 }
 
 #[test]
