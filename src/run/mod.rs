@@ -55,64 +55,19 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// One line of `metrics.jsonl`.
+/// One line of `metrics.jsonl`: the stage it belongs to, then the epoch record's fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsLine {
     pub stage: usize,
     pub label: String,
-    pub epoch: usize,
-    pub train_loss: f32,
-    pub train_accuracy: f32,
-    pub test_loss: f32,
-    pub test_accuracy: f32,
-    pub test_top5: f32,
-    pub lr: f32,
-    pub temperature: Option<f32>,
-    pub alpha: Option<f32>,
-    pub regularization: usize,
-    pub filtered: usize,
-    pub mean_weight: f32,
-    /// Wall time of the epoch (the only field a resumed run does not reproduce).
-    pub seconds: f64,
+    /// `seconds` (wall time) is the only field a resumed run does not reproduce.
+    #[serde(flatten)]
+    pub record: EpochRecord,
 }
 
 impl MetricsLine {
-    pub fn new(stage: usize, label: &str, r: &EpochRecord) -> Self {
-        MetricsLine {
-            stage,
-            label: label.to_string(),
-            epoch: r.epoch,
-            train_loss: r.train_loss,
-            train_accuracy: r.train_accuracy,
-            test_loss: r.test_loss,
-            test_accuracy: r.test_accuracy,
-            test_top5: r.test_top5,
-            lr: r.lr,
-            temperature: r.temperature,
-            alpha: r.alpha,
-            regularization: r.regularization,
-            filtered: r.filtered,
-            mean_weight: r.mean_weight,
-            seconds: r.seconds,
-        }
-    }
-
-    pub fn record(&self) -> EpochRecord {
-        EpochRecord {
-            epoch: self.epoch,
-            train_loss: self.train_loss,
-            train_accuracy: self.train_accuracy,
-            test_loss: self.test_loss,
-            test_accuracy: self.test_accuracy,
-            test_top5: self.test_top5,
-            lr: self.lr,
-            temperature: self.temperature,
-            alpha: self.alpha,
-            regularization: self.regularization,
-            filtered: self.filtered,
-            mean_weight: self.mean_weight,
-            seconds: self.seconds,
-        }
+    pub fn new(stage: usize, label: &str, record: &EpochRecord) -> Self {
+        MetricsLine { stage, label: label.to_string(), record: record.clone() }
     }
 }
 

@@ -29,8 +29,8 @@ impl Series {
     pub fn from_metrics(name: impl Into<String>, lines: &[&MetricsLine]) -> Series {
         Series {
             name: name.into(),
-            loss: lines.iter().map(|l| (l.epoch as f64, l.train_loss as f64)).collect(),
-            accuracy: lines.iter().map(|l| (l.epoch as f64, 100.0 * l.test_accuracy as f64)).collect(),
+            loss: lines.iter().map(|l| (l.record.epoch as f64, l.record.train_loss as f64)).collect(),
+            accuracy: lines.iter().map(|l| (l.record.epoch as f64, 100.0 * l.record.test_accuracy as f64)).collect(),
         }
     }
 }

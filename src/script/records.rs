@@ -48,19 +48,19 @@ impl Recording {
         // a finished stage: its weights and history, no training
         if self.resume && final_path.exists() {
             weights::load(student, &final_path)?;
-            return Ok(metrics.iter().filter(|l| l.stage == k).map(MetricsLine::record).collect());
+            return Ok(metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect());
         }
         let (mut best, mut best_epoch) = (f32::NEG_INFINITY, 0);
         if self.resume && last_path.exists() && Self::checkpoint_stage(&last_path) == Some(k) {
             let ckpt = Checkpoint::load(student, &last_path)?;
             trainer.restore(&ckpt.trainer)?;
             (best, best_epoch) = (ckpt.best_accuracy, ckpt.best_epoch);
-            metrics.retain(|l| l.stage < k || (l.stage == k && l.epoch <= ckpt.trainer.epoch));
+            metrics.retain(|l| l.stage < k || (l.stage == k && l.record.epoch <= ckpt.trainer.epoch));
         } else {
             metrics.retain(|l| l.stage < k);
         }
         self.dir.write_metrics(&metrics)?;
-        let mut history: Vec<EpochRecord> = metrics.iter().filter(|l| l.stage == k).map(MetricsLine::record).collect();
+        let mut history: Vec<EpochRecord> = metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect();
 
         while trainer.epoch() < trainer.config().epochs {
             let (record, control) = trainer.run_epoch(hooks)?;

@@ -49,7 +49,7 @@ impl Default for TrainConfig {
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based.
     pub epoch: usize,

@@ -48,7 +48,7 @@ fn metrics_without_time(dir: &Path) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|mut l| {
-            l.seconds = 0.0;
+            l.record.seconds = 0.0;
             serde_json::to_string(&l).unwrap()
         })
         .collect()
