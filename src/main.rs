@@ -397,7 +397,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keeps freed training buffers in the process instead of handing them back to the OS, so the
+/// next step's buffers of the same sizes need no fresh zeroed pages (page faults were ~15% of a
+/// resnet step). glibc only; elsewhere this does nothing.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let script_result = match &cli.command {
         Command::Run { script, resume, out, no_record, quiet, config, sets, seed, max_operations } => {

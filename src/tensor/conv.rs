@@ -4,6 +4,7 @@
 use super::matmul::{gemm_into, Mat};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::rc::Rc;
 
 /// Geometry of one convolution.
@@ -29,52 +30,48 @@ impl Geom {
 }
 
 /// `cols[(c, i, j), (n, y, x)] = x[n, c, y*s + i - p, x*s + j - p]` (zero outside).
+/// Rows are filled in parallel.
 fn im2col(x: &[f32], g: &Geom) -> Vec<f32> {
     let (rows, cols) = g.cols_shape();
     let mut out = vec![0.0; rows * cols];
     let plane = g.oh * g.ow;
-    for c in 0..g.c {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = (c * g.kh + i) * g.kw + j;
-                let dst_row = &mut out[row * cols..(row + 1) * cols];
-                for n in 0..g.n {
-                    let src = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
-                    let dst = &mut dst_row[n * plane..(n + 1) * plane];
-                    for y in 0..g.oh {
-                        let sy = (y * g.stride + i) as isize - g.pad as isize;
-                        if sy < 0 || sy >= g.h as isize {
-                            continue;
-                        }
-                        let src_row = &src[sy as usize * g.w..(sy as usize + 1) * g.w];
-                        let dst_row = &mut dst[y * g.ow..(y + 1) * g.ow];
-                        for (xo, d) in dst_row.iter_mut().enumerate() {
-                            let sx = (xo * g.stride + j) as isize - g.pad as isize;
-                            if sx >= 0 && sx < g.w as isize {
-                                *d = src_row[sx as usize];
-                            }
-                        }
+    out.par_chunks_mut(cols).enumerate().for_each(|(row, dst_row)| {
+        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        for n in 0..g.n {
+            let src = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
+            let dst = &mut dst_row[n * plane..(n + 1) * plane];
+            for y in 0..g.oh {
+                let sy = (y * g.stride + i) as isize - g.pad as isize;
+                if sy < 0 || sy >= g.h as isize {
+                    continue;
+                }
+                let src_row = &src[sy as usize * g.w..(sy as usize + 1) * g.w];
+                let dst_row = &mut dst[y * g.ow..(y + 1) * g.ow];
+                for (xo, d) in dst_row.iter_mut().enumerate() {
+                    let sx = (xo * g.stride + j) as isize - g.pad as isize;
+                    if sx >= 0 && sx < g.w as isize {
+                        *d = src_row[sx as usize];
                     }
                 }
             }
         }
-    }
+    });
     out
 }
 
-/// The adjoint of [`im2col`]: scatters-adds columns back into an input-shaped buffer.
+/// The adjoint of [`im2col`]: scatter-adds columns back into an input-shaped buffer, one
+/// image per task.
 fn col2im(cols: &[f32], g: &Geom) -> Vec<f32> {
     let (_, ncols) = g.cols_shape();
     let mut x = vec![0.0; g.n * g.c * g.h * g.w];
     let plane = g.oh * g.ow;
-    for c in 0..g.c {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let row = (c * g.kh + i) * g.kw + j;
-                let src_row = &cols[row * ncols..(row + 1) * ncols];
-                for n in 0..g.n {
-                    let dst = &mut x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
-                    let src = &src_row[n * plane..(n + 1) * plane];
+    x.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each(|(n, image)| {
+        for c in 0..g.c {
+            let dst = &mut image[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let row = (c * g.kh + i) * g.kw + j;
+                    let src = &cols[row * ncols + n * plane..row * ncols + (n + 1) * plane];
                     for y in 0..g.oh {
                         let sy = (y * g.stride + i) as isize - g.pad as isize;
                         if sy < 0 || sy >= g.h as isize {
@@ -90,18 +87,18 @@ fn col2im(cols: &[f32], g: &Geom) -> Vec<f32> {
                 }
             }
         }
-    }
+    });
     x
 }
 
 /// `[o, n*l] -> [n, o, l]`.
 fn channels_first_to_batch_first(src: &[f32], o: usize, n: usize, l: usize) -> Vec<f32> {
     let mut out = vec![0.0; o * n * l];
-    for oc in 0..o {
-        for b in 0..n {
-            out[(b * o + oc) * l..(b * o + oc + 1) * l].copy_from_slice(&src[oc * n * l + b * l..oc * n * l + (b + 1) * l]);
+    out.par_chunks_mut(o * l).enumerate().for_each(|(b, image)| {
+        for oc in 0..o {
+            image[oc * l..(oc + 1) * l].copy_from_slice(&src[oc * n * l + b * l..oc * n * l + (b + 1) * l]);
         }
-    }
+    });
     out
 }
 
