@@ -1,4 +1,5 @@
-//! Step-time benchmarks: one SGD step (forward, backward, update) of reference models.
+//! Benchmarks behind `retort bench`: the matmul peak, training steps of reference models, the
+//! WSL loss, distillation epochs, and a distillation driven from a script against Rust.
 
 use crate::error::Result;
 use crate::loss;
@@ -25,26 +26,18 @@ fn random_batch(rng: &mut Rng, shape: &[usize], classes: usize) -> (Tensor, Vec<
     (x, (0..shape[0]).map(|_| rng.below(classes)).collect())
 }
 
-/// Times `reps` SGD steps of `model` on a fixed random batch (after two warm-up steps).
-pub fn time_step(name: &str, model: &Model, batch_shape: &[usize], reps: usize) -> Result<BenchRow> {
-    let mut rng = Rng::new(0);
-    let (x, y) = random_batch(&mut rng, batch_shape, model.classes());
-    let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.01, momentum: 0.9, nesterov: false, weight_decay: 5e-4 })?;
+/// Times `reps` runs of `f` after two warm-up runs; `flops` per run gives GFLOP/s (0: none).
+pub fn time_fn(name: &str, flops: f64, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<BenchRow> {
     let mut times = Vec::with_capacity(reps);
     for i in 0..reps + 2 {
         let started = Instant::now();
-        let logits = model.forward(&x, Mode::Train, &mut rng)?;
-        let out = loss::cross_entropy(&logits, &y, 0.0)?;
-        let mut grads = out.loss.backward()?;
-        drop((logits, out));
-        opt.step(model.params(), &mut grads, 0.01)?;
+        f()?;
         if i >= 2 {
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
     }
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
-    let flops = 3.0 * 2.0 * model.macs()? as f64 * batch_shape[0] as f64;
     Ok(BenchRow {
         name: name.into(),
         median_ms: median,
@@ -54,14 +47,105 @@ pub fn time_step(name: &str, model: &Model, batch_shape: &[usize], reps: usize) 
     })
 }
 
+/// Times SGD steps of `model` on a fixed random batch: forward, backward, update.
+pub fn time_step(name: &str, model: &Model, batch_shape: &[usize], reps: usize) -> Result<BenchRow> {
+    let mut rng = Rng::new(0);
+    let (x, y) = random_batch(&mut rng, batch_shape, model.classes());
+    let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.01, momentum: 0.9, nesterov: false, weight_decay: 5e-4 })?;
+    let flops = 3.0 * 2.0 * model.macs()? as f64 * batch_shape[0] as f64;
+    time_fn(name, flops, reps, || {
+        let logits = model.forward(&x, Mode::Train, &mut rng)?;
+        let out = loss::cross_entropy(&logits, &y, 0.0)?;
+        let mut grads = out.loss.backward()?;
+        drop((logits, out));
+        opt.step(model.params(), &mut grads, 0.01)
+    })
+}
+
+/// f32 matmul 1024x1024x1024 through the kernels' GEMM path: the machine's peak for the table.
+pub fn matmul_peak(reps: usize) -> Result<BenchRow> {
+    let n = 1024;
+    let mut rng = Rng::new(1);
+    let a: Vec<f32> = (0..n * n).map(|_| rng.normal()).collect();
+    let b: Vec<f32> = (0..n * n).map(|_| rng.normal()).collect();
+    let mut c = vec![0.0; n * n];
+    time_fn("f32 matmul 1024x1024x1024", 2.0 * (n * n * n) as f64, reps, || {
+        crate::tensor::matmul::gemm_into(
+            crate::tensor::matmul::Mat::new(&a, n, n),
+            crate::tensor::matmul::Mat::new(&b, n, n),
+            &mut c,
+            false,
+        );
+        Ok(())
+    })
+}
+
+/// The WSL loss forward and backward on random logits.
+pub fn wsl_loss(batch: usize, classes: usize, reps: usize) -> Result<BenchRow> {
+    let mut rng = Rng::new(2);
+    let (s, y) = random_batch(&mut rng, &[batch, classes], classes);
+    let (t, _) = random_batch(&mut rng, &[batch, classes], classes);
+    let name = format!("WSL loss forward+backward, batch {batch}, {classes} classes");
+    time_fn(&name, 0.0, reps, || {
+        let s = Tensor::variable(s.data().to_vec(), s.shape())?;
+        let out = loss::compute(&s, Some(&t), &y, loss::Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None)?;
+        out.loss.backward().map(|_| ())
+    })
+}
+
+/// One epoch over 10,000 synthetic 1x28x28 samples (batch 128): an MLP student alone, with a
+/// CNN teacher's forward pass every batch, and with the teacher's logits cached.
+pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
+    use crate::data::{Dataset, Split};
+    use crate::train::{self, NoHooks, TrainConfig};
+    let mut rng = Rng::new(3);
+    let make = |n: usize, rng: &mut Rng| Dataset {
+        name: "synthetic".into(),
+        features: (0..n * 784).map(|_| rng.uniform()).collect(),
+        labels: (0..n).map(|_| rng.below(10)).collect(),
+        sample_shape: vec![1, 28, 28],
+        classes: 10,
+    };
+    let split = Split { train: make(10_000, &mut rng), test: make(256, &mut rng) };
+    let teacher =
+        Model::new("cnn", ModelConfig { classes: 10, input: vec![1, 28, 28], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
+    let student_cfg = ModelConfig { classes: 10, input: vec![1, 28, 28], hidden: vec![256], ..ModelConfig::default() };
+    let config = |loss, cache| TrainConfig { epochs: 1, batch_size: 128, loss, cache_teacher_logits: cache, ..TrainConfig::default() };
+    let kd = loss::Loss::Kd { temperature: 4.0, alpha: 0.9 };
+    let student = Model::new("mlp", student_cfg.clone())?;
+    let reps = reps.clamp(1, 5);
+    let cached = train::predict(&teacher, &split.train, 256)?;
+    Ok(vec![
+        time_fn("distillation epoch, 10,000 samples: student alone", 0.0, reps, || {
+            train::fit(&student, &split, &config(loss::Loss::CrossEntropy { label_smoothing: 0.0 }, true), &mut NoHooks).map(|_| ())
+        })?,
+        time_fn("  ... student plus teacher forward every batch", 0.0, reps, || {
+            train::distill(&teacher, &student, &split, &config(kd, false), &mut NoHooks).map(|_| ())
+        })?,
+        // the teacher's logits computed once, outside the timed epochs
+        time_fn("  ... student plus cached teacher logits", 0.0, reps, || {
+            let logits = train::Teacher::Logits(cached.clone());
+            train::Trainer::new(&student, logits, &split, config(kd, true))?.run(&mut NoHooks).map(|_| ())
+        })?,
+    ])
+}
+
 /// The rows `retort bench` prints.
 pub fn steps(reps: usize) -> Result<Vec<BenchRow>> {
     let mlp = Model::new("mlp", ModelConfig { classes: 100, input: vec![784], hidden: vec![512, 512], ..ModelConfig::default() })?;
+    let cnn =
+        Model::new("cnn", ModelConfig { classes: 100, input: vec![3, 32, 32], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
     let resnet = Model::new("resnet8x4", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
-    Ok(vec![
+    let mut rows = vec![
+        matmul_peak(reps)?,
         time_step("MLP 784-512-512-100, batch 128, SGD step", &mlp, &[128, 784], reps)?,
+        time_step("small CNN 3x32x32 (16/32/64), batch 64, SGD step", &cnn, &[64, 3, 32, 32], reps)?,
         time_step("resnet8x4 (CIFAR-100), batch 64, SGD step", &resnet, &[64, 3, 32, 32], reps)?,
-    ])
+        wsl_loss(256, 100, reps)?,
+        wsl_loss(256, 1000, reps)?,
+    ];
+    rows.extend(distill_epochs(reps)?);
+    Ok(rows)
 }
 
 /// The distillation both sides of [`script_vs_rust`] run: a CNN student (channels 16, 32) from

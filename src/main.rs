@@ -115,7 +115,8 @@ enum Command {
         #[arg(long, default_value = "3x32x32")]
         input: String,
     },
-    /// Time training steps (MLP 784-512-512-100 at batch 128, resnet8x4 at batch 64).
+    /// Benchmarks: matmul peak, training steps (MLP, small CNN, resnet8x4), the WSL loss,
+    /// distillation epochs, and a script-driven against a Rust-driven distillation.
     Bench {
         /// Timed repetitions per row (after warm-up).
         #[arg(long, default_value_t = 10)]
@@ -366,14 +367,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{t}");
         }
         Command::Bench { reps } => {
-            let mut t = table(&["benchmark", "median (ms)", "min (ms)", "max (ms)", "GFLOP/s"]);
-            for row in retort::bench::steps(reps.max(1))? {
+            let mut t = table(&["benchmark", "median (ms)", "min (ms)", "max (ms)", "GFLOP/s", "of peak"]);
+            let rows = retort::bench::steps(reps.max(1))?;
+            let peak = rows[0].gflops;
+            for row in rows {
+                let (gf, frac) = if row.gflops > 0.0 {
+                    (format!("{:.1}", row.gflops), format!("{:.0}%", 100.0 * row.gflops / peak))
+                } else {
+                    ("-".into(), "-".into())
+                };
                 t.add_row(vec![
                     row.name,
                     format!("{:.2}", row.median_ms),
                     format!("{:.2}", row.min_ms),
                     format!("{:.2}", row.max_ms),
-                    format!("{:.1}", row.gflops),
+                    gf,
+                    frac,
                 ]);
             }
             println!("{t}");

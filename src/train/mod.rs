@@ -31,6 +31,8 @@ pub struct TrainConfig {
     /// Seed of the shuffling, augmentation and dropout stream.
     pub seed: u64,
     pub eval_batch_size: usize,
+    /// Without augmentation, compute the teacher's logits once and reuse them every epoch.
+    pub cache_teacher_logits: bool,
 }
 
 impl Default for TrainConfig {
@@ -44,6 +46,7 @@ impl Default for TrainConfig {
             augment: None,
             seed: 0,
             eval_batch_size: 256,
+            cache_teacher_logits: true,
         }
     }
 }
@@ -191,7 +194,7 @@ impl<'a> Trainer<'a> {
         }
         // a teacher without augmentation sees the same inputs every epoch: run it once
         let teacher = match teacher {
-            Teacher::Model(t) if config.augment.is_none() && config.loss.needs_teacher() => {
+            Teacher::Model(t) if config.augment.is_none() && config.cache_teacher_logits && config.loss.needs_teacher() => {
                 Teacher::Logits(predict(t, &split.train, config.eval_batch_size)?)
             }
             other => other,
