@@ -47,11 +47,13 @@ pub fn record_map(r: &EpochRecord) -> Map {
     m
 }
 
-fn vec_tensor(v: &[f32]) -> Tensor {
+/// A 1-d tensor of `v`.
+pub(super) fn vec_tensor(v: &[f32]) -> Tensor {
     Tensor::from_vec(v.to_vec(), &[v.len()]).expect("1-d")
 }
 
-fn labels_tensor(labels: &[usize]) -> Tensor {
+/// Class indices as a 1-d tensor, as scripts see labels.
+pub(super) fn labels_tensor(labels: &[usize]) -> Tensor {
     Tensor::from_vec(labels.iter().map(|&y| y as f32).collect(), &[labels.len()]).expect("1-d")
 }
 

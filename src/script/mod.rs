@@ -124,20 +124,19 @@ pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let engine = engine(&state, Rc::new(RefCell::new(|_: &str| {})), import_dirs(path, opts), opts.max_operations);
     let file = path.display().to_string();
     let params = params::Params::load(&engine, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
-    compile(&engine, &file, &source, opts, &params).map(|_| ())
+    compile(&engine, &file, &source, opts.seed, &params).map(|_| ())
 }
 
 fn compile(
     engine: &Engine,
     file: &str,
     source: &str,
-    opts: &RunOptions,
+    seed: u64,
     params: &params::Params,
 ) -> Result<(rhai::AST, Scope<'static>), ScriptError> {
-    let _ = opts;
     let mut scope = Scope::new();
     scope.push_constant("params", params.map.clone());
-    scope.push_constant("seed", opts.seed as rhai::INT);
+    scope.push_constant("seed", seed as rhai::INT);
     engine.compile_with_scope(&scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
     // resolve imports now, so a bad import fails before anything runs
     let ast = engine.compile_into_self_contained(&scope, source).map_err(|e| ScriptError::from_eval(file, source, &e)).map(|mut a| {
@@ -208,7 +207,7 @@ pub fn run_source(
     state.image_dir = state.recording.as_ref().map(|r| r.dir.path.clone());
     let state = Rc::new(state);
     let engine = engine(&state, out, dirs, opts.max_operations);
-    let (ast, mut scope) = compile(&engine, file, source, opts, &state.params)?;
+    let (ast, mut scope) = compile(&engine, file, source, opts.seed, &state.params)?;
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))?;
     if let Some(rec) = &state.recording {
         let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());

@@ -2,7 +2,7 @@
 //! optimizers, learning-rate schedules and the built-in losses as tensor functions.
 
 use super::convert::{as_f64, dims, err, lib, shape_array, type_of, Opts, Res};
-use super::hooks::{record_map, Sched, ScriptHooks};
+use super::hooks::{labels_tensor, record_map, vec_tensor, Sched, ScriptHooks};
 use super::records::StageInfo;
 use super::state::State;
 use crate::data::{self, Augment, Dataset, Split};
@@ -62,17 +62,8 @@ pub fn summary(m: &Model) -> String {
     s
 }
 
-fn labels_of(t: &Tensor, classes: usize) -> Res<Vec<usize>> {
-    t.data()
-        .iter()
-        .map(|&v| {
-            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes {
-                Ok(v as usize)
-            } else {
-                err(format!("label {v} is not an integer in 0..{classes}"))
-            }
-        })
-        .collect()
+fn labels_of(t: &Tensor, op: &'static str, classes: usize) -> Res<Vec<usize>> {
+    lib(t.labels(op, classes))
 }
 
 fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
@@ -318,7 +309,7 @@ fn eval_map(e: train::Evaluation) -> Map {
 }
 
 fn builtin_loss(s: &Tensor, t: &Tensor, y: &Tensor, loss: Loss) -> Res<loss::LossOutput> {
-    let labels = labels_of(y, s.shape().get(1).copied().unwrap_or(0))?;
+    let labels = labels_of(y, "loss", s.shape().get(1).copied().unwrap_or(0))?;
     lib(loss::compute(s, Some(t), &labels, loss, None))
 }
 
@@ -386,10 +377,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
             let mut m = Map::new();
             if let Some(b) = it.next() {
                 m.insert("x".into(), Dynamic::from(b.x));
-                m.insert(
-                    "labels".into(),
-                    Dynamic::from(Tensor::from_vec(b.labels.iter().map(|&y| y as f32).collect(), &[b.labels.len()]).expect("1-d")),
-                );
+                m.insert("labels".into(), Dynamic::from(labels_tensor(&b.labels)));
             }
             Ok::<_, Box<rhai::EvalAltResult>>(m)
         }
@@ -478,19 +466,13 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         engine,
         "warmup",
         "Adds a linear warm-up from 0 over `epochs` (fractional allowed) to a schedule.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
-        |s: LrSchedule, epochs: f64| {
-            let w = LrSchedule { warmup_epochs: epochs as f32, ..s };
-            lib(w.validate()).map(|_| w)
-        }
+        |s: LrSchedule, epochs: f64| with_warmup(s, epochs as f32)
     );
     def!(
         engine,
         "warmup",
         "Adds a linear warm-up over whole `epochs`.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
-        |s: LrSchedule, epochs: INT| {
-            let w = LrSchedule { warmup_epochs: epochs as f32, ..s };
-            lib(w.validate()).map(|_| w)
-        }
+        |s: LrSchedule, epochs: INT| with_warmup(s, epochs as f32)
     );
 
     // training
@@ -530,7 +512,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // losses as tensor functions
     def!(engine, "cross_entropy", "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n```rhai\nlet l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n```", |s: Tensor, y: Tensor| {
-        let labels = labels_of(&y, s.shape().get(1).copied().unwrap_or(0))?;
+        let labels = labels_of(&y, "cross_entropy", s.shape().get(1).copied().unwrap_or(0))?;
         lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
     });
     def!(engine, "kd_loss", "Hinton KD: `CE + alpha * T^2 * soft` as a scalar tensor (built in).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 0.9);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
@@ -541,7 +523,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     });
     def!(engine, "loss_parts", "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n```rhai\nlet p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
         let o = builtin_loss(&s.detach(), &t, &y, Loss::Wsl { temperature: temperature as f32, alpha: 1.0 })?;
-        let v = |x: &[f32]| Dynamic::from(Tensor::from_vec(x.to_vec(), &[x.len()]).expect("1-d"));
+        let v = |x: &[f32]| Dynamic::from(vec_tensor(x));
         let mut m = Map::new();
         m.insert("ce_student".into(), v(&o.parts.ce_student));
         m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
@@ -551,6 +533,11 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         m.insert("regularization".into(), v(&reg));
         Ok::<_, Box<rhai::EvalAltResult>>(m)
     });
+}
+
+fn with_warmup(s: LrSchedule, epochs: f32) -> Res<LrSchedule> {
+    let w = LrSchedule { warmup_epochs: epochs, ..s };
+    lib(w.validate()).map(|_| w)
 }
 
 fn checked(s: Schedule) -> Res<LrSchedule> {

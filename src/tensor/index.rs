@@ -4,25 +4,25 @@ use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use std::rc::Rc;
 
-fn labels_of(op: &'static str, labels: &Tensor, classes: usize) -> Result<Vec<usize>> {
-    labels
-        .data
-        .iter()
-        .map(|&v| {
-            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes {
-                Ok(v as usize)
-            } else {
-                Err(Error::invalid(op, format!("label {v} is not an integer in 0..{classes}")))
-            }
-        })
-        .collect()
-}
-
 impl Tensor {
+    /// The values as class indices, each an integer in `0..classes`; `op` names the caller in errors.
+    pub fn labels(&self, op: &'static str, classes: usize) -> Result<Vec<usize>> {
+        self.data
+            .iter()
+            .map(|&v| {
+                if v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes {
+                    Ok(v as usize)
+                } else {
+                    Err(Error::invalid(op, format!("label {v} is not an integer in 0..{classes}")))
+                }
+            })
+            .collect()
+    }
+
     /// `[n] -> [n, classes]` of 0/1 (no gradient).
     pub fn one_hot(labels: &Tensor, classes: usize) -> Result<Tensor> {
         expect_rank("one_hot", labels, 1)?;
-        let ys = labels_of("one_hot", labels, classes)?;
+        let ys = labels.labels("one_hot", classes)?;
         let mut out = vec![0.0; ys.len() * classes];
         ys.iter().enumerate().for_each(|(i, &y)| out[i * classes + y] = 1.0);
         Ok(Tensor::constant(vec![ys.len(), classes], Rc::new(out)))
@@ -35,7 +35,7 @@ impl Tensor {
         if labels.shape != [n] {
             return Err(Error::shape("pick", format!("labels [{n}] for a tensor of shape {:?}", self.shape), &labels.shape));
         }
-        let ys = labels_of("pick", labels, c)?;
+        let ys = labels.labels("pick", c)?;
         let out = ys.iter().enumerate().map(|(i, &y)| self.data[i * c + y]).collect();
         Ok(Tensor::constant(vec![n], Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; n * c];
