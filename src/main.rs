@@ -36,6 +36,9 @@ enum Command {
         /// Do not record the run (no run directory).
         #[arg(long)]
         no_record: bool,
+        /// Put the script's `report(...)` text into this Markdown file as the script's section.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_record")]
+        report: Option<PathBuf>,
         /// No progress bars (they are drawn only when stderr is a terminal anyway).
         #[arg(long, short)]
         quiet: bool,
@@ -267,6 +270,7 @@ fn prepare_run(
             search_path: retort_path(),
             config: None,
             record: Some((dir.clone(), true)),
+            report: None,
         };
         return Ok((opts, PathBuf::from(recorded.script)));
     }
@@ -281,6 +285,7 @@ fn prepare_run(
             search_path: retort_path(),
             config: config.clone(),
             record,
+            report: None,
         },
         script,
     ))
@@ -422,8 +427,9 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
     let script_result = match &cli.command {
-        Command::Run { script, resume, out, no_record, quiet, config, sets, seed, max_operations } => {
+        Command::Run { script, resume, out, no_record, report, quiet, config, sets, seed, max_operations } => {
             Some(prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
+                opts.report = report.clone();
                 if !*quiet && std::io::stderr().is_terminal() {
                     opts.progress = Some(progress_bars());
                 }

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod listing;
 pub mod npy;
 pub mod plot;
+pub mod report;
 pub mod safetensors;
 pub mod weights;
 

@@ -84,6 +84,61 @@ pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// A single-panel line chart: named series of (x, y) points.
+pub struct Lines {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Draws `chart` into `path` (atomically).
+pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
+    register_font();
+    let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
+    let tmp = path.with_file_name(format!(".{}.tmp.png", path.file_stem().map_or("plot".into(), |s| s.to_string_lossy())));
+    {
+        let root = BitMapBackend::new(&tmp, (WIDTH * 2 / 3, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let points = || chart.series.iter().flat_map(|s| s.1.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+        let bounds = |f: fn(&(f64, f64)) -> f64| points().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (x0, x1) = bounds(|p| p.0);
+        let (y0, y1) = bounds(|p| p.1);
+        let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };
+        let pad = if y1 > y0 { (y1 - y0) * 0.05 } else { 1.0 };
+        let (y0, y1) = if y0.is_finite() { (y0 - pad, y1 + pad) } else { (0.0, 1.0) };
+        let mut c = ChartBuilder::on(&root)
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .caption(&chart.title, ("sans-serif", 20))
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| fail(e.to_string()))?;
+        c.configure_mesh()
+            .x_desc(chart.x_label.as_str())
+            .y_desc(chart.y_label.as_str())
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        for (i, (name, pts)) in chart.series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| fail(e.to_string()))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// `curves.png` for a run: one series per stage.
 pub fn run_curves(metrics: &[MetricsLine], title: &str, path: &Path) -> Result<()> {
     let mut stages: Vec<usize> = metrics.iter().map(|l| l.stage).collect();

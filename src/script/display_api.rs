@@ -6,7 +6,7 @@ use super::session::Output;
 use super::state::State;
 use super::train_api::ModelRef;
 use crate::def;
-use crate::run::plot::{curves, Series};
+use crate::run::plot::{curves, lines, Lines, Series};
 use crate::tensor::Tensor;
 use rhai::{Array, Dynamic, Engine, Map};
 use std::rc::Rc;
@@ -86,7 +86,76 @@ fn series_of(name: String, run: &Map) -> Res<Series> {
     Ok(s)
 }
 
+/// `[x...]` and `[y...]` arrays of numbers as points.
+fn points(series: &Map, i: usize) -> Res<(String, Vec<(f64, f64)>)> {
+    let nums = |k: &str| -> Res<Vec<f64>> {
+        let Some(a) = series.get(k).and_then(|v| v.read_lock::<Array>().map(|a| a.clone())) else {
+            return err(format!("plot_lines: series {} needs '{k}', an array of numbers", i + 1));
+        };
+        a.iter().map(|v| as_f64(v).ok_or_else(|| format!("plot_lines: series {}: '{k}' holds {}, not a number", i + 1, type_of(v)).into())).collect()
+    };
+    let (x, y) = (nums("x")?, nums("y")?);
+    if x.len() != y.len() {
+        return err(format!("plot_lines: series {}: {} x values but {} y values", i + 1, x.len(), y.len()));
+    }
+    let label = series.get("label").map_or(format!("series {}", i + 1), |l| l.to_string());
+    Ok((label, x.into_iter().zip(y).collect()))
+}
+
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
+    let st = state.clone();
+    def!(engine, "report", "Adds Markdown to the run's report (`report.md` in the run directory; `retort run --report FILE`\nputs it into FILE as this script's section). Without a run directory the text is shown instead.\n```rhai\nreport(\"## Results\\nWSL beat KD on 4 of 5 seeds.\");\n```", move |text: &str| {
+        let mut r = st.report.borrow_mut();
+        r.push_str(text);
+        r.push('\n');
+        if st.recording.is_none() {
+            st.emit(Output::Text(text.to_string()));
+        }
+    });
+    def!(engine, "markdown_table", "An array of maps as a Markdown table (text), e.g. for `report`; columns in key order.\n```rhai\nlet t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n```", |rows: Array| {
+        let (header, body) = table_of(&rows)?;
+        Ok::<_, Box<rhai::EvalAltResult>>(markdown_table(&header, &body))
+    });
+    def!(engine, "markdown_table", "An array of maps as a Markdown table with these columns, in this order.\n```rhai\nlet t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }], [\"method\", \"accuracy\"]);\n```", |rows: Array, columns: Array| {
+        let (header, body) = table_of(&rows)?;
+        let mut order = Vec::new();
+        for c in &columns {
+            let name = c.to_string();
+            let Some(i) = header.iter().position(|h| *h == name) else {
+                return err(format!("markdown_table: no row has the column '{name}' (the rows have: {})", header.join(", ")));
+            };
+            order.push(i);
+        }
+        let body: Vec<Vec<String>> = body.iter().map(|r| order.iter().map(|&i| r[i].clone()).collect()).collect();
+        Ok(markdown_table(&order.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(), &body))
+    });
+    let st = state.clone();
+    def!(engine, "run_dir", "The run directory this script records into, or \"\" when it is not recorded.\n```rhai\nprint(run_dir());\n```", move || {
+        st.recording.as_ref().map_or(String::new(), |r| r.dir.path.display().to_string())
+    });
+    let st = state.clone();
+    def!(engine, "plot_lines", "Draws named series of points as a PNG called `file` in the run directory and returns the file name\n(for `report(\"![...](file)\")`). spec: #{ title, x_label, y_label, series: [#{ label, x: [..], y: [..] }] }.\n```rhai\n// plot_lines(\"counts.png\", #{ title: \"counts\", x_label: \"epoch\", y_label: \"n\", series: [#{ label: \"T=4\", x: [1, 2], y: [5, 3] }] });\n```", move |file: &str, spec: Map| {
+        if !file.ends_with(".png") || file.contains(['/', '\\']) || file.starts_with('.') {
+            return err(format!("plot_lines: '{file}' must be a plain file name ending in .png (it is written in the run directory)"));
+        }
+        let text = |k: &str| spec.get(k).map_or(String::new(), |v| v.to_string());
+        let Some(series) = spec.get("series").and_then(|v| v.read_lock::<Array>().map(|a| a.clone())) else {
+            return err("plot_lines: spec needs 'series', an array of #{ label, x, y } maps");
+        };
+        let series = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| points(&s.read_lock::<Map>().map(|m| m.clone()).ok_or_else(|| format!("plot_lines: series {} must be a map #{{ label, x, y }}, got {}", i + 1, type_of(s)))?, i))
+            .collect::<Res<Vec<_>>>()?;
+        let Some(dir) = &st.image_dir else { return err("plot_lines: this run has nowhere to write images (run it with a run directory or in a notebook)") };
+        let path = dir.join(format!("{}{file}", st.image_prefix.borrow()));
+        lines(&Lines { title: text("title"), x_label: text("x_label"), y_label: text("y_label"), series }, &path).map_err(|e| e.to_string())?;
+        let name = path.file_name().map_or(file.to_string(), |n| n.to_string_lossy().to_string());
+        st.report_images.borrow_mut().push(name.clone());
+        st.emit(Output::Image(path));
+        Ok::<_, Box<rhai::EvalAltResult>>(name)
+    });
+
     let st = state.clone();
     def!(engine, "table", "Shows an array of maps as a table (a Markdown table in notebooks).\n```rhai\ntable([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n```", move |rows: Array| {
         let (header, body) = table_of(&rows)?;

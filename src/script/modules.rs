@@ -13,6 +13,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("filtering", include_str!("../../stdlib/filtering.rhai")),
     ("dkd", include_str!("../../stdlib/dkd.rhai")),
     ("dist", include_str!("../../stdlib/dist.rhai")),
+    ("stats", include_str!("../../stdlib/stats.rhai")),
 ];
 
 pub struct Resolver {

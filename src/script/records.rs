@@ -31,6 +31,11 @@ impl Recording {
         Recording { dir, resume, stages: Cell::new(0) }
     }
 
+    /// How many stages the script has started so far (the number of the latest).
+    pub fn stage_count(&self) -> usize {
+        self.stages.get()
+    }
+
     /// Which stage a checkpoint belongs to (without loading its weights).
     fn checkpoint_stage(path: &std::path::Path) -> Option<usize> {
         SafeTensors::read(path).ok()?.metadata.get("stage")?.parse().ok()

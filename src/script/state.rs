@@ -28,6 +28,9 @@ pub struct State {
     pub image_prefix: RefCell<String>,
     /// The parameters the script sees, with where each came from.
     pub params: super::params::Params,
+    /// Markdown from `report(...)`, and the images `plot_lines` wrote for it.
+    pub report: RefCell<String>,
+    pub report_images: RefCell<Vec<String>>,
 }
 
 impl State {
@@ -44,6 +47,8 @@ impl State {
             images: Cell::new(0),
             image_prefix: RefCell::new(String::new()),
             params: Default::default(),
+            report: RefCell::new(String::new()),
+            report_images: RefCell::new(Vec::new()),
         }
     }
 
