@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod devices;
 pub mod error;
 pub mod loss;
 pub mod nn;

@@ -118,6 +118,18 @@ enum Command {
         #[arg(long, default_value = "3x32x32")]
         input: String,
     },
+    /// Open a device and say what it is; --check compares what it computes with the CPU ops.
+    Device {
+        /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`, see docs/cuda.md).
+        #[arg(default_value = "cpu")]
+        device: String,
+        /// Run the agreement check (seeded random inputs, every op the device runs) and exit 1 on a mismatch.
+        #[arg(long)]
+        check: bool,
+        /// Largest allowed |device - cpu| / max(|cpu|, 1).
+        #[arg(long, default_value_t = 1e-4)]
+        tolerance: f64,
+    },
     /// Benchmarks: matmul peak, training steps (MLP, small CNN, resnet8x4), the WSL loss,
     /// distillation epochs, and a script-driven against a Rust-driven distillation.
     Bench {
@@ -370,6 +382,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("{classes} classes, input {}", input.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"));
             println!("{t}");
+        }
+        Command::Device { device, check, tolerance } => {
+            use retort::devices::{agreement, DeviceName};
+            let gpu = match device.parse::<DeviceName>()? {
+                DeviceName::Cpu => {
+                    println!("cpu: {} threads (rayon)", rayon::current_num_threads());
+                    if check {
+                        println!("the CPU is the reference the agreement check compares against");
+                    }
+                    return Ok(());
+                }
+                DeviceName::Cuda(n) => retort::tensor::backend::Gpu::open(n)?,
+            };
+            println!("{}", gpu.describe());
+            if check {
+                let rows = agreement(&gpu, 1)?;
+                let mut t = table(&["op", "shape", "max |gpu - cpu| / max(|cpu|, 1)", "result"]);
+                for r in &rows {
+                    t.add_row(vec![
+                        r.op.clone(),
+                        r.shape.clone(),
+                        format!("{:.2e}", r.worst),
+                        if r.passed(tolerance) { "ok" } else { "MISMATCH" }.into(),
+                    ]);
+                }
+                println!("{t}");
+                let failed = rows.iter().filter(|r| !r.passed(tolerance)).count();
+                println!("agreement: {} of {} ops within {tolerance:e}", rows.len() - failed, rows.len());
+                if failed > 0 {
+                    anyhow::bail!("{failed} ops disagree with the CPU beyond {tolerance:e}");
+                }
+            }
         }
         Command::Bench { reps } => {
             let mut t = table(&["benchmark", "median (ms)", "min (ms)", "max (ms)", "GFLOP/s", "of peak"]);

@@ -91,11 +91,31 @@ pub fn list(root: &Path) -> Result<Vec<RunInfo>> {
     Ok(runs)
 }
 
+/// Sorts "stage 2" before "stage 10": every run of digits is zero-padded for comparison.
+fn natural_key(s: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in s.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            out.push_str(&format!("{digits:0>12}"));
+            digits.clear();
+        }
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Side by side: `(field, value per run, differs)`, the differing fields first.
 pub fn compare(runs: &[RunInfo]) -> Vec<(String, Vec<String>, bool)> {
     let fields: Vec<BTreeMap<String, String>> = runs.iter().map(RunInfo::fields).collect();
     let mut keys: Vec<&String> = fields.iter().flat_map(|f| f.keys()).collect();
-    keys.sort();
+    keys.sort_by_key(|k| natural_key(k));
     keys.dedup();
     let mut rows: Vec<(String, Vec<String>, bool)> = keys
         .into_iter()
@@ -107,4 +127,16 @@ pub fn compare(runs: &[RunInfo]) -> Vec<(String, Vec<String>, bool)> {
         .collect();
     rows.sort_by_key(|r| !r.2);
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_sort_by_number() {
+        let mut v = vec!["stage 10 label", "stage 2 label", "seed", "stage 1 label"];
+        v.sort_by_key(|k| natural_key(k));
+        assert_eq!(v, ["seed", "stage 1 label", "stage 2 label", "stage 10 label"]);
+    }
 }

@@ -101,7 +101,8 @@ pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
         let root = BitMapBackend::new(&tmp, (WIDTH * 2 / 3, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let points = || chart.series.iter().flat_map(|s| s.1.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-        let bounds = |f: fn(&(f64, f64)) -> f64| points().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let bounds =
+            |f: fn(&(f64, f64)) -> f64| points().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let (x0, x1) = bounds(|p| p.0);
         let (y0, y1) = bounds(|p| p.1);
         let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };

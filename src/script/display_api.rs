@@ -92,7 +92,9 @@ fn points(series: &Map, i: usize) -> Res<(String, Vec<(f64, f64)>)> {
         let Some(a) = series.get(k).and_then(|v| v.read_lock::<Array>().map(|a| a.clone())) else {
             return err(format!("plot_lines: series {} needs '{k}', an array of numbers", i + 1));
         };
-        a.iter().map(|v| as_f64(v).ok_or_else(|| format!("plot_lines: series {}: '{k}' holds {}, not a number", i + 1, type_of(v)).into())).collect()
+        a.iter()
+            .map(|v| as_f64(v).ok_or_else(|| format!("plot_lines: series {}: '{k}' holds {}, not a number", i + 1, type_of(v)).into()))
+            .collect()
     };
     let (x, y) = (nums("x")?, nums("y")?);
     if x.len() != y.len() {
@@ -130,9 +132,12 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         Ok(markdown_table(&order.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(), &body))
     });
     let st = state.clone();
-    def!(engine, "run_dir", "The run directory this script records into, or \"\" when it is not recorded.\n```rhai\nprint(run_dir());\n```", move || {
-        st.recording.as_ref().map_or(String::new(), |r| r.dir.path.display().to_string())
-    });
+    def!(
+        engine,
+        "run_dir",
+        "The run directory this script records into, or \"\" when it is not recorded.\n```rhai\nprint(run_dir());\n```",
+        move || { st.recording.as_ref().map_or(String::new(), |r| r.dir.path.display().to_string()) }
+    );
     let st = state.clone();
     def!(engine, "plot_lines", "Draws named series of points as a PNG called `file` in the run directory and returns the file name\n(for `report(\"![...](file)\")`). spec: #{ title, x_label, y_label, series: [#{ label, x: [..], y: [..] }] }.\n```rhai\n// plot_lines(\"counts.png\", #{ title: \"counts\", x_label: \"epoch\", y_label: \"n\", series: [#{ label: \"T=4\", x: [1, 2], y: [5, 3] }] });\n```", move |file: &str, spec: Map| {
         if !file.ends_with(".png") || file.contains(['/', '\\']) || file.starts_with('.') {

@@ -38,6 +38,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("class-mismatch", "@let t = model(\"mlp\", #{ input: d.input, hidden: [4], classes: 3 });\ndistill(t, m, d, #{ epochs: 1 });\n", "the teacher has 3 classes but the student 10", "4:1"),
     ("optimizer-type", "let o = sgd(#{ lr: \"fast\" });\n", "sgd: option 'lr' must be a number, got a string", "1:9"),
     ("milestones", "let s = multistep([30, 20], 0.1);\n", "lr_schedule", "1:9"),
+    ("table-column", "let t = markdown_table([#{ a: 1 }], [\"a\", \"b\"]);\n", "markdown_table: no row has the column 'b' (the rows have: a)", "1:9"),
+    ("plot-lines-name", "plot_lines(\"../up.png\", #{ series: [] });\n", "plot_lines: '../up.png' must be a plain file name ending in .png", "1:1"),
+    ("plot-lines-ragged", "plot_lines(\"a.png\", #{ series: [#{ x: [1, 2], y: [1] }] });\n", "plot_lines: series 1: 2 x values but 1 y values", "1:1"),
     ("closure-in-module-call", "import \"wsl\" as wsl;\nlet l = wsl::loss(zeros([2, 3]), zeros([2, 4]), tensor([0, 1]), 4.0, 1.0);\n", "shape mismatch: expected shapes that broadcast with [2, 4], got [2, 3] (in 'soft' at wsl:", "2:14"),
 ];
 

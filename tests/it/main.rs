@@ -10,6 +10,7 @@ mod fuzz;
 mod pytorch;
 mod records;
 mod repl;
+mod reproduction;
 mod runs_cli;
 mod scripts;
 mod training;
