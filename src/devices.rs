@@ -10,8 +10,9 @@ use crate::tensor::backend::{Binary, Gpu, Rows, Unary};
 use crate::tensor::Tensor;
 
 /// A device named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum DeviceName {
+    #[default]
     Cpu,
     Cuda(usize),
 }
@@ -121,6 +122,248 @@ pub fn agreement(gpu: &Gpu, seed: u64) -> Result<Vec<Agreement>> {
     Ok(out)
 }
 
+/// ||gpu - cpu||_2 / ||cpu||_2 over a whole tensor (gradient-check style): sums accumulated in
+/// another order differ most where terms cancel, so single entries are the wrong measure there.
+pub fn norm_relative(gpu: &[f32], cpu: &[f32]) -> f64 {
+    if gpu.len() != cpu.len() {
+        return f64::INFINITY;
+    }
+    let (mut d, mut c) = (0.0f64, 0.0f64);
+    for (g, r) in gpu.iter().zip(cpu) {
+        d += (*g as f64 - *r as f64).powi(2);
+        c += (*r as f64).powi(2);
+    }
+    let e = if c == 0.0 { d.sqrt() } else { (d / c).sqrt() };
+    if e.is_nan() {
+        f64::INFINITY
+    } else {
+        e
+    }
+}
+
+/// The smallest |value| entering any ReLU of `model` in a train-mode pass over `x` (the model's
+/// batch-norm running statistics move, so pass a throwaway copy). At a ReLU input within rounding
+/// of zero the derivative depends on the rounding, so gradient comparisons avoid such inputs.
+pub fn min_relu_input(model: &crate::nn::Model, x: &Tensor, dropout_seed: u64) -> Result<f32> {
+    use crate::nn::layer::{Ctx, Layer};
+    fn walk(layers: &[Layer], x: &Tensor, ctx: &mut Ctx, min: &mut f32) -> Result<Tensor> {
+        let mut h = x.clone();
+        for layer in layers {
+            h = match layer {
+                Layer::Relu => {
+                    *min = h.data().iter().fold(*min, |m, v| m.min(v.abs()));
+                    h.relu()
+                }
+                Layer::Residual(r) => {
+                    let pre = walk(&r.pre, &h, ctx, min)?;
+                    let main = walk(&r.body, &pre, ctx, min)?;
+                    let skip = walk(&r.shortcut, if r.shared_pre { &pre } else { &h }, ctx, min)?;
+                    walk(&r.post, &main.add(&skip)?, ctx, min)?
+                }
+                other => other.forward(&h, ctx)?,
+            };
+        }
+        Ok(h)
+    }
+    let mut rng = Rng::new(dropout_seed);
+    let mut ctx = Ctx { train: true, track: false, rng: &mut rng, macs: 0 };
+    let mut min = f32::INFINITY;
+    walk(model.layers(), x, &mut ctx, &mut min)?;
+    Ok(min)
+}
+
+/// Layer-level agreement (the `cuda` feature), for models covering every layer the zoo uses:
+/// train-mode logits (element-wise), every parameter gradient and the batch-norm running
+/// statistics (norm-wise per tensor), parameters after three optimizer steps from the same
+/// gradients (SGD, Nesterov, Adam, AdamW; norm-wise), and eval-mode logits after them.
+#[cfg(feature = "cuda")]
+pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
+    use crate::cuda::model::{GpuModel, GpuOptimizer};
+    use crate::nn::{Mode, Model, ModelConfig};
+    use crate::optim::{Optimizer, OptimizerConfig};
+    use std::rc::Rc;
+
+    let cuda = Rc::new(crate::cuda::Cuda::open(ordinal)?);
+    let mut out = Vec::new();
+    let cases: [(&str, Vec<usize>, Vec<usize>, f32, OptimizerConfig); 5] = [
+        ("mlp", vec![1, 8, 8], vec![32, 16], 0.25, OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 5e-4 }),
+        ("cnn", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 1e-4 }),
+        (
+            "resnet8",
+            vec![3, 16, 16],
+            vec![],
+            0.0,
+            OptimizerConfig::Adam { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-4, decoupled: false },
+        ),
+        (
+            "wrn_16_1",
+            vec![3, 16, 16],
+            vec![],
+            0.0,
+            OptimizerConfig::Adam { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, decoupled: true },
+        ),
+        ("resnet8x4", vec![3, 32, 32], vec![], 0.0, OptimizerConfig::sgd(0.1)),
+    ];
+    // the worst tensor of a model by `measure`, named in the row
+    let worst_of =
+        |rows: Vec<(String, f64)>| rows.into_iter().fold((String::new(), 0.0f64), |a, b| if b.1 > a.1 || b.1.is_nan() { b } else { a });
+    for (arch, input, hidden, dropout, opt) in cases {
+        let hidden = if hidden.is_empty() { ModelConfig::default().hidden } else { hidden };
+        let cfg = ModelConfig { classes: 10, input: input.clone(), hidden, dropout, seed: 3, ..ModelConfig::default() };
+        let (cpu, gpu_host, probe) = (Model::new(arch, cfg.clone())?, Model::new(arch, cfg.clone())?, Model::new(arch, cfg)?);
+        // resnet8x4 has 0.5 M ReLU inputs per sample at 32x32: two samples keep a margin findable
+        let batch = if arch == "resnet8x4" { 2 } else { 8 };
+        let mut shape = vec![batch];
+        shape.extend(&input);
+        // an input whose ReLU inputs all keep 2e-6 away from zero (see `min_relu_input`)
+        let mut input_seed = 11;
+        let x = loop {
+            let x = Tensor::from_vec(random(&mut Rng::new(input_seed), shape.iter().product(), -1.0, 1.0), &shape)?;
+            if min_relu_input(&probe, &x, 5)? >= 2e-6 || input_seed >= 60 {
+                break x;
+            }
+            input_seed += 1;
+        };
+        let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % 10).collect();
+        let mut gpu = GpuModel::new(cuda.clone(), &gpu_host)?;
+        let opt_name = format!("{opt:?}").split_whitespace().next().unwrap_or("").to_string();
+        let (mut gpu_opt, mut cpu_opt) = (GpuOptimizer::new(opt.clone())?, Optimizer::new(opt)?);
+        // one train-mode pass, same dropout stream
+        let logits = cpu.forward(&x, Mode::Train, &mut Rng::new(5))?;
+        let grads = crate::loss::cross_entropy(&logits, &labels, 0.0)?.loss.backward()?;
+        let (g_logits, tape) = gpu.forward_train(x.data(), x.shape(), &mut Rng::new(5))?;
+        let gl = Tensor::variable(g_logits.clone(), logits.shape())?;
+        let dl =
+            crate::loss::cross_entropy(&gl, &labels, 0.0)?.loss.backward()?.get(gl.leaf_key().expect("a variable")).map(<[f32]>::to_vec);
+        gpu.backward(tape, &dl.unwrap_or_default())?;
+        let shape_text = format!("{:?}, input seed {input_seed}", x.shape());
+        out.push(Agreement { op: format!("{arch} forward (train)"), shape: shape_text.clone(), worst: worst(&g_logits, logits.data()) });
+        // all gradients as one vector (a pre-ReLU value within rounding of zero can flip one
+        // sample's mask and move a single small tensor, e.g. a batch-norm bias), and the worst tensor
+        let (mut all_gpu, mut all_cpu, mut per_tensor) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, g) in gpu.gradients()? {
+            let c = grads.get(cpu.param(&name).expect("same architecture").key()).unwrap_or(&[]).to_vec();
+            per_tensor.push((name, norm_relative(&g, &c)));
+            all_gpu.extend(g);
+            all_cpu.extend(c);
+        }
+        let (name, w) = worst_of(per_tensor);
+        out.push(Agreement {
+            op: format!("{arch} gradients, norm-wise over all (worst tensor: {name}, {w:.1e})"),
+            shape: format!("{} tensors", cpu.trainable().count()),
+            worst: norm_relative(&all_gpu, &all_cpu),
+        });
+        gpu.download()?;
+        let buffers: Vec<(String, f64)> = cpu
+            .params()
+            .iter()
+            .filter(|p| !p.trainable())
+            .map(|p| (p.name().to_string(), norm_relative(&gpu_host.param(p.name()).expect("same architecture").values(), &p.values())))
+            .collect();
+        if !buffers.is_empty() {
+            let (name, w) = worst_of(buffers);
+            out.push(Agreement {
+                op: format!("{arch} batch-norm running statistics, norm-wise (worst: {name})"),
+                shape: format!("{} buffers", cpu.params().iter().filter(|p| !p.trainable()).count()),
+                worst: w,
+            });
+        }
+        // three optimizer steps from the CPU's gradients on both sides
+        for _ in 0..3 {
+            let mut g = crate::tensor::Gradients::default();
+            for p in cpu.trainable() {
+                g.insert(p.key(), grads.get(p.key()).unwrap_or(&[]).to_vec());
+            }
+            gpu.set_gradients(|name| cpu.param(name).and_then(|p| grads.get(p.key())).map(<[f32]>::to_vec))?;
+            gpu_opt.step(&mut gpu, 0.05)?;
+            cpu_opt.step(cpu.params(), &mut g, 0.05)?;
+        }
+        gpu.download()?;
+        let (name, w) = worst_of(
+            cpu.trainable()
+                .map(|p| (p.name().to_string(), norm_relative(&gpu_host.param(p.name()).expect("same architecture").values(), &p.values())))
+                .collect(),
+        );
+        out.push(Agreement {
+            op: format!("{arch} parameters after 3 {opt_name} steps, norm-wise (worst: {name})"),
+            shape: format!("{} tensors", cpu.trainable().count()),
+            worst: w,
+        });
+        let e_cpu = cpu.forward(&x, Mode::Eval, &mut Rng::new(0))?;
+        let e_gpu = gpu.forward(x.data(), x.shape(), false, &mut Rng::new(0))?;
+        out.push(Agreement { op: format!("{arch} forward (eval)"), shape: shape_text, worst: worst(&e_gpu, e_cpu.data()) });
+    }
+    Ok(out)
+}
+
+/// Trains the same model on the bundled digits on the CPU and on the GPU (same seeds) and
+/// returns both per-epoch train losses and final test accuracies.
+#[cfg(feature = "cuda")]
+pub fn train_check(ordinal: usize, arch: &str, epochs: usize) -> Result<[(Vec<f32>, f32); 2]> {
+    use crate::nn::{Model, ModelConfig};
+    use crate::train::{NoHooks, TrainConfig};
+    let mut split = crate::data::load("digits", None, 0.2, 7)?;
+    split.normalize();
+    let run = |device| -> Result<(Vec<f32>, f32)> {
+        let m = Model::new(
+            arch,
+            ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![64], channels: vec![16, 32], seed: 1, ..ModelConfig::default() },
+        )?;
+        let cfg = TrainConfig { epochs, batch_size: 32, device, ..TrainConfig::default() };
+        let h = crate::train::fit(&m, &split, &cfg, &mut NoHooks)?;
+        Ok((h.iter().map(|r| r.train_loss).collect(), h.last().map_or(0.0, |r| r.test_accuracy)))
+    };
+    Ok([run(DeviceName::Cpu)?, run(DeviceName::Cuda(ordinal))?])
+}
+
+/// A resnet8x4 (CIFAR-100) SGD step at `batch` on the GPU, timed over `reps` steps: the median,
+/// min and max in milliseconds, and the median of each phase (upload + forward + logits back;
+/// the loss on the CPU; backward; update), each ended by a device synchronize.
+#[cfg(feature = "cuda")]
+pub fn time_gpu_step(ordinal: usize, batch: usize, reps: usize) -> Result<((f64, f64, f64), [f64; 4])> {
+    use crate::cuda::model::{GpuModel, GpuOptimizer};
+    use crate::nn::{Model, ModelConfig};
+    use crate::optim::OptimizerConfig;
+    use std::time::Instant;
+    let cuda = std::rc::Rc::new(crate::cuda::Cuda::open(ordinal)?);
+    let model = Model::new("resnet8x4", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
+    let mut gpu = GpuModel::new(cuda.clone(), &model)?;
+    let mut opt = GpuOptimizer::new(OptimizerConfig::Sgd { lr: 0.01, momentum: 0.9, nesterov: false, weight_decay: 5e-4 })?;
+    let mut rng = Rng::new(0);
+    let x = random(&mut rng, batch * 3 * 32 * 32, -1.0, 1.0);
+    let labels: Vec<usize> = (0..batch).map(|i| i % 100).collect();
+    let mut step = || -> Result<[f64; 4]> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let (logits, tape) = gpu.forward_train(&x, &[batch, 3, 32, 32], &mut rng)?;
+        let forward = ms(t);
+        let t = Instant::now();
+        let l = Tensor::variable(logits, &[batch, 100])?;
+        let dl = crate::loss::cross_entropy(&l, &labels, 0.0)?.loss.backward()?.get(l.leaf_key().expect("a variable")).map(<[f32]>::to_vec);
+        let loss = ms(t);
+        let t = Instant::now();
+        gpu.backward(tape, &dl.unwrap_or_default())?;
+        cuda.sync()?;
+        let backward = ms(t);
+        let t = Instant::now();
+        opt.step(&mut gpu, 0.01)?;
+        cuda.sync()?;
+        Ok([forward, loss, backward, ms(t)])
+    };
+    for _ in 0..3 {
+        step()?;
+    }
+    let phases: Vec<[f64; 4]> = (0..reps).map(|_| step()).collect::<Result<_>>()?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let totals: Vec<f64> = phases.iter().map(|p| p.iter().sum()).collect();
+    let (lo, hi) = (totals.iter().copied().fold(f64::INFINITY, f64::min), totals.iter().copied().fold(0.0, f64::max));
+    let each = [0, 1, 2, 3].map(|k| median(phases.iter().map(|p| p[k]).collect()));
+    Ok(((median(totals), lo, hi), each))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +375,30 @@ mod tests {
         assert_eq!("cuda:2".parse::<DeviceName>().unwrap(), DeviceName::Cuda(2));
         let e = "gpu".parse::<DeviceName>().unwrap_err().to_string();
         assert!(e.contains("'gpu'") && e.contains("cuda:N"), "{e}");
+    }
+
+    #[test]
+    fn min_relu_input_sees_inside_residual_blocks() {
+        use crate::nn::{Model, ModelConfig};
+        let m = Model::new("resnet8", ModelConfig { classes: 10, input: vec![3, 8, 8], seed: 1, ..ModelConfig::default() }).unwrap();
+        let x = Tensor::from_vec(vec![0.5; 2 * 3 * 8 * 8], &[2, 3, 8, 8]).unwrap();
+        let min = min_relu_input(&m, &x, 0).unwrap();
+        assert!(min.is_finite() && min >= 0.0, "{min}");
+        // an mlp's first ReLU sees x W^T + b exactly; all-zero weights make it see the bias
+        let mlp =
+            Model::new("mlp", ModelConfig { classes: 3, input: vec![4], hidden: vec![2], seed: 1, ..ModelConfig::default() }).unwrap();
+        mlp.params()[0].set(vec![0.0; 8]).unwrap();
+        mlp.params()[1].set(vec![0.25, -0.5]).unwrap();
+        assert_eq!(min_relu_input(&mlp, &Tensor::zeros(&[1, 4]), 0).unwrap(), 0.25);
+    }
+
+    #[test]
+    fn norm_relative_is_the_relative_error_of_the_whole_tensor() {
+        assert_eq!(norm_relative(&[3.0, 4.0], &[3.0, 4.0]), 0.0);
+        assert!((norm_relative(&[3.0, 4.5], &[3.0, 4.0]) - 0.1).abs() < 1e-9);
+        assert!((norm_relative(&[0.5], &[0.0]) - 0.5).abs() < 1e-9);
+        assert_eq!(norm_relative(&[f32::NAN], &[1.0]), f64::INFINITY);
+        assert_eq!(norm_relative(&[1.0], &[]), f64::INFINITY);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`train`]: fit a teacher, distill a student, evaluate.
 
 pub mod bench;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
 pub mod devices;
 pub mod error;

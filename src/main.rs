@@ -39,6 +39,9 @@ enum Command {
         /// Put the script's `report(...)` text into this Markdown file as the script's section.
         #[arg(long, value_name = "FILE", conflicts_with = "no_record")]
         report: Option<PathBuf>,
+        /// Where fit/distill train unless a call says otherwise: cpu, cuda or cuda:N (cuda needs `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
         /// No progress bars (they are drawn only when stderr is a terminal anyway).
         #[arg(long, short)]
         quiet: bool,
@@ -129,6 +132,12 @@ enum Command {
         /// Largest allowed |device - cpu| / max(|cpu|, 1).
         #[arg(long, default_value_t = 1e-4)]
         tolerance: f64,
+        /// Train a cnn on digits on the CPU and on this device (same seeds) and compare the losses.
+        #[arg(long)]
+        train: bool,
+        /// Time a resnet8x4 SGD step at this batch size on the device.
+        #[arg(long, value_name = "BATCH")]
+        bench: Option<usize>,
     },
     /// Benchmarks: matmul peak, training steps (MLP, small CNN, resnet8x4), the WSL loss,
     /// distillation epochs, and a script-driven against a Rust-driven distillation.
@@ -283,6 +292,7 @@ fn prepare_run(
             config: None,
             record: Some((dir.clone(), true)),
             report: None,
+            device: Default::default(),
         };
         return Ok((opts, PathBuf::from(recorded.script)));
     }
@@ -298,6 +308,7 @@ fn prepare_run(
             config: config.clone(),
             record,
             report: None,
+            device: Default::default(),
         },
         script,
     ))
@@ -383,7 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{classes} classes, input {}", input.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"));
             println!("{t}");
         }
-        Command::Device { device, check, tolerance } => {
+        Command::Device { device, check, tolerance, train, bench } => {
             use retort::devices::{agreement, DeviceName};
             let gpu = match device.parse::<DeviceName>()? {
                 DeviceName::Cpu => {
@@ -393,12 +404,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     return Ok(());
                 }
-                DeviceName::Cuda(n) => retort::tensor::backend::Gpu::open(n)?,
+                DeviceName::Cuda(n) => (retort::tensor::backend::Gpu::open(n)?, n),
             };
+            #[allow(unused_variables)]
+            let (gpu, ordinal) = gpu;
             println!("{}", gpu.describe());
+            #[cfg(not(feature = "cuda"))]
+            let _ = (train, bench);
             if check {
-                let rows = agreement(&gpu, 1)?;
-                let mut t = table(&["op", "shape", "max |gpu - cpu| / max(|cpu|, 1)", "result"]);
+                #[allow(unused_mut)]
+                let mut rows = agreement(&gpu, 1)?;
+                #[cfg(feature = "cuda")]
+                rows.extend(retort::devices::layer_agreement(ordinal)?);
+                let mut t = table(&["op", "shape", "relative error", "result"]);
                 for r in &rows {
                     t.add_row(vec![
                         r.op.clone(),
@@ -409,10 +427,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 println!("{t}");
                 let failed = rows.iter().filter(|r| !r.passed(tolerance)).count();
-                println!("agreement: {} of {} ops within {tolerance:e}", rows.len() - failed, rows.len());
+                println!("relative error: max |gpu - cpu| / max(|cpu|, 1) per element; ||gpu - cpu|| / ||cpu|| per tensor where a row says norm-wise");
+                println!("agreement: {} of {} checks within {tolerance:e}", rows.len() - failed, rows.len());
                 if failed > 0 {
                     anyhow::bail!("{failed} ops disagree with the CPU beyond {tolerance:e}");
                 }
+            }
+            #[cfg(feature = "cuda")]
+            if train {
+                let epochs = 10;
+                let [(cpu, cpu_acc), (gpu, gpu_acc)] = retort::devices::train_check(ordinal, "cnn", epochs)?;
+                let mut t = table(&["epoch", "train loss (cpu)", "train loss (cuda)", "relative difference"]);
+                for (e, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
+                    t.add_row(vec![(e + 1).to_string(), format!("{a:.6}"), format!("{b:.6}"), format!("{:.2e}", ((a - b) / a).abs())]);
+                }
+                println!("{t}");
+                println!("test accuracy: cpu {:.2}%, cuda {:.2}%", 100.0 * cpu_acc, 100.0 * gpu_acc);
+                let (first, last) = (gpu[0], gpu[gpu.len() - 1]);
+                let close = cpu.iter().zip(&gpu).all(|(a, b)| ((a - b) / a).abs() < 0.02);
+                println!(
+                    "training: cuda loss {first:.4} -> {last:.4}; {}",
+                    if close { "within 2% of the CPU every epoch" } else { "NOT within 2% of the CPU" }
+                );
+                if !(last < first * 0.5 && close) {
+                    anyhow::bail!("training on CUDA does not follow the CPU run");
+                }
+            }
+            #[cfg(feature = "cuda")]
+            if let Some(batch) = bench {
+                let ((median, min, max), [fwd, loss, bwd, upd]) = retort::devices::time_gpu_step(ordinal, batch, 21)?;
+                println!(
+                    "resnet8x4 (CIFAR-100) SGD step, batch {batch}, on {}: median {median:.3} ms (min {min:.3}, max {max:.3}, 21 steps)",
+                    gpu.describe()
+                );
+                println!("  phase medians: forward with upload and logits back {fwd:.3} ms, loss on the CPU {loss:.3} ms, backward {bwd:.3} ms, update {upd:.3} ms");
             }
         }
         Command::Bench { reps } => {
@@ -471,9 +519,10 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
     let script_result = match &cli.command {
-        Command::Run { script, resume, out, no_record, report, quiet, config, sets, seed, max_operations } => {
+        Command::Run { script, resume, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
             Some(prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
                 opts.report = report.clone();
+                opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
                 if !*quiet && std::io::stderr().is_terminal() {
                     opts.progress = Some(progress_bars());
                 }

@@ -78,7 +78,7 @@ impl Model {
         forward_all(&self.layers, x, &mut ctx)
     }
 
-    fn check_input(&self, x: &Tensor) -> Result<()> {
+    pub(crate) fn check_input(&self, x: &Tensor) -> Result<()> {
         let s = x.shape();
         let matches = s.len() > 1
             && (s[1..] == self.config.input[..]

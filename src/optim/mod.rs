@@ -69,6 +69,11 @@ impl OptimizerConfig {
     }
 }
 
+/// The parameter a saved optimizer state names.
+pub(crate) fn state_param<'p>(params: &'p [Param], name: &str) -> Result<&'p Param> {
+    params.iter().find(|p| p.name() == name).ok_or_else(|| Error::invalid("optimizer state", format!("no parameter named '{name}'")))
+}
+
 /// An optimizer with per-parameter state.
 pub struct Optimizer {
     config: OptimizerConfig,
@@ -108,10 +113,7 @@ impl Optimizer {
     pub fn import(&mut self, params: &[Param], state: &[(String, Vec<f32>, Vec<f32>)], steps: usize) -> Result<()> {
         self.slots.clear();
         for (name, first, second) in state {
-            let p = params
-                .iter()
-                .find(|p| p.name() == name)
-                .ok_or_else(|| Error::invalid("optimizer state", format!("no parameter named '{name}'")))?;
+            let p = crate::optim::state_param(params, name)?;
             let mut slot = self.device.slot(p.len())?;
             self.device.set_slot_values(&mut slot, first, second)?;
             self.slots.insert(p.key(), slot);

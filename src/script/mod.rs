@@ -60,6 +60,8 @@ pub struct RunOptions {
     pub search_path: Vec<PathBuf>,
     /// Put the script's report into this Markdown file as its section (needs a run directory).
     pub report: Option<PathBuf>,
+    /// Where training runs unless a `fit`/`distill` call names a device.
+    pub device: crate::devices::DeviceName,
 }
 
 /// Where script output goes.
@@ -201,6 +203,7 @@ pub fn run_source(
         state.recording = Some(records::Recording::new(run, *resume));
     }
     state.params = params;
+    state.device = opts.device;
     state.progress = opts.progress.clone();
     let printer = out.clone();
     state.emit = Some(Rc::new(move |o| match o {

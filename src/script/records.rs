@@ -77,7 +77,7 @@ impl Recording {
                 (best, best_epoch) = (record.test_accuracy, record.epoch);
                 weights::save(student, &best_path)?;
             }
-            Checkpoint { stage: k, trainer: trainer.state(), best_accuracy: best, best_epoch }.save(student, &last_path)?;
+            Checkpoint { stage: k, trainer: trainer.state()?, best_accuracy: best, best_epoch }.save(student, &last_path)?;
             history.push(record);
             let title = self.dir.path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
             crate::run::plot::run_curves(&metrics, &title, &self.dir.path.join("curves.png"))?;

@@ -28,6 +28,8 @@ pub struct State {
     pub image_prefix: RefCell<String>,
     /// The parameters the script sees, with where each came from.
     pub params: super::params::Params,
+    /// Where `fit`/`distill` train unless told otherwise (`retort run --device`).
+    pub device: crate::devices::DeviceName,
     /// Markdown from `report(...)`, and the images `plot_lines` wrote for it.
     pub report: RefCell<String>,
     pub report_images: RefCell<Vec<String>>,
@@ -47,6 +49,7 @@ impl State {
             images: Cell::new(0),
             image_prefix: RefCell::new(String::new()),
             params: Default::default(),
+            device: crate::devices::DeviceName::Cpu,
             report: RefCell::new(String::new()),
             report_images: RefCell::new(Vec::new()),
         }

@@ -143,7 +143,7 @@ fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerC
 }
 
 const TRAIN_KEYS: &[&str] =
-    &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing", "label"];
+    &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing", "label", "device"];
 const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter"];
 
 /// Reads the options common to `fit` and `distill` into a config and hooks.
@@ -161,6 +161,10 @@ fn train_config<'a, 'c>(
         ..TrainConfig::default()
     };
     cfg.eval_batch_size = o.usize_or("eval_batch", 256)?;
+    cfg.device = match o.string("device")? {
+        Some(name) => name.parse().map_err(|e: crate::Error| format!("{op}: {e}"))?,
+        None => state.device,
+    };
     if let Some(opt) = o.custom::<OptimizerConfig>("optimizer", "an optimizer such as sgd(#{ lr: 0.1 })")? {
         cfg.optimizer = opt;
     }
@@ -480,7 +484,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // training
     let st = state.clone();
-    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\nlabel (the stage's name in the run record).\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
+    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\nlabel (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
     let st = state.clone();
     def!(engine, "distill", "Distills a student from precomputed teacher logits (see `teacher_logits`); options as with a teacher model.\n```rhai\nlet data = dataset(\"digits\");\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n// let run = distill(teacher_logits(\"teacher.npy\"), s, data, #{ loss: \"wsl\" });\n```", move |ctx: NativeCallContext, t: LogitsRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Logits(t), s, d, o));
     def!(engine, "teacher_logits", "Loads precomputed teacher logits from a .npy file (float32 or float64, [training samples, classes], in the data set's training order) to use as the teacher of `distill`.\n```rhai\n// let t = teacher_logits(\"teacher-logits.npy\");\n```", |path: &str| {

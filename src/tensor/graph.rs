@@ -52,6 +52,11 @@ impl Gradients {
         self.map.get(&key).map(|v| v.as_slice())
     }
 
+    /// Sets a leaf's gradient (for feeding optimizers gradients computed elsewhere).
+    pub fn insert(&mut self, key: LeafKey, grad: Vec<f32>) {
+        self.map.insert(key, grad);
+    }
+
     /// Removes and returns a gradient (optimizers take ownership to avoid copies).
     pub fn take(&mut self, key: LeafKey) -> Option<Vec<f32>> {
         self.map.remove(&key)

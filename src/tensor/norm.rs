@@ -73,18 +73,20 @@ impl Tensor {
         let stats = BatchStats { mean, var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
         let g_data = gamma.data.clone();
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
-            // per channel: sum(dy), sum(dy * xhat)
-            let mut sum_dy = vec![0.0f32; c];
-            let mut sum_dy_xhat = vec![0.0f32; c];
+            // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
+            let mut sum_dy64 = vec![0.0f64; c];
+            let mut sum_dy_xhat64 = vec![0.0f64; c];
             for b in 0..n {
                 for ch in 0..c {
                     let r = at(b, ch)..at(b, ch) + plane;
                     for (dy, xh) in g[r.clone()].iter().zip(&xhat[r]) {
-                        sum_dy[ch] += dy;
-                        sum_dy_xhat[ch] += dy * xh;
+                        sum_dy64[ch] += *dy as f64;
+                        sum_dy_xhat64[ch] += (*dy * *xh) as f64;
                     }
                 }
             }
+            let sum_dy: Vec<f32> = sum_dy64.iter().map(|v| *v as f32).collect();
+            let sum_dy_xhat: Vec<f32> = sum_dy_xhat64.iter().map(|v| *v as f32).collect();
             let gx = needs[0].then(|| {
                 let mut gx = vec![0.0; g.len()];
                 let inv_count = 1.0 / count as f32;

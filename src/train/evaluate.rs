@@ -36,8 +36,11 @@ pub fn predict(model: &Model, data: &Dataset, batch_size: usize) -> Result<Vec<f
 
 /// Scores `model` on `data` in eval mode.
 pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
-    let c = model.classes();
-    let logits = predict(model, data, batch_size)?;
+    score(&predict(model, data, batch_size)?, data, model.classes())
+}
+
+/// Scores logits `[n, c]` (in data set order) against `data`'s labels.
+pub fn score(logits: &[f32], data: &Dataset, c: usize) -> Result<Evaluation> {
     let (mut loss_sum, mut top1, mut top5) = (0.0f64, 0usize, 0usize);
     for (row, &y) in logits.chunks(c).zip(&data.labels) {
         let t = crate::tensor::Tensor::from_vec(row.to_vec(), &[1, c])?;

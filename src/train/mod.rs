@@ -4,15 +4,17 @@
 //! caller (a script, the CLI) set the loss per epoch, weight or filter samples per batch,
 //! observe progress and stop early.
 
+mod engine;
 pub mod evaluate;
 
-pub use evaluate::{evaluate, in_top_k, predict, Evaluation};
+pub use evaluate::{evaluate, in_top_k, predict, score, Evaluation};
 
 use crate::data::{Augment, Batches, Split};
+use crate::devices::DeviceName;
 use crate::error::{Error, Result};
 use crate::loss::{self, Loss, LossParts};
-use crate::nn::{Mode, Model};
-use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
+use crate::nn::Model;
+use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::time::Instant;
@@ -33,6 +35,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Without augmentation, compute the teacher's logits once and reuse them every epoch.
     pub cache_teacher_logits: bool,
+    /// Where the layers run (`cuda` needs a build with the `cuda` feature).
+    pub device: DeviceName,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +51,7 @@ impl Default for TrainConfig {
             seed: 0,
             eval_batch_size: 256,
             cache_teacher_logits: true,
+            device: DeviceName::Cpu,
         }
     }
 }
@@ -168,7 +173,7 @@ pub struct Trainer<'a> {
     teacher: Teacher<'a>,
     split: &'a Split,
     config: TrainConfig,
-    optimizer: Optimizer,
+    engine: engine::Engine<'a>,
     rng: Rng,
     epoch: usize,
 }
@@ -192,10 +197,15 @@ impl<'a> Trainer<'a> {
         if config.loss.needs_teacher() && matches!(teacher, Teacher::None) {
             return Err(Error::invalid("train", "KD and WSL need a teacher"));
         }
+        let teacher_model = match teacher {
+            Teacher::Model(t) => Some(t),
+            _ => None,
+        };
+        let mut engine = engine::Engine::new(config.device, student, teacher_model, &config.optimizer)?;
         // a teacher without augmentation sees the same inputs every epoch: run it once
         let teacher = match teacher {
             Teacher::Model(t) if config.augment.is_none() && config.cache_teacher_logits && config.loss.needs_teacher() => {
-                Teacher::Logits(predict(t, &split.train, config.eval_batch_size)?)
+                Teacher::Logits(engine.predict(t, true, &split.train, config.eval_batch_size)?)
             }
             other => other,
         };
@@ -204,8 +214,7 @@ impl<'a> Trainer<'a> {
                 return Err(Error::shape("teacher logits", format!("[{}, {}]", split.train.len(), student.classes()), l.len()));
             }
         }
-        let optimizer = Optimizer::new(config.optimizer.clone())?;
-        Ok(Trainer { student, teacher, split, rng: Rng::new(config.seed), config, optimizer, epoch: 0 })
+        Ok(Trainer { student, teacher, split, rng: Rng::new(config.seed), config, engine, epoch: 0 })
     }
 
     /// Epochs completed.
@@ -218,28 +227,28 @@ impl<'a> Trainer<'a> {
     }
 
     /// The state a checkpoint stores (the weights live in the model).
-    pub fn state(&self) -> TrainerState {
-        TrainerState {
+    pub fn state(&self) -> Result<TrainerState> {
+        Ok(TrainerState {
             epoch: self.epoch,
             rng: self.rng.state(),
-            optimizer_steps: self.optimizer.steps(),
-            slots: self.optimizer.export(self.student.params()),
-        }
+            optimizer_steps: self.engine.steps(),
+            slots: self.engine.export(self.student.params())?,
+        })
     }
 
     /// Continues from `state` (the student's weights must be restored by the caller).
     pub fn restore(&mut self, state: &TrainerState) -> Result<()> {
-        self.optimizer.import(self.student.params(), &state.slots, state.optimizer_steps)?;
+        self.engine.import(self.student.params(), &state.slots, state.optimizer_steps)?;
         self.rng = Rng::from_state(state.rng);
         self.epoch = state.epoch;
         Ok(())
     }
 
-    fn teacher_logits(&self, x: &Tensor, indices: &[usize], rng: &mut Rng) -> Result<Option<Tensor>> {
+    fn teacher_logits(&mut self, x: &Tensor, indices: &[usize], rng: &mut Rng) -> Result<Option<Tensor>> {
         let c = self.student.classes();
         Ok(match &self.teacher {
             Teacher::None => None,
-            Teacher::Model(t) => Some(t.forward(x, Mode::Eval, rng)?),
+            Teacher::Model(t) => Some(self.engine.teacher(t, x, rng)?),
             Teacher::Logits(all) => {
                 let mut rows = Vec::with_capacity(indices.len() * c);
                 indices.iter().for_each(|&i| rows.extend_from_slice(&all[i * c..(i + 1) * c]));
@@ -279,7 +288,8 @@ impl<'a> Trainer<'a> {
                 ));
             }
             // forward
-            let logits = self.student.forward(&batch.x, Mode::Train, &mut dropout_rng)?;
+            let pass = self.engine.forward(self.student, &batch.x, &mut dropout_rng)?;
+            let logits = pass.logits.clone();
             let teacher = self.teacher_logits(&batch.x, &batch.indices, &mut dropout_rng)?;
             // loss
             let mut out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, None)?;
@@ -316,11 +326,9 @@ impl<'a> Trainer<'a> {
             if !value.is_finite() {
                 return Err(Error::NonFinite { value, epoch, batch: b + 1 });
             }
-            // backward
-            let mut grads = out.loss.backward()?;
-            drop(out.loss);
-            // step
-            self.optimizer.step(self.student.params(), &mut grads, lr)?;
+            // backward and step
+            let loss = std::mem::replace(&mut out.loss, Tensor::zeros(&[1]));
+            self.engine.step(self.student, pass, loss, lr)?;
             // log
             let c = self.student.classes();
             correct += logits.data().chunks(c).zip(&batch.labels).filter(|(row, y)| in_top_k(row, **y, 1)).count();
@@ -349,7 +357,9 @@ impl<'a> Trainer<'a> {
             }
         }
         self.epoch = epoch;
-        let test = evaluate(self.student, &self.split.test, self.config.eval_batch_size)?;
+        self.engine.sync()?;
+        let logits = self.engine.predict(self.student, false, &self.split.test, self.config.eval_batch_size)?;
+        let test = score(&logits, &self.split.test, self.student.classes())?;
         let record = EpochRecord {
             epoch,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
