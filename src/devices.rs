@@ -296,6 +296,41 @@ pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
     Ok(out)
 }
 
+/// The GPU loss kernel against `loss::compute`: CE (label smoothing), KD and WSL (with a
+/// sample filter), loss value, per-sample parts and the gradient w.r.t. the student logits.
+#[cfg(feature = "cuda")]
+pub fn loss_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
+    use crate::loss::Loss;
+    let cuda = crate::cuda::Cuda::open(ordinal)?;
+    let mut rng = Rng::new(21);
+    let mut out = Vec::new();
+    for (b, c) in [(128, 100), (7, 1000)] {
+        let s = Tensor::variable(random(&mut rng, b * c, -6.0, 6.0), &[b, c])?;
+        let t = Tensor::from_vec(random(&mut rng, b * c, -6.0, 6.0), &[b, c])?;
+        let labels: Vec<usize> = (0..b).map(|_| (rng.uniform() * c as f32) as usize % c).collect();
+        let mask: Vec<f32> = (0..b).map(|i| (i % 3 != 0) as u8 as f32).collect();
+        let (sd, td) = (cuda.upload(s.data())?, cuda.upload(t.data())?);
+        for (name, loss, weights) in [
+            ("cross-entropy, label smoothing 0.1", Loss::CrossEntropy { label_smoothing: 0.1 }, None),
+            ("KD, T 4, alpha 0.9", Loss::Kd { temperature: 4.0, alpha: 0.9 }, None),
+            ("WSL, T 4, alpha 2.25", Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None),
+            ("WSL, T 2, alpha 2.5, filtered", Loss::Wsl { temperature: 2.0, alpha: 2.5 }, Some(&mask[..])),
+        ] {
+            let cpu = crate::loss::compute(&s, Some(&t), &labels, loss, weights)?;
+            let grad = cpu.loss.backward()?.get(s.leaf_key().expect("a variable")).map(<[f32]>::to_vec).unwrap_or_default();
+            let (gpu, g_grad) = cuda.loss(&sd, Some(&td), &s, Some(&t), &labels, loss, weights)?;
+            let shape = format!("[{b}, {c}]");
+            out.push(Agreement { op: format!("{name}: loss"), shape: shape.clone(), worst: worst(gpu.loss.data(), cpu.loss.data()) });
+            let (p, q) = (&gpu.parts, &cpu.parts);
+            let parts = [(&p.ce_student, &q.ce_student), (&p.ce_teacher, &q.ce_teacher), (&p.weight, &q.weight), (&p.soft, &q.soft)];
+            let w = parts.iter().map(|(a, b)| worst(a, b)).fold(0.0, f64::max);
+            out.push(Agreement { op: format!("{name}: per-sample parts"), shape: shape.clone(), worst: w });
+            out.push(Agreement { op: format!("{name}: gradient"), shape, worst: worst(&cuda.download(&g_grad)?, &grad) });
+        }
+    }
+    Ok(out)
+}
+
 /// Trains the same model on the bundled digits on the CPU and on the GPU (same seeds) and
 /// returns both per-epoch train losses and final test accuracies.
 #[cfg(feature = "cuda")]

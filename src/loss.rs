@@ -71,7 +71,12 @@ fn log_softmax_rows(x: &[f32], c: usize, temperature: f64) -> Vec<f64> {
     out
 }
 
-fn validate(student: &Tensor, teacher: Option<&Tensor>, labels: &[usize], sample_weight: Option<&[f32]>) -> Result<(usize, usize)> {
+pub(crate) fn validate(
+    student: &Tensor,
+    teacher: Option<&Tensor>,
+    labels: &[usize],
+    sample_weight: Option<&[f32]>,
+) -> Result<(usize, usize)> {
     let s = student.shape();
     if s.len() != 2 || s[1] == 0 {
         return Err(Error::shape("loss", "student logits [batch, classes]", s));
@@ -99,6 +104,22 @@ fn validate(student: &Tensor, teacher: Option<&Tensor>, labels: &[usize], sample
     Ok((b, c))
 }
 
+/// `(label smoothing, temperature, alpha, WSL-weighted)` of a loss, checked.
+pub(crate) fn settings(loss: Loss) -> Result<(f64, f64, f64, bool)> {
+    let (smoothing, temperature, alpha, weighted) = match loss {
+        Loss::CrossEntropy { label_smoothing } => (label_smoothing as f64, 1.0, 0.0, false),
+        Loss::Kd { temperature, alpha } => (0.0, temperature as f64, alpha as f64, false),
+        Loss::Wsl { temperature, alpha } => (0.0, temperature as f64, alpha as f64, true),
+    };
+    if !(0.0..1.0).contains(&smoothing) {
+        return Err(Error::invalid("cross_entropy", format!("label_smoothing {smoothing} must be in [0, 1)")));
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        return Err(Error::invalid("loss", format!("temperature {temperature} must be positive")));
+    }
+    Ok((smoothing, temperature, alpha, weighted))
+}
+
 /// Mean cross-entropy with optional label smoothing.
 pub fn cross_entropy(logits: &Tensor, labels: &[usize], label_smoothing: f32) -> Result<LossOutput> {
     compute(logits, None, labels, Loss::CrossEntropy { label_smoothing }, None)
@@ -116,17 +137,7 @@ pub fn compute(
     let teacher =
         if loss.needs_teacher() { Some(teacher.ok_or_else(|| Error::invalid("loss", "KD and WSL need teacher logits"))?) } else { None };
     let (b, c) = validate(student, teacher, labels, sample_weight)?;
-    let (smoothing, temperature, alpha, weighted) = match loss {
-        Loss::CrossEntropy { label_smoothing } => (label_smoothing as f64, 1.0, 0.0, false),
-        Loss::Kd { temperature, alpha } => (0.0, temperature as f64, alpha as f64, false),
-        Loss::Wsl { temperature, alpha } => (0.0, temperature as f64, alpha as f64, true),
-    };
-    if !(0.0..1.0).contains(&smoothing) {
-        return Err(Error::invalid("cross_entropy", format!("label_smoothing {smoothing} must be in [0, 1)")));
-    }
-    if !(temperature > 0.0 && temperature.is_finite()) {
-        return Err(Error::invalid("loss", format!("temperature {temperature} must be positive")));
-    }
+    let (smoothing, temperature, alpha, weighted) = settings(loss)?;
 
     // hard part: cross-entropy at temperature 1
     let log_p = log_softmax_rows(student.data(), c, 1.0);

@@ -415,6 +415,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 #[allow(unused_mut)]
                 let mut rows = agreement(&gpu, 1)?;
                 #[cfg(feature = "cuda")]
+                rows.extend(retort::devices::loss_agreement(ordinal)?);
+                #[cfg(feature = "cuda")]
                 rows.extend(retort::devices::layer_agreement(ordinal)?);
                 let mut t = table(&["op", "shape", "relative error", "result"]);
                 for r in &rows {

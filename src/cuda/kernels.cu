@@ -274,3 +274,55 @@ extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, fl
         p[i] -= lr_bc1 * m[i] / (sqrtf(v[i] / bc2) + eps) + decoupled_lr * p[i];
     }
 }
+
+// Row-wise log-sum-exp of x / temperature, in double.
+__device__ double row_lse(const float* x, int c, double temperature) {
+    double m = -1.0 / 0.0;
+    for (int k = 0; k < c; k++) m = fmax(m, (double)x[k] / temperature);
+    double s = 0.0;
+    for (int k = 0; k < c; k++) s += exp((double)x[k] / temperature - m);
+    return log(s) + m;
+}
+
+// Cross-entropy (kind 0, with label smoothing), Hinton KD (1) and WSL (2) on logits s [b, c]
+// against labels y and teacher logits t (KD/WSL), one thread per sample, in double as
+// src/loss.rs: the gradient w.r.t. s goes to grad [b, c]; parts [b, 5] get ce_student,
+// ce_teacher, the soft-term weight, the soft term and the sample's term of the summed loss.
+// m [b] scales each soft term (sample filters).
+extern "C" __global__ void distill_loss(const float* s, const float* t, const int* y, const float* m, float* grad, double* parts, int kind, float smoothing_f, float temperature_f, float alpha_f, int b, int c) {
+    LOOP(i, b) {
+        const float* si = s + (size_t)i * c;
+        double smoothing = smoothing_f, T = temperature_f, alpha = alpha_f;
+        double lse1 = row_lse(si, c, 1.0);
+        double ce_s = -((double)si[y[i]] - lse1);
+        double mean_lp = 0.0;
+        for (int k = 0; k < c; k++) mean_lp += (double)si[k] - lse1;
+        double total = (1.0 - smoothing) * ce_s + smoothing * (-mean_lp / c);
+        for (int k = 0; k < c; k++) {
+            double q = (1.0 - smoothing) * (k == y[i] ? 1.0 : 0.0) + smoothing / c;
+            grad[(size_t)i * c + k] = (float)((exp((double)si[k] - lse1) - q) / b);
+        }
+        double ce_t = 0.0, w = 1.0, soft = 0.0;
+        if (kind != 0) {
+            const float* ti = t + (size_t)i * c;
+            ce_t = -((double)ti[y[i]] - row_lse(ti, c, 1.0));
+            if (kind == 2) w = 1.0 - exp(-fmax(ce_s / (ce_t + 1e-7), 0.0));
+            double mi = m[i];
+            double lse_s = row_lse(si, c, T), lse_t = row_lse(ti, c, T);
+            for (int k = 0; k < c; k++) {
+                double ps = (double)si[k] / T - lse_s, pt = (double)ti[k] / T - lse_t;
+                soft -= exp(pt) * ps;
+            }
+            total += alpha * T * T * w * mi * soft;
+            double scale = alpha * T * T / b;
+            for (int k = 0; k < c; k++) {
+                double ps = exp((double)si[k] / T - lse_s), pt = exp((double)ti[k] / T - lse_t);
+                // recomputed in double from the float already written: the CE part first, as the CPU adds it
+                double hard = (exp((double)si[k] - lse1) - ((1.0 - smoothing) * (k == y[i] ? 1.0 : 0.0) + smoothing / c)) / b;
+                grad[(size_t)i * c + k] = (float)(hard + scale * w * mi * (ps - pt) / T);
+            }
+        }
+        double* p = parts + (size_t)i * 5;
+        p[0] = ce_s; p[1] = ce_t; p[2] = w; p[3] = soft; p[4] = total;
+    }
+}

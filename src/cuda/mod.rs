@@ -37,6 +37,7 @@ const KERNELS: &[&str] = &[
     "gap_bwd",
     "sgd",
     "adam",
+    "distill_loss",
 ];
 
 pub(crate) fn cuda_err(e: impl std::fmt::Debug) -> Error {
@@ -128,6 +129,65 @@ impl Cuda {
         let cfg = LaunchConfig { grid_dim: (channels.max(1) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: as in `launch`; the kernels' shared arrays hold 256 values, the block size.
         unsafe { self.func(name)?.launch(cfg, args) }.map_err(cuda_err)
+    }
+
+    /// CE, KD or WSL on device logits `s` (and teacher logits `t`) as `crate::loss::compute`
+    /// defines them: the loss, its per-sample parts, and the gradient w.r.t. `s` left on the
+    /// device. `student`/`teacher` are the same logits on the host, for the shape checks.
+    pub fn loss(
+        &self,
+        s: &Buf,
+        t: Option<&Buf>,
+        student: &crate::tensor::Tensor,
+        teacher: Option<&crate::tensor::Tensor>,
+        labels: &[usize],
+        loss: crate::loss::Loss,
+        sample_weight: Option<&[f32]>,
+    ) -> Result<(crate::loss::LossOutput, Buf)> {
+        use crate::loss::{LossOutput, LossParts};
+        let teacher = if loss.needs_teacher() {
+            Some(teacher.ok_or_else(|| Error::invalid("loss", "KD and WSL need teacher logits"))?)
+        } else {
+            None
+        };
+        let (b, c) = crate::loss::validate(student, teacher, labels, sample_weight)?;
+        let (smoothing, temperature, alpha, weighted) = crate::loss::settings(loss)?;
+        let kind: i32 = if teacher.is_none() {
+            0
+        } else if weighted {
+            2
+        } else {
+            1
+        };
+        let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+        let y = self.dev.htod_sync_copy(&y).map_err(cuda_err)?;
+        let m = self.upload(&sample_weight.map_or_else(|| vec![1.0; b], <[f32]>::to_vec))?;
+        let mut grad = self.output(b * c)?;
+        let mut parts = self.dev.alloc_zeros::<f64>(b * 5).map_err(cuda_err)?;
+        let args = (
+            s,
+            t.unwrap_or(s),
+            &y,
+            &m,
+            &mut grad,
+            &mut parts,
+            kind,
+            smoothing as f32,
+            temperature as f32,
+            alpha as f32,
+            b as i32,
+            c as i32,
+        );
+        self.launch("distill_loss", b, args)?;
+        let p = self.dev.dtoh_sync_copy(&parts).map_err(cuda_err)?;
+        let total: f64 = p.chunks(5).map(|r| r[4]).sum();
+        let column = |k: usize| p.chunks(5).map(|r| r[k] as f32).collect::<Vec<f32>>();
+        let mut parts = LossParts { ce_student: column(0), ..LossParts::default() };
+        if teacher.is_some() {
+            (parts.ce_teacher, parts.weight, parts.soft) = (column(1), column(2), column(3));
+        }
+        let value = crate::tensor::Tensor::from_vec(vec![(total / b as f64) as f32], &[1])?;
+        Ok((LossOutput { loss: value, parts }, grad))
     }
 
     /// Row-major `c[m, n] = op(a) op(b) + beta * c`, where `a` is stored `[m, k]` (or `[k, m]`

@@ -300,14 +300,19 @@ impl<'m> GpuModel<'m> {
     /// Runs a train-mode forward pass and keeps what the backward pass needs.
     pub fn forward_train(&mut self, x: &[f32], shape: &[usize], rng: &mut Rng) -> Result<(Vec<f32>, Tape)> {
         let (y, saved) = self.run(x, shape, true, rng)?;
-        Ok((self.cuda.download(&y.buf)?, Tape(saved)))
+        Ok((self.cuda.download(&y.buf)?, Tape { saved, logits: y.buf }))
     }
 
     /// Gradients of every trainable parameter from the gradient of the logits (host, `[batch, classes]`).
     pub fn backward(&mut self, tape: Tape, dlogits: &[f32]) -> Result<()> {
-        self.written.clear();
         let dy = self.cuda.upload(dlogits)?;
-        self.backward_all(self.model.layers(), tape.0, dy)?;
+        self.backward_from(tape, dy)
+    }
+
+    /// The same from a gradient already on the device (the loss kernel's).
+    pub fn backward_from(&mut self, tape: Tape, dlogits: Buf) -> Result<()> {
+        self.written.clear();
+        self.backward_all(self.model.layers(), tape.saved, dlogits)?;
         Ok(())
     }
 
@@ -417,7 +422,11 @@ impl<'m> GpuModel<'m> {
 }
 
 /// What a train-mode forward pass saved for its backward pass.
-pub struct Tape(Vec<Saved>);
+pub struct Tape {
+    saved: Vec<Saved>,
+    /// The logits on the device (the loss kernel reads them there).
+    pub logits: Buf,
+}
 
 /// SGD and Adam on the GPU, with the same state layout as [`crate::optim::Optimizer`].
 pub struct GpuOptimizer {

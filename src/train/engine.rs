@@ -7,6 +7,7 @@ use crate::data::Batches;
 use crate::data::Dataset;
 use crate::devices::DeviceName;
 use crate::error::Result;
+use crate::loss::{self, Loss, LossOutput};
 use crate::nn::{Mode, Model, Param};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -23,6 +24,9 @@ pub(crate) struct Pass {
     pub logits: Tensor,
     #[cfg(feature = "cuda")]
     tape: Option<Tape>,
+    /// The gradient of the logits from the GPU loss kernel (built-in losses on the GPU).
+    #[cfg(feature = "cuda")]
+    dlogits: Option<crate::cuda::Buf>,
 }
 
 #[cfg(feature = "cuda")]
@@ -71,13 +75,15 @@ impl<'a> Engine<'a> {
                 logits: student.forward(x, Mode::Train, rng)?,
                 #[cfg(feature = "cuda")]
                 tape: None,
+                #[cfg(feature = "cuda")]
+                dlogits: None,
             }),
             #[cfg(feature = "cuda")]
             Engine::Gpu(g) => {
                 student.check_input(x)?;
                 let (logits, tape) = g.student.forward_train(x.data(), x.shape(), rng)?;
                 let logits = Tensor::variable(logits, &[x.shape()[0], student.classes()])?;
-                Ok(Pass { logits, tape: Some(tape) })
+                Ok(Pass { logits, tape: Some(tape), dlogits: None })
             }
         }
     }
@@ -95,20 +101,53 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Backward from `loss` and one optimizer step on the student.
-    pub fn step(&mut self, student: &Model, pass: Pass, loss: Tensor, lr: f32) -> Result<()> {
-        let mut grads = loss.backward()?;
-        drop(loss);
+    /// A built-in loss (CE, KD, WSL) on the student's logits: on the CPU as `loss::compute`, on
+    /// the GPU by the loss kernel, which keeps the gradient on the device for [`Engine::step`].
+    pub fn loss(
+        &mut self,
+        pass: &mut Pass,
+        teacher: Option<&Tensor>,
+        labels: &[usize],
+        kind: Loss,
+        weights: Option<&[f32]>,
+    ) -> Result<LossOutput> {
+        match self {
+            #[cfg(feature = "cuda")]
+            Engine::Gpu(g) => {
+                let tape = pass.tape.as_ref().expect("a train-mode pass");
+                let t = match teacher.filter(|_| kind.needs_teacher()) {
+                    Some(t) => Some(g.cuda.upload(t.data())?),
+                    None => None,
+                };
+                let (out, grad) = g.cuda.loss(&tape.logits, t.as_ref(), &pass.logits, teacher, labels, kind, weights)?;
+                pass.dlogits = Some(grad);
+                Ok(out)
+            }
+            _ => loss::compute(&pass.logits, teacher, labels, kind, weights),
+        }
+    }
+
+    /// Backward from `loss` and one optimizer step on the student. `custom`: the loss came from
+    /// a script closure on the host logits, not from [`Engine::loss`].
+    pub fn step(&mut self, student: &Model, pass: Pass, loss: Tensor, custom: bool, lr: f32) -> Result<()> {
         match self {
             Engine::Cpu(opt, _) => {
-                drop(pass);
+                let mut grads = loss.backward()?;
+                drop((loss, pass, custom));
                 opt.step(student.params(), &mut grads, lr)
             }
             #[cfg(feature = "cuda")]
             Engine::Gpu(g) => {
-                let key = pass.logits.leaf_key().expect("GPU logits are a leaf");
-                let dlogits = grads.take(key).unwrap_or_else(|| vec![0.0; pass.logits.len()]);
-                g.student.backward(pass.tape.expect("a train-mode pass"), &dlogits)?;
+                let tape = pass.tape.expect("a train-mode pass");
+                match pass.dlogits.filter(|_| !custom) {
+                    Some(dlogits) => g.student.backward_from(tape, dlogits)?,
+                    None => {
+                        let mut grads = loss.backward()?;
+                        let key = pass.logits.leaf_key().expect("GPU logits are a leaf");
+                        let dlogits = grads.take(key).unwrap_or_else(|| vec![0.0; pass.logits.len()]);
+                        g.student.backward(tape, &dlogits)?
+                    }
+                }
                 g.optimizer.step(&mut g.student, lr)
             }
         }

@@ -12,7 +12,7 @@ pub use evaluate::{evaluate, in_top_k, predict, score, Evaluation};
 use crate::data::{Augment, Batches, Split};
 use crate::devices::DeviceName;
 use crate::error::{Error, Result};
-use crate::loss::{self, Loss, LossParts};
+use crate::loss::{Loss, LossParts};
 use crate::nn::Model;
 use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::rng::Rng;
@@ -288,11 +288,11 @@ impl<'a> Trainer<'a> {
                 ));
             }
             // forward
-            let pass = self.engine.forward(self.student, &batch.x, &mut dropout_rng)?;
+            let mut pass = self.engine.forward(self.student, &batch.x, &mut dropout_rng)?;
             let logits = pass.logits.clone();
             let teacher = self.teacher_logits(&batch.x, &batch.indices, &mut dropout_rng)?;
             // loss
-            let mut out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, None)?;
+            let mut out = self.engine.loss(&mut pass, teacher.as_ref(), &batch.labels, loss_kind, None)?;
             let (weights, custom) = {
                 let view = BatchView {
                     epoch,
@@ -313,9 +313,10 @@ impl<'a> Trainer<'a> {
                 (weights, custom)
             };
             if let Some(w) = &weights {
-                out = loss::compute(&logits, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
+                out = self.engine.loss(&mut pass, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
                 filtered += w.iter().filter(|v| **v == 0.0).count();
             }
+            let custom_loss = custom.is_some();
             if let Some(c) = custom {
                 if c.len() != 1 {
                     return Err(Error::shape("custom loss", "a scalar (one-element) tensor", c.shape()));
@@ -328,7 +329,7 @@ impl<'a> Trainer<'a> {
             }
             // backward and step
             let loss = std::mem::replace(&mut out.loss, Tensor::zeros(&[1]));
-            self.engine.step(self.student, pass, loss, lr)?;
+            self.engine.step(self.student, pass, loss, custom_loss, lr)?;
             // log
             let c = self.student.classes();
             correct += logits.data().chunks(c).zip(&batch.labels).filter(|(row, y)| in_top_k(row, **y, 1)).count();

@@ -27,3 +27,17 @@ fn every_builtin_has_a_doc_with_an_example_that_runs() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn every_cuda_kernel_is_loaded() {
+    // src/cuda/mod.rs loads kernels by name; one left out fails only on a GPU
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cu = std::fs::read_to_string(root.join("src/cuda/kernels.cu")).unwrap();
+    let rs = std::fs::read_to_string(root.join("src/cuda/mod.rs")).unwrap();
+    let list = rs.split("const KERNELS").nth(1).and_then(|r| r.split("];").next()).expect("KERNELS in src/cuda/mod.rs");
+    let kernels: Vec<&str> = cu.split("__global__ void ").skip(1).map(|rest| rest.split('(').next().unwrap().trim()).collect();
+    assert!(kernels.len() >= 20, "{kernels:?}");
+    for k in kernels {
+        assert!(list.contains(&format!("\"{k}\",")), "kernel {k} is in kernels.cu but not in KERNELS (src/cuda/mod.rs)");
+    }
+}

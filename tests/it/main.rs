@@ -3,6 +3,8 @@
 mod bad_scripts;
 mod cifar;
 mod cli;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod determinism;
 mod docs;
 mod fashion_mnist;

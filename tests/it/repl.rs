@@ -122,10 +122,20 @@ fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
     tmux(&["send-keys", "-t", &name, "C-c"]);
     // Ctrl-C stops a running fit; the session goes on with its variables
     type_line(&name, "let d = dataset(\"digits\"); let m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes }); fit(m, d, #{ epochs: 1000000, batch: 8 });");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    tmux(&["send-keys", "-t", &name, "C-c"]);
-    let screen = wait_for(&name, "interrupted", 15);
+    // under load the fit may start late: a Ctrl-C at the prompt only clears the line, so send
+    // another until one lands in the running fit
+    let mut screen = String::new();
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        tmux(&["send-keys", "-t", &name, "C-c"]);
+        screen = wait_for(&name, "interrupted", 8);
+        if screen.contains("interrupted") {
+            break;
+        }
+    }
     assert!(screen.contains("fit: interrupted (Ctrl-C)"), "Ctrl-C:\n{screen}");
+    // let the prompt come back before typing (keys sent earlier can be dropped)
+    std::thread::sleep(std::time::Duration::from_millis(500));
     type_line(&name, "print(`still here ${v.len()} ${m.params_count}`);");
     let screen = wait_for(&name, "still here", 10);
     assert!(screen.contains("still here 2 2410"), "after Ctrl-C:\n{screen}");
