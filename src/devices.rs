@@ -331,6 +331,41 @@ pub fn loss_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
     Ok(out)
 }
 
+/// Average pooling has kernels but no zoo model uses it: its forward and backward kernels
+/// against the CPU op on a random `[2, 3, 9, 9]` input, kernel 3, strides 3 and 2.
+#[cfg(feature = "cuda")]
+pub fn pool_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
+    let cuda = crate::cuda::Cuda::open(ordinal)?;
+    let mut rng = Rng::new(31);
+    let (n, c, h, w, k) = (2usize, 3usize, 9usize, 9usize, 3usize);
+    let mut out = Vec::new();
+    for stride in [3usize, 2] {
+        let xv = random(&mut rng, n * c * h * w, -1.0, 1.0);
+        let x = Tensor::variable(xv.clone(), &[n, c, h, w])?;
+        let y = x.avg_pool2d(k, stride)?;
+        let (oh, ow) = (y.shape()[2], y.shape()[3]);
+        let dyv = random(&mut rng, y.len(), -1.0, 1.0);
+        let dx = y
+            .mul(&Tensor::from_vec(dyv.clone(), y.shape())?)?
+            .sum()
+            .backward()?
+            .get(x.leaf_key().expect("a variable"))
+            .map(<[f32]>::to_vec);
+        let xd = cuda.upload(&xv)?;
+        let mut yd = cuda.zeros(y.len())?;
+        let dims = (n * c) as i32;
+        let args = (&xd, &mut yd, dims, h as i32, w as i32, k as i32, stride as i32, oh as i32, ow as i32);
+        cuda.launch("avgpool_fwd", y.len(), args)?;
+        let dyd = cuda.upload(&dyv)?;
+        let mut dxd = cuda.zeros(xv.len())?;
+        cuda.launch("avgpool_bwd", xv.len(), (&dyd, &mut dxd, dims, h as i32, w as i32, k as i32, stride as i32, oh as i32, ow as i32))?;
+        let shape = format!("[{n}, {c}, {h}, {w}], kernel {k}, stride {stride}");
+        out.push(Agreement { op: "avg_pool2d forward".into(), shape: shape.clone(), worst: worst(&cuda.download(&yd)?, y.data()) });
+        out.push(Agreement { op: "avg_pool2d backward".into(), shape, worst: worst(&cuda.download(&dxd)?, &dx.unwrap_or_default()) });
+    }
+    Ok(out)
+}
+
 /// Trains the same model on the bundled digits on the CPU and on the GPU (same seeds) and
 /// returns both per-epoch train losses and final test accuracies.
 #[cfg(feature = "cuda")]

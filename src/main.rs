@@ -417,6 +417,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 #[cfg(feature = "cuda")]
                 rows.extend(retort::devices::loss_agreement(ordinal)?);
                 #[cfg(feature = "cuda")]
+                rows.extend(retort::devices::pool_agreement(ordinal)?);
+                #[cfg(feature = "cuda")]
                 rows.extend(retort::devices::layer_agreement(ordinal)?);
                 let mut t = table(&["op", "shape", "relative error", "result"]);
                 for r in &rows {
