@@ -101,6 +101,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=21)
+    p.add_argument("--only", default=None, help="only the rows whose name contains this (the matmul peak always runs)")
     p.add_argument("--device", default="cpu", help="cuda: only the matmul peak and the resnet8x4 step at batch 128 (issue 8)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -123,12 +124,16 @@ def main():
         ("resnet8x4 (CIFAR-100), batch 64, SGD step", resnet(8, [32, 64, 128, 256], 100), torch.randn(64, 3, 32, 32)),
     ]
     for name, model, x in cases:
+        if a.only and a.only not in name:
+            continue
         y = torch.randint(0, 100, (x.shape[0],))
         med, lo, hi = time_it(step_fn(model, x, y), a.reps)
         flops = 3 * 2 * macs(model, x) * x.shape[0]
         rows.append((name, med, lo, hi, flops / (med * 1e-3) / 1e9))
 
     for classes in [100, 1000]:
+        if a.only and a.only not in f"WSL loss forward+backward, batch 256, {classes} classes":
+            continue
         s = torch.randn(256, classes, requires_grad=True)
         t = torch.randn(256, classes)
         y = torch.randint(0, classes, (256,))

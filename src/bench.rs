@@ -130,22 +130,38 @@ pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
     ])
 }
 
-/// The rows `retort bench` prints.
-pub fn steps(reps: usize) -> Result<Vec<BenchRow>> {
+/// The rows `retort bench` prints; with `only`, just the rows whose name contains it (the
+/// matmul peak always runs first: the other rows are fractions of it).
+pub fn steps(reps: usize, only: Option<&str>) -> Result<Vec<BenchRow>> {
     let mlp = Model::new("mlp", ModelConfig { classes: 100, input: vec![784], hidden: vec![512, 512], ..ModelConfig::default() })?;
     let cnn =
         Model::new("cnn", ModelConfig { classes: 100, input: vec![3, 32, 32], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
     let resnet = Model::new("resnet8x4", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
-    let mut rows = vec![
-        matmul_peak(reps)?,
-        time_step("MLP 784-512-512-100, batch 128, SGD step", &mlp, &[128, 784], reps)?,
-        time_step("small CNN 3x32x32 (16/32/64), batch 64, SGD step", &cnn, &[64, 3, 32, 32], reps)?,
-        time_step("resnet8x4 (CIFAR-100), batch 64, SGD step", &resnet, &[64, 3, 32, 32], reps)?,
-        wsl_loss(256, 100, reps)?,
-        wsl_loss(256, 1000, reps)?,
+    type Row<'a> = (&'static str, Box<dyn Fn() -> Result<Vec<BenchRow>> + 'a>);
+    let rows: Vec<Row> = vec![
+        (
+            "MLP 784-512-512-100, batch 128, SGD step",
+            Box::new(|| Ok(vec![time_step("MLP 784-512-512-100, batch 128, SGD step", &mlp, &[128, 784], reps)?])),
+        ),
+        (
+            "small CNN 3x32x32 (16/32/64), batch 64, SGD step",
+            Box::new(|| Ok(vec![time_step("small CNN 3x32x32 (16/32/64), batch 64, SGD step", &cnn, &[64, 3, 32, 32], reps)?])),
+        ),
+        (
+            "resnet8x4 (CIFAR-100), batch 64, SGD step",
+            Box::new(|| Ok(vec![time_step("resnet8x4 (CIFAR-100), batch 64, SGD step", &resnet, &[64, 3, 32, 32], reps)?])),
+        ),
+        ("WSL loss forward+backward, batch 256, 100 classes", Box::new(|| Ok(vec![wsl_loss(256, 100, reps)?]))),
+        ("WSL loss forward+backward, batch 256, 1000 classes", Box::new(|| Ok(vec![wsl_loss(256, 1000, reps)?]))),
+        ("distillation epoch", Box::new(|| distill_epochs(reps))),
     ];
-    rows.extend(distill_epochs(reps)?);
-    Ok(rows)
+    let mut out = vec![matmul_peak(reps)?];
+    for (name, run) in rows {
+        if only.is_none_or(|o| name.contains(o)) {
+            out.extend(run()?);
+        }
+    }
+    Ok(out)
 }
 
 /// The distillation both sides of [`script_vs_rust`] run: a CNN student (channels 16, 32) from

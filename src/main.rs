@@ -145,6 +145,9 @@ enum Command {
         /// Timed repetitions per row (after warm-up).
         #[arg(long, default_value_t = 10)]
         reps: usize,
+        /// Only the rows whose name contains this (e.g. resnet8x4), and no script-vs-Rust part.
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
     },
 }
 
@@ -467,9 +470,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  phase medians: forward with upload and logits back {fwd:.3} ms, loss on the CPU {loss:.3} ms, backward {bwd:.3} ms, update {upd:.3} ms");
             }
         }
-        Command::Bench { reps } => {
+        Command::Bench { reps, only } => {
             let mut t = table(&["benchmark", "median (ms)", "min (ms)", "max (ms)", "GFLOP/s", "of peak"]);
-            let rows = retort::bench::steps(reps.max(1))?;
+            let rows = retort::bench::steps(reps.max(1), only.as_deref())?;
             let peak = rows[0].gflops;
             for row in rows {
                 let (gf, frac) = if row.gflops > 0.0 {
@@ -487,6 +490,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+            if only.is_some() {
+                return Ok(());
+            }
             let t = retort::bench::script_vs_rust(reps.max(3))?;
             let ((rust, script), (rust_min, script_min)) = (t.medians(), t.mins());
             println!(
