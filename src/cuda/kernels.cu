@@ -193,8 +193,10 @@ extern "C" __global__ void maxpool_fwd(const float* x, float* y, int* arg, int n
     }
 }
 
-// dx[arg[o]] += dy[o], gathered: each input element sums the outputs that picked it
-extern "C" __global__ void maxpool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
+// Pooling backward (no padding), gathered: each input element sums the gradients of the
+// windows that cover it; with `arg` (max pooling) only of those whose maximum it was, without
+// (average pooling) each divided by the window size.
+__device__ void pool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
     LOOP(i, (size_t)nc * h * w) {
         int ix = i % w, iy = (i / w) % h, p = i / ((size_t)w * h);
         float g = 0.0f;
@@ -203,11 +205,19 @@ extern "C" __global__ void maxpool_bwd(const float* dy, const int* arg, float* d
             for (int ox = ix / s; ox >= 0 && ox * s + k > ix; ox--) {
                 if (ox >= ow) continue;
                 size_t o = ((size_t)p * oh + oy) * ow + ox;
-                if ((size_t)arg[o] == i) g += dy[o];
+                if (arg == 0 || (size_t)arg[o] == i) g += dy[o];
             }
         }
-        dx[i] = g;
+        dx[i] = arg == 0 ? g / (float)(k * k) : g;
     }
+}
+
+extern "C" __global__ void maxpool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
+    pool_bwd(dy, arg, dx, nc, h, w, k, s, oh, ow);
+}
+
+extern "C" __global__ void avgpool_bwd(const float* dy, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
+    pool_bwd(dy, 0, dx, nc, h, w, k, s, oh, ow);
 }
 
 extern "C" __global__ void avgpool_fwd(const float* x, float* y, int nc, int h, int w, int k, int s, int oh, int ow) {
@@ -217,21 +227,6 @@ extern "C" __global__ void avgpool_fwd(const float* x, float* y, int nc, int h, 
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) acc += x[(size_t)p * h * w + (size_t)(oy * s + ky) * w + ox * s + kx];
         y[i] = acc / (float)(k * k);
-    }
-}
-
-extern "C" __global__ void avgpool_bwd(const float* dy, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
-    LOOP(i, (size_t)nc * h * w) {
-        int ix = i % w, iy = (i / w) % h, p = i / ((size_t)w * h);
-        float g = 0.0f;
-        for (int oy = iy / s; oy >= 0 && oy * s + k > iy; oy--) {
-            if (oy >= oh) continue;
-            for (int ox = ix / s; ox >= 0 && ox * s + k > ix; ox--) {
-                if (ox >= ow) continue;
-                g += dy[((size_t)p * oh + oy) * ow + ox];
-            }
-        }
-        dx[i] = g / (float)(k * k);
     }
 }
 

@@ -1,7 +1,7 @@
 //! retort's own CUDA path (the `cuda` feature): the device, buffers, kernel launches and
 //! row-major GEMM on cuBLAS, through cudarc 0.9 (the version dfdx 0.13 uses). The kernels are
 //! CUDA C in `kernels.cu`, compiled to PTX by build.rs. [`model::GpuModel`] runs a model's
-//! layers and optimizer updates here; the loss on the logits stays on the CPU (f64, exact).
+//! layers and optimizer updates here; [`Cuda::loss`] runs CE/KD/WSL as `crate::loss` defines them.
 
 pub mod model;
 
@@ -54,20 +54,14 @@ pub struct Cuda {
 pub type Buf = CudaSlice<f32>;
 
 impl Cuda {
-    /// Opens GPU `ordinal` and loads the kernels. Driver trouble is an error, never a panic
-    /// (cudarc 0.9 unwraps some driver errors, so a panic is caught and reported).
+    /// Opens GPU `ordinal` and loads the kernels; driver trouble is an error, never a panic.
     pub fn open(ordinal: usize) -> Result<Cuda> {
-        crate::tensor::backend::Gpu::open(ordinal)?; // the same checks and messages as dfdx's device
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(|| -> Result<Cuda> {
-            let dev = CudaDevice::new(ordinal).map_err(cuda_err)?;
-            dev.load_ptx(PTX.into(), MODULE, KERNELS).map_err(cuda_err)?;
-            let blas = CudaBlas::new(dev.clone()).map_err(cuda_err)?;
+        crate::tensor::backend::open_guarded(ordinal, || {
+            let dev = CudaDevice::new(ordinal).map_err(|e| format!("{e:?}"))?;
+            dev.load_ptx(PTX.into(), MODULE, KERNELS).map_err(|e| format!("{e:?}"))?;
+            let blas = CudaBlas::new(dev.clone()).map_err(|e| format!("{e:?}"))?;
             Ok(Cuda { dev, blas })
-        });
-        std::panic::set_hook(hook);
-        opened.unwrap_or_else(|_| Err(Error::Backend(format!("cannot open CUDA device {ordinal}: the driver failed"))))
+        })
     }
 
     pub fn upload(&self, v: &[f32]) -> Result<Buf> {

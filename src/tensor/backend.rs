@@ -163,11 +163,37 @@ pub enum Rows {
     Sum,
 }
 
+/// Runs `open` (a CUDA device's construction) so that driver trouble is an error naming GPU
+/// `ordinal`, never a panic: cudarc 0.9 unwraps some driver errors, so a panic is caught (its
+/// message silenced) and reported like an error.
+#[cfg(feature = "cuda")]
+pub(crate) fn open_guarded<T>(ordinal: usize, open: impl FnOnce() -> std::result::Result<T, String>) -> Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open));
+    std::panic::set_hook(hook);
+    let cause = match opened {
+        Ok(Ok(device)) => return Ok(device),
+        Ok(Err(e)) => e,
+        Err(panic) => panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the CUDA driver failed".into()),
+    };
+    // cudarc unwraps driver errors: keep the error, not the unwrap's wording
+    let cause = cause.trim_start_matches("called `Result::unwrap()` on an `Err` value: ");
+    Err(Error::Backend(format!(
+        "cannot open CUDA device {ordinal}: {cause}. Is there an NVIDIA GPU and driver (nvidia-smi)? \
+         The CPU device still works: leave out the cuda device."
+    )))
+}
+
 #[cfg(feature = "cuda")]
 mod gpu {
     //! dfdx's `Cuda` device (cudarc 0.9: libcuda, cuBLAS, NVRTC). Every call takes and returns
     //! host buffers; shapes are checked before dfdx sees them, since dfdx panics on a mismatch.
-    use super::{backend_err, Binary, Rows, Unary};
+    use super::{backend_err, open_guarded, Binary, Rows, Unary};
     use crate::error::{Error, Result};
     use dfdx::prelude::*;
 
@@ -188,25 +214,7 @@ mod gpu {
         /// Opens GPU `ordinal`. No GPU, no driver or the link-stub driver give an error, not a
         /// panic: cudarc 0.9 panics on some of these, so the panic is caught and reported.
         pub fn open(ordinal: usize) -> Result<Gpu> {
-            let hook = std::panic::take_hook();
-            std::panic::set_hook(Box::new(|_| {}));
-            let opened = std::panic::catch_unwind(|| Cuda::try_build(ordinal, 0));
-            std::panic::set_hook(hook);
-            let cause = match opened {
-                Ok(Ok(dev)) => return Ok(Gpu { dev, ordinal }),
-                Ok(Err(e)) => format!("{e:?}"),
-                Err(panic) => panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the CUDA driver failed".into()),
-            };
-            // cudarc unwraps driver errors: keep the error, not the unwrap's wording
-            let cause = cause.trim_start_matches("called `Result::unwrap()` on an `Err` value: ");
-            Err(Error::Backend(format!(
-                "cannot open CUDA device {ordinal}: {cause}. Is there an NVIDIA GPU and driver (nvidia-smi)? \
-                 The CPU device still works: leave out the cuda device."
-            )))
+            open_guarded(ordinal, || Cuda::try_build(ordinal, 0).map(|dev| Gpu { dev, ordinal }).map_err(|e| format!("{e:?}")))
         }
 
         pub fn describe(&self) -> String {
