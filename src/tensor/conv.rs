@@ -1,7 +1,9 @@
-//! 2-D convolution (NCHW, PyTorch weight layout `[out, in, kh, kw]`) as im2col over the
-//! whole batch followed by one GEMM; the backward pass recomputes the columns.
+//! 2-D convolution (NCHW, PyTorch weight layout `[out, in, kh, kw]`): im2col of one image
+//! into a per-thread buffer followed by one GEMM straight into that image's output planes.
+//! Images are split across the cores, each GEMM runs on its thread (no transposes, and the
+//! column buffer stays in cache); the backward pass recomputes the columns.
 
-use super::matmul::{gemm_into, Mat};
+use super::matmul::{gemm_into, gemm_serial, threads, Mat};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -14,6 +16,7 @@ struct Geom {
     c: usize,
     h: usize,
     w: usize,
+    o: usize,
     kh: usize,
     kw: usize,
     stride: usize,
@@ -23,94 +26,183 @@ struct Geom {
 }
 
 impl Geom {
-    /// Rows of the column matrix (`c * kh * kw`) and its columns (`n * oh * ow`).
-    fn cols_shape(&self) -> (usize, usize) {
-        (self.c * self.kh * self.kw, self.n * self.oh * self.ow)
+    /// Rows of an image's column matrix: `c * kh * kw`.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Output positions per image: `oh * ow`.
+    fn l(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// Values per input image.
+    fn image(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    /// A 1x1, stride 1, unpadded convolution reads its input as the column matrix itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Output columns `[lo, hi)` whose input column `xo * stride + j - pad` is inside the image.
+    fn valid_x(&self, j: usize) -> (usize, usize) {
+        let lo = (self.pad.saturating_sub(j)).div_ceil(self.stride).min(self.ow);
+        let hi = if self.w + self.pad > j { ((self.w + self.pad - j - 1) / self.stride + 1).min(self.ow) } else { 0 };
+        (lo, hi.max(lo))
+    }
+    /// Runs `f(first image, images)` over groups of consecutive images, one group per core,
+    /// and returns each group's result. Each group's GEMMs run on its own thread; a batch
+    /// smaller than the core count runs as one group whose GEMMs use every core.
+    fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
+        let groups = threads().min(self.n).max(1);
+        if groups == 1 {
+            return vec![f(0, self.n, true)];
+        }
+        let per = self.n.div_ceil(groups);
+        (0..self.n.div_ceil(per)).into_par_iter().map(|g| f(g * per, per.min(self.n - g * per), false)).collect()
     }
 }
 
-/// `cols[(c, i, j), (n, y, x)] = x[n, c, y*s + i - p, x*s + j - p]` (zero outside).
-/// Rows are filled in parallel.
-fn im2col(x: &[f32], g: &Geom) -> Vec<f32> {
-    let (rows, cols) = g.cols_shape();
-    let mut out = vec![0.0; rows * cols];
-    let plane = g.oh * g.ow;
-    out.par_chunks_mut(cols).enumerate().for_each(|(row, dst_row)| {
+fn gemm(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+    if parallel {
+        gemm_into(a, b, c, accumulate)
+    } else {
+        gemm_serial(a, b, c, accumulate)
+    }
+}
+
+/// `cols[(c, i, j), (y, x)] = x[c, y*s + i - p, x*s + j - p]` (zero outside) for one image.
+fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
+    let l = g.l();
+    for (row, dst) in cols.chunks_exact_mut(l).enumerate() {
         let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-        for n in 0..g.n {
-            let src = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
-            let dst = &mut dst_row[n * plane..(n + 1) * plane];
-            for y in 0..g.oh {
-                let sy = (y * g.stride + i) as isize - g.pad as isize;
-                if sy < 0 || sy >= g.h as isize {
-                    continue;
-                }
-                let src_row = &src[sy as usize * g.w..(sy as usize + 1) * g.w];
-                let dst_row = &mut dst[y * g.ow..(y + 1) * g.ow];
-                for (xo, d) in dst_row.iter_mut().enumerate() {
-                    let sx = (xo * g.stride + j) as isize - g.pad as isize;
-                    if sx >= 0 && sx < g.w as isize {
-                        *d = src_row[sx as usize];
-                    }
-                }
+        let src = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        let (lo, hi) = g.valid_x(j);
+        for (y, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+            let sy = (y * g.stride + i).wrapping_sub(g.pad);
+            if sy >= g.h {
+                d.fill(0.0);
+                continue;
             }
-        }
-    });
-    out
-}
-
-/// The adjoint of [`im2col`]: scatter-adds columns back into an input-shaped buffer, one
-/// image per task.
-fn col2im(cols: &[f32], g: &Geom) -> Vec<f32> {
-    let (_, ncols) = g.cols_shape();
-    let mut x = vec![0.0; g.n * g.c * g.h * g.w];
-    let plane = g.oh * g.ow;
-    x.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each(|(n, image)| {
-        for c in 0..g.c {
-            let dst = &mut image[c * g.h * g.w..(c + 1) * g.h * g.w];
-            for i in 0..g.kh {
-                for j in 0..g.kw {
-                    let row = (c * g.kh + i) * g.kw + j;
-                    let src = &cols[row * ncols + n * plane..row * ncols + (n + 1) * plane];
-                    for y in 0..g.oh {
-                        let sy = (y * g.stride + i) as isize - g.pad as isize;
-                        if sy < 0 || sy >= g.h as isize {
-                            continue;
-                        }
-                        for xo in 0..g.ow {
-                            let sx = (xo * g.stride + j) as isize - g.pad as isize;
-                            if sx >= 0 && sx < g.w as isize {
-                                dst[sy as usize * g.w + sx as usize] += src[y * g.ow + xo];
-                            }
-                        }
-                    }
-                }
+            let s = &src[sy * g.w..(sy + 1) * g.w];
+            d[..lo].fill(0.0);
+            d[hi..].fill(0.0);
+            if lo == hi {
+                continue;
             }
-        }
-    });
-    x
-}
-
-/// `[o, n*l] -> [n, o, l]`.
-fn channels_first_to_batch_first(src: &[f32], o: usize, n: usize, l: usize) -> Vec<f32> {
-    let mut out = vec![0.0; o * n * l];
-    out.par_chunks_mut(o * l).enumerate().for_each(|(b, image)| {
-        for oc in 0..o {
-            image[oc * l..(oc + 1) * l].copy_from_slice(&src[oc * n * l + b * l..oc * n * l + (b + 1) * l]);
-        }
-    });
-    out
-}
-
-/// `[n, o, l] -> [o, n*l]`.
-fn batch_first_to_channels_first(src: &[f32], o: usize, n: usize, l: usize) -> Vec<f32> {
-    let mut out = vec![0.0; o * n * l];
-    for b in 0..n {
-        for oc in 0..o {
-            out[oc * n * l + b * l..oc * n * l + (b + 1) * l].copy_from_slice(&src[(b * o + oc) * l..(b * o + oc + 1) * l]);
+            let first = lo * g.stride + j - g.pad;
+            if g.stride == 1 {
+                d[lo..hi].copy_from_slice(&s[first..first + hi - lo]);
+            } else {
+                d[lo..hi].iter_mut().zip(s[first..].iter().step_by(g.stride)).for_each(|(d, s)| *d = *s);
+            }
         }
     }
+}
+
+/// The adjoint of [`im2col`] for one image: adds the columns into `x` (which it zeroes first).
+fn col2im(cols: &[f32], g: &Geom, x: &mut [f32]) {
+    x.fill(0.0);
+    for (row, src) in cols.chunks_exact(g.l()).enumerate() {
+        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let dst = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        let (lo, hi) = g.valid_x(j);
+        for (y, s) in src.chunks_exact(g.ow).enumerate() {
+            let sy = (y * g.stride + i).wrapping_sub(g.pad);
+            if sy >= g.h || lo == hi {
+                continue;
+            }
+            let d = &mut dst[sy * g.w..(sy + 1) * g.w];
+            let first = lo * g.stride + j - g.pad;
+            d[first..].iter_mut().step_by(g.stride).zip(&s[lo..hi]).for_each(|(d, s)| *d += s);
+        }
+    }
+}
+
+/// Forward: `out[b] [o, l] = weight [o, k] . cols(x[b]) [k, l] (+ bias)`.
+fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
+    let (o, k, l) = (g.o, g.k(), g.l());
+    let mut out = vec![0.0; g.n * o * l];
+    let out_ptr = SyncPtr(out.as_mut_ptr());
+    g.by_groups(|first, count, parallel| {
+        let mut cols = if g.pointwise() { Vec::new() } else { vec![0.0; k * l] };
+        for b in first..first + count {
+            let xb = &x[b * g.image()..(b + 1) * g.image()];
+            // SAFETY: groups cover disjoint image ranges, so each output image is written by
+            // exactly one thread, and `out` outlives `by_groups`.
+            let ob = unsafe { out_ptr.slice(b * o * l, o * l) };
+            let rhs = if g.pointwise() {
+                xb
+            } else {
+                im2col(xb, g, &mut cols);
+                &cols
+            };
+            if let Some(bias) = bias {
+                ob.chunks_exact_mut(l).zip(bias).for_each(|(plane, v)| plane.fill(*v));
+            }
+            gemm(Mat::new(weight, o, k), Mat::new(rhs, k, l), ob, bias.is_some(), parallel);
+        }
+    });
     out
+}
+
+/// Backward: the input gradient (`weight^T . grad` folded back by col2im) and the weight
+/// gradient (`grad . cols^T`, summed over images), each only if asked for.
+fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, need_w: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (o, k, l) = (g.o, g.k(), g.l());
+    let mut gx = if need_x { vec![0.0; g.n * g.image()] } else { Vec::new() };
+    let gx_ptr = SyncPtr(gx.as_mut_ptr());
+    let partial_gw = g.by_groups(|first, count, parallel| {
+        let mut cols = if g.pointwise() { Vec::new() } else { vec![0.0; k * l] };
+        let mut gw = if need_w { vec![0.0; o * k] } else { Vec::new() };
+        for b in first..first + count {
+            let gb = &grad[b * o * l..(b + 1) * o * l];
+            if need_w {
+                let xb = &x[b * g.image()..(b + 1) * g.image()];
+                let rhs = if g.pointwise() {
+                    xb
+                } else {
+                    im2col(xb, g, &mut cols);
+                    &cols
+                };
+                gemm(Mat::new(gb, o, l), Mat::new(rhs, k, l).t(), &mut gw, b > first, parallel);
+            }
+            if need_x {
+                // SAFETY: as in `forward`: one writer per image.
+                let gxb = unsafe { gx_ptr.slice(b * g.image(), g.image()) };
+                if g.pointwise() {
+                    gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), gxb, false, parallel);
+                } else {
+                    gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), &mut cols, false, parallel);
+                    col2im(&cols, g, gxb);
+                }
+            }
+        }
+        gw
+    });
+    let gw = need_w.then(|| {
+        let mut parts = partial_gw.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![0.0; o * k]);
+        for part in parts {
+            total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
+        }
+        total
+    });
+    (need_x.then_some(gx), gw)
+}
+
+/// A raw pointer that threads writing disjoint ranges of one buffer may share.
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    /// # Safety
+    /// `start + len` must lie inside the buffer, the buffer must outlive the slice, and no
+    /// other live slice may overlap it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
 }
 
 impl Tensor {
@@ -126,7 +218,7 @@ impl Tensor {
         if stride == 0 {
             return Err(Error::invalid("conv2d", "stride must be at least 1"));
         }
-        if h + 2 * padding < kh || w + 2 * padding < kw {
+        if h + 2 * padding < kh || w + 2 * padding < kw || kh == 0 || kw == 0 {
             return Err(Error::shape("conv2d", format!("input at least {kh}x{kw} after padding {padding}"), &self.shape));
         }
         if let Some(b) = bias {
@@ -139,6 +231,7 @@ impl Tensor {
             c,
             h,
             w,
+            o,
             kh,
             kw,
             stride,
@@ -146,35 +239,17 @@ impl Tensor {
             oh: (h + 2 * padding - kh) / stride + 1,
             ow: (w + 2 * padding - kw) / stride + 1,
         };
-        let (k, ncols) = g.cols_shape();
-        let l = g.oh * g.ow;
-
-        // forward: out_t[o, n*l] = weight[o, k] . cols[k, n*l]
-        let cols = im2col(&self.data, &g);
-        let mut out_t = vec![0.0; o * ncols];
-        gemm_into(Mat::new(&weight.data, o, k), Mat::new(&cols, k, ncols), &mut out_t, false);
-        drop(cols);
-        let mut out = channels_first_to_batch_first(&out_t, o, n, l);
-        if let Some(b) = bias {
-            out.chunks_mut(l).enumerate().for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b.data[i % o]));
-        }
-
+        let out = forward(&self.data, &weight.data, bias.map(|b| &b.data[..]), &g);
         let (x, wt) = (self.data.clone(), weight.data.clone());
         let backward = move |grad: &[f32], needs: &[bool]| {
-            let g_t = batch_first_to_channels_first(grad, o, n, l);
-            let gx = needs[0].then(|| {
-                // d cols[k, n*l] = weight^T . g_t, then fold back
-                let mut dcols = vec![0.0; k * ncols];
-                gemm_into(Mat::new(&wt, o, k).t(), Mat::new(&g_t, o, ncols), &mut dcols, false);
-                col2im(&dcols, &g)
+            let (gx, gw) = backward(&x, &wt, grad, &g, needs[0], needs[1]);
+            let gb = needs.get(2).copied().unwrap_or(false).then(|| {
+                let mut gb = vec![0.0; o];
+                for image in grad.chunks_exact(o * g.l()) {
+                    gb.iter_mut().zip(image.chunks_exact(g.l())).for_each(|(s, plane)| *s += plane.iter().sum::<f32>());
+                }
+                gb
             });
-            let gw = needs[1].then(|| {
-                let cols = im2col(&x, &g);
-                let mut gw = vec![0.0; o * k];
-                gemm_into(Mat::new(&g_t, o, ncols), Mat::new(&cols, k, ncols).t(), &mut gw, false);
-                gw
-            });
-            let gb = needs.get(2).copied().unwrap_or(false).then(|| g_t.chunks(ncols).map(|r| r.iter().sum()).collect());
             vec![gx, gw, gb]
         };
         let out = Tensor::constant(vec![n, o, g.oh, g.ow], Rc::new(out));
@@ -227,20 +302,78 @@ mod tests {
         out
     }
 
+    /// The gradients by the definition: `(d x, d weight)` of `sum(out * grad)`.
+    fn naive_grads(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize, grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let [n, c, h, wd] = xs;
+        let [o, _, kh, kw] = ws;
+        let oh = (h + 2 * pad - kh) / stride + 1;
+        let ow = (wd + 2 * pad - kw) / stride + 1;
+        let (mut gx, mut gw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
+        for b in 0..n {
+            for oc in 0..o {
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let gv = grad[((b * o + oc) * oh + y) * ow + xo] as f64;
+                        for ic in 0..c {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let sy = (y * stride + i) as isize - pad as isize;
+                                    let sx = (xo * stride + j) as isize - pad as isize;
+                                    if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < wd {
+                                        let xi = ((b * c + ic) * h + sy as usize) * wd + sx as usize;
+                                        let wi = ((oc * c + ic) * kh + i) * kw + j;
+                                        gx[xi] += gv * w[wi] as f64;
+                                        gw[wi] += gv * x[xi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (gx.into_iter().map(|v| v as f32).collect(), gw.into_iter().map(|v| v as f32).collect())
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}[{i}]: {a} vs {b}");
+        }
+    }
+
+    /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
+    /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
+    /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 9] = [
+        ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
+        ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
+        ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
+        ([2, 3, 7, 6], [4, 3, 3, 3], 2, 0),
+        ([5, 3, 6, 5], [2, 3, 1, 1], 1, 0),
+        ([5, 2, 6, 5], [3, 2, 1, 1], 2, 0),
+        ([1, 2, 4, 3], [3, 2, 3, 2], 3, 2),
+        ([3, 4, 9, 9], [5, 4, 5, 5], 1, 2),
+        ([1, 1, 2, 2], [2, 1, 3, 3], 1, 2),
+    ];
+
     #[test]
     fn matches_the_definition() {
         let mut rng = Rng::new(1);
-        for &(stride, pad) in &[(1, 0), (1, 1), (2, 1), (2, 0)] {
-            let x = rand(&mut rng, 2 * 3 * 7 * 6);
-            let w = rand(&mut rng, 4 * 3 * 3 * 3);
-            let xt = Tensor::from_vec(x.clone(), &[2, 3, 7, 6]).unwrap();
-            let wt = Tensor::from_vec(w.clone(), &[4, 3, 3, 3]).unwrap();
-            let got = xt.conv2d(&wt, None, stride, pad).unwrap();
-            let want = naive(&x, [2, 3, 7, 6], &w, [4, 3, 3, 3], stride, pad);
-            assert_eq!(got.len(), want.len());
-            for (a, b) in got.data().iter().zip(&want) {
-                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
-            }
+        for (xs, ws, stride, pad) in CASES {
+            let x = rand(&mut rng, xs.iter().product());
+            let w = rand(&mut rng, ws.iter().product());
+            let xt = Tensor::variable(x.clone(), &xs).unwrap();
+            let wt = Tensor::variable(w.clone(), &ws).unwrap();
+            let out = xt.conv2d(&wt, None, stride, pad).unwrap();
+            let what = format!("x {xs:?} w {ws:?} stride {stride} pad {pad}");
+            assert_close(out.data(), &naive(&x, xs, &w, ws, stride, pad), &what);
+            let grad = rand(&mut rng, out.len());
+            let weighted = out.mul(&Tensor::from_vec(grad.clone(), out.shape()).unwrap()).unwrap().sum();
+            let grads = weighted.backward().unwrap();
+            let (gx, gw) = naive_grads(&x, xs, &w, ws, stride, pad, &grad);
+            assert_close(grads.get(xt.leaf_key().unwrap()).unwrap(), &gx, &format!("d x, {what}"));
+            assert_close(grads.get(wt.leaf_key().unwrap()).unwrap(), &gw, &format!("d weight, {what}"));
         }
     }
 
@@ -248,12 +381,14 @@ mod tests {
     fn gradients_stride_1_and_2_with_and_without_padding() {
         let mut rng = Rng::new(2);
         for &(stride, pad, bias) in &[(1, 0, true), (1, 1, false), (2, 1, true), (2, 0, false)] {
-            let mut inputs = vec![(rand(&mut rng, 2 * 2 * 5 * 5), vec![2, 2, 5, 5]), (rand(&mut rng, 3 * 2 * 3 * 3), vec![3, 2, 3, 3])];
+            let mut inputs = vec![(rand(&mut rng, 3 * 2 * 5 * 5), vec![3, 2, 5, 5]), (rand(&mut rng, 3 * 2 * 3 * 3), vec![3, 2, 3, 3])];
             if bias {
                 inputs.push((rand(&mut rng, 3), vec![3]));
             }
             check(&inputs, |v| v[0].conv2d(&v[1], v.get(2), stride, pad));
         }
+        let inputs = vec![(rand(&mut rng, 3 * 2 * 4 * 4), vec![3, 2, 4, 4]), (rand(&mut rng, 3 * 2), vec![3, 2, 1, 1]), (rand(&mut rng, 3), vec![3])];
+        check(&inputs, |v| v[0].conv2d(&v[1], v.get(2), 1, 0));
     }
 
     #[test]

@@ -44,8 +44,18 @@ pub fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// `c[m, n] = a[m, k] . b[k, n] (+ c if accumulate)`, row-major `c`.
+/// `c[m, n] = a[m, k] . b[k, n] (+ c if accumulate)`, row-major `c`, on all cores when the
+/// product is large enough.
 pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    gemm_on(a, b, c, accumulate, true)
+}
+
+/// [`gemm_into`] on the calling thread only (for callers that already split work across cores).
+pub fn gemm_serial(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    gemm_on(a, b, c, accumulate, false)
+}
+
+fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
     let (m, k) = a.shape();
     let (k2, n) = b.shape();
     assert_eq!(k, k2, "gemm_into: inner dims (internal caller bug)");
@@ -60,7 +70,7 @@ pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
         }
         return;
     }
-    let parallelism = if m * n * k >= 1 << 18 && threads() > 1 { Parallelism::Rayon(threads()) } else { Parallelism::None };
+    let parallelism = if parallel && m * n * k >= 1 << 18 && threads() > 1 { Parallelism::Rayon(threads()) } else { Parallelism::None };
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
     // SAFETY: the asserts above guarantee every index the strides reach is inside the slices,
