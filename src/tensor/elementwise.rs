@@ -3,7 +3,19 @@
 use super::Tensor;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use rayon::prelude::*;
 use std::rc::Rc;
+
+/// Below this many elements, element-wise maps stay on one thread.
+const PARALLEL_FROM: usize = 1 << 15;
+
+/// `f(a[i], b[i])` for every `i`, on all cores for large inputs.
+pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    if a.len() < PARALLEL_FROM {
+        return a.iter().zip(b).map(|(a, b)| f(*a, *b)).collect();
+    }
+    a.par_iter().zip(b).with_min_len(PARALLEL_FROM / 4).map(|(a, b)| f(*a, *b)).collect()
+}
 
 impl Tensor {
     fn unary(&self, f: impl Fn(f32) -> f32) -> Vec<f32> {
@@ -12,10 +24,10 @@ impl Tensor {
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor {
-        let out = Rc::new(self.unary(|x| x.max(0.0)));
+        let out = Rc::new(zip_map(&self.data, &self.data, |x, _| x.max(0.0)));
         let y = out.clone();
         Tensor::constant(self.shape.clone(), out)
-            .record(&[self], move |g, _| vec![Some(g.iter().zip(y.iter()).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect())])
+            .record(&[self], move |g, _| vec![Some(zip_map(g, &y, |g, y| if y > 0.0 { g } else { 0.0 }))])
     }
 
     /// `x * factor`.

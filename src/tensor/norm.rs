@@ -2,6 +2,7 @@
 
 use super::Tensor;
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::rc::Rc;
 
 /// Per-channel statistics of the batch a train-mode batch norm saw, for the running averages.
@@ -22,6 +23,51 @@ fn layout(t: &Tensor, channels: usize) -> Result<(usize, usize)> {
     Ok((t.shape[0], plane))
 }
 
+/// The planes of an `[n, c, plane]` buffer, visited per channel or in parallel per image.
+#[derive(Clone, Copy)]
+struct Planes {
+    n: usize,
+    c: usize,
+    plane: usize,
+}
+
+impl Planes {
+    /// Channel `ch`'s plane in every image of `data`.
+    fn of<'a>(&self, data: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
+        let (c, plane) = (self.c, self.plane);
+        (0..self.n).map(move |b| &data[(b * c + ch) * plane..(b * c + ch + 1) * plane])
+    }
+
+    /// `f(channel)` for every channel, channels in parallel.
+    fn per_channel<T: Send>(&self, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        (0..self.c).into_par_iter().map(&f).collect()
+    }
+
+    /// `f(channel, offset of the plane, [the plane in each output])` for every plane, images in
+    /// parallel; every output has the input's layout.
+    fn each_plane<const K: usize>(&self, outputs: &mut [&mut Vec<f32>; K], f: impl Fn(usize, usize, [&mut [f32]; K]) + Sync) {
+        let image = self.c * self.plane;
+        let mut per_image: Vec<Vec<&mut [f32]>> = (0..self.n).map(|_| Vec::with_capacity(K)).collect();
+        for out in outputs.iter_mut() {
+            for (slot, chunk) in per_image.iter_mut().zip(out.chunks_mut(image)) {
+                slot.push(chunk);
+            }
+        }
+        per_image.into_par_iter().enumerate().for_each(|(b, mut chunks)| {
+            for ch in 0..self.c {
+                let range = ch * self.plane..(ch + 1) * self.plane;
+                let planes: [&mut [f32]; K] = std::array::from_fn(|k| {
+                    let chunk = std::mem::take(&mut chunks[k]);
+                    let (this, rest) = chunk.split_at_mut(range.len());
+                    chunks[k] = rest;
+                    this
+                });
+                f(ch, (b * self.c + ch) * self.plane, planes);
+            }
+        });
+    }
+}
+
 fn check_affine(gamma: &Tensor, beta: &Tensor, c: usize) -> Result<()> {
     if gamma.shape != [c] || beta.shape != [c] {
         return Err(Error::shape("batch_norm", format!("weight and bias [{c}]"), format!("{:?} and {:?}", gamma.shape, beta.shape)));
@@ -32,7 +78,8 @@ fn check_affine(gamma: &Tensor, beta: &Tensor, c: usize) -> Result<()> {
 impl Tensor {
     /// Train-mode batch norm: normalizes with the batch's own statistics and returns them.
     ///
-    /// `y = gamma * (x - mean_c) / sqrt(var_c + eps) + beta`, biased variance.
+    /// `y = gamma * (x - mean_c) / sqrt(var_c + eps) + beta`, biased variance. Statistics are
+    /// summed in f64, one channel per task; the element-wise passes run one image per task.
     pub fn batch_norm_train(&self, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<(Tensor, BatchStats)> {
         let c = gamma.len();
         let (n, plane) = layout(self, c)?;
@@ -41,68 +88,55 @@ impl Tensor {
         if count < 2 {
             return Err(Error::shape("batch_norm", "more than one value per channel in train mode", &self.shape));
         }
-        let at = move |b: usize, ch: usize| (b * c + ch) * plane;
-        let mut mean = vec![0.0f32; c];
-        let mut var = vec![0.0f32; c];
-        for ch in 0..c {
-            let mut s = 0.0f64;
-            for b in 0..n {
-                s += self.data[at(b, ch)..at(b, ch) + plane].iter().map(|v| *v as f64).sum::<f64>();
-            }
-            let m = s / count as f64;
-            let mut sq = 0.0f64;
-            for b in 0..n {
-                sq += self.data[at(b, ch)..at(b, ch) + plane].iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>();
-            }
-            mean[ch] = m as f32;
-            var[ch] = (sq / count as f64) as f32;
-        }
+        let planes = Planes { n, c, plane };
+        let (x, gamma_d, beta_d): (&[f32], &[f32], &[f32]) = (&self.data, &gamma.data, &beta.data);
+        let (mean, var): (Vec<f32>, Vec<f32>) = planes
+            .per_channel(|ch| {
+                let m = planes.of(x, ch).map(|p| p.iter().map(|v| *v as f64).sum::<f64>()).sum::<f64>() / count as f64;
+                let sq: f64 = planes.of(x, ch).map(|p| p.iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>()).sum();
+                (m as f32, (sq / count as f64) as f32)
+            })
+            .into_iter()
+            .unzip();
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         let mut xhat = vec![0.0; self.len()];
         let mut out = vec![0.0; self.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                let r = at(b, ch)..at(b, ch) + plane;
-                let (g, bt, m, is) = (gamma.data[ch], beta.data[ch], mean[ch], inv_std[ch]);
-                for ((xh, o), x) in xhat[r.clone()].iter_mut().zip(&mut out[r.clone()]).zip(&self.data[r]) {
-                    *xh = (x - m) * is;
-                    *o = g * *xh + bt;
-                }
+        planes.each_plane(&mut [&mut xhat, &mut out], |ch, i, [xh, o]| {
+            let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
+            for ((xh, o), x) in xh.iter_mut().zip(o.iter_mut()).zip(&x[i..]) {
+                *xh = (x - m) * is;
+                *o = g * *xh + bt;
             }
-        }
+        });
         let stats = BatchStats { mean, var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
         let g_data = gamma.data.clone();
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
             // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
-            let mut sum_dy64 = vec![0.0f64; c];
-            let mut sum_dy_xhat64 = vec![0.0f64; c];
-            for b in 0..n {
-                for ch in 0..c {
-                    let r = at(b, ch)..at(b, ch) + plane;
-                    for (dy, xh) in g[r.clone()].iter().zip(&xhat[r]) {
-                        sum_dy64[ch] += *dy as f64;
-                        sum_dy_xhat64[ch] += (*dy * *xh) as f64;
+            let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
+                .per_channel(|ch| {
+                    let (mut s, mut sx) = (0.0f64, 0.0f64);
+                    for (dy, xh) in planes.of(g, ch).zip(planes.of(&xhat, ch)) {
+                        s += dy.iter().map(|v| *v as f64).sum::<f64>();
+                        sx += dy.iter().zip(xh).map(|(d, x)| (d * x) as f64).sum::<f64>();
                     }
-                }
-            }
-            let sum_dy: Vec<f32> = sum_dy64.iter().map(|v| *v as f32).collect();
-            let sum_dy_xhat: Vec<f32> = sum_dy_xhat64.iter().map(|v| *v as f32).collect();
+                    (s as f32, sx as f32)
+                })
+                .into_iter()
+                .unzip();
             let gx = needs[0].then(|| {
+                let (xhat, g_data): (&[f32], &[f32]) = (&xhat, &g_data);
                 let mut gx = vec![0.0; g.len()];
                 let inv_count = 1.0 / count as f32;
-                for b in 0..n {
-                    for ch in 0..c {
-                        let r = at(b, ch)..at(b, ch) + plane;
-                        let k = g_data[ch] * inv_std[ch];
-                        let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
-                        for ((o, dy), xh) in gx[r.clone()].iter_mut().zip(&g[r.clone()]).zip(&xhat[r]) {
-                            *o = k * (dy - mdy - xh * mdyx);
-                        }
+                planes.each_plane(&mut [&mut gx], |ch, i, [o]| {
+                    let k = g_data[ch] * inv_std[ch];
+                    let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
+                    for ((o, dy), xh) in o.iter_mut().zip(&g[i..]).zip(&xhat[i..]) {
+                        *o = k * (dy - mdy - xh * mdyx);
                     }
-                }
+                });
                 gx
             });
-            vec![gx, needs[1].then_some(sum_dy_xhat.clone()), needs[2].then_some(sum_dy.clone())]
+            vec![gx, needs[1].then_some(sum_dy_xhat), needs[2].then_some(sum_dy)]
         });
         Ok((out, stats))
     }
@@ -118,14 +152,12 @@ impl Tensor {
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         let at = move |b: usize, ch: usize| (b * c + ch) * plane;
         let mut out = vec![0.0; self.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                let r = at(b, ch)..at(b, ch) + plane;
-                let scale = gamma.data[ch] * inv_std[ch];
-                let shift = beta.data[ch] - mean[ch] * scale;
-                out[r.clone()].iter_mut().zip(&self.data[r]).for_each(|(o, x)| *o = x * scale + shift);
-            }
-        }
+        let (x, gamma_d, beta_d): (&[f32], &[f32], &[f32]) = (&self.data, &gamma.data, &beta.data);
+        Planes { n, c, plane }.each_plane(&mut [&mut out], |ch, i, [o]| {
+            let scale = gamma_d[ch] * inv_std[ch];
+            let shift = beta_d[ch] - mean[ch] * scale;
+            o.iter_mut().zip(&x[i..]).for_each(|(o, x)| *o = x * scale + shift);
+        });
         let (x, g_data, mean) = (self.data.clone(), gamma.data.clone(), mean.to_vec());
         Ok(Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
             let mut gx = needs[0].then(|| vec![0.0; g.len()]);
