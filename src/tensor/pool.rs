@@ -2,6 +2,7 @@
 
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::rc::Rc;
 
 fn pooled(op: &'static str, t: &Tensor, kernel: usize, stride: usize) -> Result<(usize, usize, usize, usize)> {
@@ -16,38 +17,56 @@ fn pooled(op: &'static str, t: &Tensor, kernel: usize, stride: usize) -> Result<
     Ok((h, w, (h - kernel) / stride + 1, (w - kernel) / stride + 1))
 }
 
+/// Runs `f(plane index, output plane, second output plane)` over every plane, planes in
+/// parallel (grouped so each task gets at least a few thousand values).
+fn per_plane<A: Send, B: Send>(out: &mut [A], side: &mut [B], out_plane: usize, side_plane: usize, f: impl Fn(usize, &mut [A], &mut [B]) + Sync) {
+    let min = (4096 / out_plane.max(1)).max(1);
+    out.par_chunks_mut(out_plane).zip(side.par_chunks_mut(side_plane.max(1))).with_min_len(min).enumerate().for_each(|(p, (o, s))| f(p, o, s));
+}
+
+/// The range of plane `p` in a buffer of `len`-value planes.
+fn p_range(len: usize) -> impl Fn(usize) -> std::ops::Range<usize> + Sync {
+    move |p| p * len..(p + 1) * len
+}
+
 impl Tensor {
-    /// Max pooling with a square `kernel` and `stride` (no padding).
+    /// Max pooling with a square `kernel` and `stride` (no padding). The first maximum of a
+    /// window takes the gradient, as in PyTorch.
     pub fn max_pool2d(&self, kernel: usize, stride: usize) -> Result<Tensor> {
         let (h, w, oh, ow) = pooled("max_pool2d", self, kernel, stride)?;
         let planes = self.shape[0] * self.shape[1];
         let mut out = vec![0.0; planes * oh * ow];
         let mut argmax = vec![0u32; planes * oh * ow];
-        for p in 0..planes {
-            let src = &self.data[p * h * w..(p + 1) * h * w];
+        let x: &[f32] = &self.data;
+        per_plane(&mut out, &mut argmax, oh * ow, oh * ow, |p, out, argmax| {
+            let src = &x[p * h * w..(p + 1) * h * w];
             for y in 0..oh {
-                for x in 0..ow {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, 0);
+                for xo in 0..ow {
+                    let mut at = y * stride * w + xo * stride;
+                    let mut best = src[at];
                     for i in 0..kernel {
-                        for j in 0..kernel {
-                            let idx = (y * stride + i) * w + x * stride + j;
-                            if src[idx] > best || (i == 0 && j == 0) {
-                                best = src[idx];
-                                at = idx;
+                        let row = (y * stride + i) * w + xo * stride;
+                        for (j, v) in src[row..row + kernel].iter().enumerate() {
+                            if *v > best {
+                                best = *v;
+                                at = row + j;
                             }
                         }
                     }
-                    out[(p * oh + y) * ow + x] = best;
-                    argmax[(p * oh + y) * ow + x] = at as u32;
+                    out[y * ow + xo] = best;
+                    argmax[y * ow + xo] = at as u32;
                 }
             }
-        }
+        });
         let shape = vec![self.shape[0], self.shape[1], oh, ow];
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; planes * h * w];
-            for (i, (gv, at)) in g.iter().zip(&argmax).enumerate() {
-                gx[(i / (oh * ow)) * h * w + *at as usize] += gv;
-            }
+            let plane = p_range(oh * ow);
+            per_plane(&mut gx, &mut vec![(); planes], h * w, 1, |p, gx, _| {
+                for (gv, at) in g[plane(p)].iter().zip(&argmax[plane(p)]) {
+                    gx[*at as usize] += gv;
+                }
+            });
             vec![Some(gx)]
         }))
     }
@@ -58,33 +77,34 @@ impl Tensor {
         let planes = self.shape[0] * self.shape[1];
         let scale = 1.0 / (kernel * kernel) as f32;
         let mut out = vec![0.0; planes * oh * ow];
-        for p in 0..planes {
-            let src = &self.data[p * h * w..(p + 1) * h * w];
+        let x: &[f32] = &self.data;
+        per_plane(&mut out, &mut vec![(); planes], oh * ow, 1, |p, out, _| {
+            let src = &x[p * h * w..(p + 1) * h * w];
             for y in 0..oh {
-                for x in 0..ow {
+                for xo in 0..ow {
                     let mut acc = 0.0;
                     for i in 0..kernel {
-                        let row = (y * stride + i) * w + x * stride;
+                        let row = (y * stride + i) * w + xo * stride;
                         acc += src[row..row + kernel].iter().sum::<f32>();
                     }
-                    out[(p * oh + y) * ow + x] = acc * scale;
+                    out[y * ow + xo] = acc * scale;
                 }
             }
-        }
+        });
         let shape = vec![self.shape[0], self.shape[1], oh, ow];
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; planes * h * w];
-            for p in 0..planes {
+            per_plane(&mut gx, &mut vec![(); planes], h * w, 1, |p, gx, _| {
                 for y in 0..oh {
-                    for x in 0..ow {
-                        let gv = g[(p * oh + y) * ow + x] * scale;
+                    for xo in 0..ow {
+                        let gv = g[(p * oh + y) * ow + xo] * scale;
                         for i in 0..kernel {
-                            let row = p * h * w + (y * stride + i) * w + x * stride;
+                            let row = (y * stride + i) * w + xo * stride;
                             gx[row..row + kernel].iter_mut().for_each(|v| *v += gv);
                         }
                     }
                 }
-            }
+            });
             vec![Some(gx)]
         }))
     }
@@ -130,6 +150,34 @@ mod tests {
         check(&[(vals, vec![2, 2, 5, 5])], |v| v[0].global_avg_pool());
         let x = Tensor::from_vec((0..8).map(|v| v as f32).collect(), &[1, 2, 2, 2]).unwrap();
         assert_eq!(x.global_avg_pool().unwrap().data(), &[1.5, 5.5]);
+    }
+
+    /// Large batches run planes in parallel: every plane must match the same plane pooled alone.
+    #[test]
+    fn parallel_planes_match_one_plane_at_a_time() {
+        let mut rng = Rng::new(7);
+        let (planes, h, w) = (6 * 40, 9, 8);
+        let vals: Vec<f32> = (0..planes * h * w).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let upstream: Vec<f32> = (0..planes * 16).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        for (kernel, stride) in [(2, 2), (3, 2)] {
+            for max in [true, false] {
+                let pool = |t: &Tensor| if max { t.max_pool2d(kernel, stride) } else { t.avg_pool2d(kernel, stride) };
+                let whole = Tensor::variable(vals.clone(), &[6, 40, h, w]).unwrap();
+                let out = pool(&whole).unwrap();
+                let l = out.len() / planes;
+                let g = Tensor::from_vec(upstream[..out.len()].to_vec(), out.shape()).unwrap();
+                let grads = out.mul(&g).unwrap().sum().backward().unwrap();
+                let gx = grads.get(whole.leaf_key().unwrap()).unwrap();
+                for p in 0..planes {
+                    let one = Tensor::variable(vals[p * h * w..(p + 1) * h * w].to_vec(), &[1, 1, h, w]).unwrap();
+                    let o = pool(&one).unwrap();
+                    assert_eq!(o.data(), &out.data()[p * l..(p + 1) * l], "plane {p}");
+                    let go = Tensor::from_vec(upstream[p * l..(p + 1) * l].to_vec(), o.shape()).unwrap();
+                    let gs = o.mul(&go).unwrap().sum().backward().unwrap();
+                    assert_eq!(gs.get(one.leaf_key().unwrap()).unwrap(), &gx[p * h * w..(p + 1) * h * w], "plane {p} gradient");
+                }
+            }
+        }
     }
 
     #[test]
