@@ -1,12 +1,14 @@
-//! Optimizers over a model's trainable parameters, updating through dfdx's kernels.
+//! Optimizers over a model's trainable parameters: per-parameter state and the step; the
+//! element-wise updates are in [`update`].
 
 pub mod schedule;
+pub mod update;
 
 pub use schedule::LrSchedule;
+pub use update::Decay;
 
 use crate::error::{Error, Result};
 use crate::nn::Param;
-use crate::tensor::backend::{Decay, Device, SlotState};
 use crate::tensor::{Gradients, LeafKey};
 use std::collections::HashMap;
 
@@ -74,18 +76,24 @@ pub(crate) fn state_param<'p>(params: &'p [Param], name: &str) -> Result<&'p Par
     params.iter().find(|p| p.name() == name).ok_or_else(|| Error::invalid("optimizer state", format!("no parameter named '{name}'")))
 }
 
+/// One parameter's state: velocity (SGD) or first moment (Adam), and second moment (Adam;
+/// kept zero for SGD so every checkpoint has both).
+struct Slot {
+    first: Vec<f32>,
+    second: Vec<f32>,
+}
+
 /// An optimizer with per-parameter state.
 pub struct Optimizer {
     config: OptimizerConfig,
-    device: Device,
-    slots: HashMap<LeafKey, SlotState>,
+    slots: HashMap<LeafKey, Slot>,
     steps: usize,
 }
 
 impl Optimizer {
     pub fn new(config: OptimizerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Optimizer { config, device: Device::default(), slots: HashMap::new(), steps: 0 })
+        Ok(Optimizer { config, slots: HashMap::new(), steps: 0 })
     }
 
     pub fn config(&self) -> &OptimizerConfig {
@@ -103,8 +111,7 @@ impl Optimizer {
             .iter()
             .filter_map(|p| {
                 let slot = self.slots.get(&p.key())?;
-                let (a, b) = self.device.slot_values(slot);
-                Some((p.name().to_string(), a.to_vec(), b.to_vec()))
+                Some((p.name().to_string(), slot.first.clone(), slot.second.clone()))
             })
             .collect()
     }
@@ -114,9 +121,14 @@ impl Optimizer {
         self.slots.clear();
         for (name, first, second) in state {
             let p = crate::optim::state_param(params, name)?;
-            let mut slot = self.device.slot(p.len())?;
-            self.device.set_slot_values(&mut slot, first, second)?;
-            self.slots.insert(p.key(), slot);
+            if first.len() != p.len() || second.len() != p.len() {
+                return Err(Error::shape(
+                    "optimizer state",
+                    format!("{} values for '{name}'", p.len()),
+                    format!("{} and {}", first.len(), second.len()),
+                ));
+            }
+            self.slots.insert(p.key(), Slot { first: first.clone(), second: second.clone() });
         }
         self.steps = steps;
         Ok(())
@@ -127,20 +139,19 @@ impl Optimizer {
         self.steps += 1;
         for p in params.iter().filter(|p| p.trainable()) {
             let Some(g) = grads.take(p.key()) else { continue };
-            if !self.slots.contains_key(&p.key()) {
-                self.slots.insert(p.key(), self.device.slot(p.len())?);
+            let slot = self.slots.entry(p.key()).or_insert_with(|| Slot { first: vec![0.0; p.len()], second: vec![0.0; p.len()] });
+            if g.len() != p.len() {
+                return Err(Error::shape("optimizer step", format!("a gradient of {} values for '{}'", p.len(), p.name()), g.len()));
             }
-            let slot = self.slots.get_mut(&p.key()).expect("inserted above");
-            let device = &self.device;
             match self.config {
                 OptimizerConfig::Sgd { momentum, nesterov, weight_decay, .. } => {
-                    p.update(|v| device.sgd(lr, momentum, nesterov, weight_decay, v, g, slot))?
+                    p.update(|v| update::sgd(lr, momentum, nesterov, weight_decay, v, &g, &mut slot.first, &mut slot.second))
                 }
                 OptimizerConfig::Adam { betas, eps, weight_decay, decoupled, .. } => {
                     let decay =
                         (weight_decay > 0.0).then(|| if decoupled { Decay::Decoupled(weight_decay) } else { Decay::L2(weight_decay) });
                     let t = i32::try_from(self.steps).map_err(|_| Error::invalid("adam", "too many steps"))?;
-                    p.update(|v| device.adam(t, lr, betas, eps, decay, v, g, slot))?
+                    p.update(|v| update::adam(t, lr, betas, eps, decay, v, &g, &mut slot.first, &mut slot.second))
                 }
             }
         }

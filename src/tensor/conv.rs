@@ -387,7 +387,11 @@ mod tests {
             }
             check(&inputs, |v| v[0].conv2d(&v[1], v.get(2), stride, pad));
         }
-        let inputs = vec![(rand(&mut rng, 3 * 2 * 4 * 4), vec![3, 2, 4, 4]), (rand(&mut rng, 3 * 2), vec![3, 2, 1, 1]), (rand(&mut rng, 3), vec![3])];
+        let inputs = vec![
+            (rand(&mut rng, 3 * 2 * 4 * 4), vec![3, 2, 4, 4]),
+            (rand(&mut rng, 3 * 2), vec![3, 2, 1, 1]),
+            (rand(&mut rng, 3), vec![3]),
+        ];
         check(&inputs, |v| v[0].conv2d(&v[1], v.get(2), 1, 0));
     }
 

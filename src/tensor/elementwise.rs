@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use std::rc::Rc;
 
 /// Below this many elements, element-wise maps stay on one thread.
-const PARALLEL_FROM: usize = 1 << 15;
+const PARALLEL_FROM: usize = 1 << 18;
 
 /// `f(a[i], b[i])` for every `i`, on all cores for large inputs.
 pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {

@@ -19,9 +19,19 @@ fn pooled(op: &'static str, t: &Tensor, kernel: usize, stride: usize) -> Result<
 
 /// Runs `f(plane index, output plane, second output plane)` over every plane, planes in
 /// parallel (grouped so each task gets at least a few thousand values).
-fn per_plane<A: Send, B: Send>(out: &mut [A], side: &mut [B], out_plane: usize, side_plane: usize, f: impl Fn(usize, &mut [A], &mut [B]) + Sync) {
+fn per_plane<A: Send, B: Send>(
+    out: &mut [A],
+    side: &mut [B],
+    out_plane: usize,
+    side_plane: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
     let min = (4096 / out_plane.max(1)).max(1);
-    out.par_chunks_mut(out_plane).zip(side.par_chunks_mut(side_plane.max(1))).with_min_len(min).enumerate().for_each(|(p, (o, s))| f(p, o, s));
+    out.par_chunks_mut(out_plane)
+        .zip(side.par_chunks_mut(side_plane.max(1)))
+        .with_min_len(min)
+        .enumerate()
+        .for_each(|(p, (o, s))| f(p, o, s));
 }
 
 /// The range of plane `p` in a buffer of `len`-value planes.
