@@ -50,6 +50,26 @@ impl Tensor {
         let x: &[f32] = &self.data;
         per_plane(&mut out, &mut argmax, oh * ow, oh * ow, |p, out, argmax| {
             let src = &x[p * h * w..(p + 1) * h * w];
+            if kernel == 2 && stride == 2 {
+                // the common case, without the general loop's bookkeeping
+                for y in 0..oh {
+                    let (top, bottom) = (&src[2 * y * w..2 * y * w + 2 * ow], &src[(2 * y + 1) * w..(2 * y + 1) * w + 2 * ow]);
+                    let (out, argmax) = (&mut out[y * ow..(y + 1) * ow], &mut argmax[y * ow..(y + 1) * ow]);
+                    for (xo, ((o, a), (t, b))) in
+                        out.iter_mut().zip(argmax.iter_mut()).zip(top.chunks_exact(2).zip(bottom.chunks_exact(2))).enumerate()
+                    {
+                        let (mut best, mut at) = (t[0], 2 * y * w + 2 * xo);
+                        for (v, i) in [(t[1], at + 1), (b[0], at + w), (b[1], at + w + 1)] {
+                            if v > best {
+                                (best, at) = (v, i);
+                            }
+                        }
+                        *o = best;
+                        *a = at as u32;
+                    }
+                }
+                return;
+            }
             for y in 0..oh {
                 for xo in 0..ow {
                     let mut at = y * stride * w + xo * stride;
@@ -182,6 +202,16 @@ mod tests {
                     let one = Tensor::variable(vals[p * h * w..(p + 1) * h * w].to_vec(), &[1, 1, h, w]).unwrap();
                     let o = pool(&one).unwrap();
                     assert_eq!(o.data(), &out.data()[p * l..(p + 1) * l], "plane {p}");
+                    if max {
+                        // the definition: each window's largest value
+                        let src = &vals[p * h * w..(p + 1) * h * w];
+                        let ow = (w - kernel) / stride + 1;
+                        for (i, v) in o.data().iter().enumerate() {
+                            let (y, x) = (i / ow * stride, i % ow * stride);
+                            let want = (0..kernel * kernel).map(|k| src[(y + k / kernel) * w + x + k % kernel]).fold(f32::MIN, f32::max);
+                            assert_eq!(*v, want, "plane {p} output {i}");
+                        }
+                    }
                     let go = Tensor::from_vec(upstream[p * l..(p + 1) * l].to_vec(), o.shape()).unwrap();
                     let gs = o.mul(&go).unwrap().sum().backward().unwrap();
                     assert_eq!(gs.get(one.leaf_key().unwrap()).unwrap(), &gx[p * h * w..(p + 1) * h * w], "plane {p} gradient");
