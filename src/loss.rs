@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 use std::rc::Rc;
 
 /// Which distillation loss to use.
@@ -61,14 +62,103 @@ pub struct LossOutput {
 }
 
 /// Row-wise `log_softmax(x / temperature)` in f64.
+#[cfg(test)]
 fn log_softmax_rows(x: &[f32], c: usize, temperature: f64) -> Vec<f64> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks(c) {
-        let max = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v as f64 / temperature));
-        let lse = row.iter().map(|v| (*v as f64 / temperature - max).exp()).sum::<f64>().ln() + max;
-        out.extend(row.iter().map(|v| *v as f64 / temperature - lse));
+    let mut out = vec![0.0; x.len()];
+    let mut p = vec![0.0; c];
+    for (row, log_p) in x.chunks(c).zip(out.chunks_mut(c)) {
+        softmax_row(row, temperature, log_p, &mut p);
     }
     out
+}
+
+/// `log_p = log_softmax(row / temperature)` and `p = softmax(row / temperature)`, in f64,
+/// one `exp` per value.
+fn softmax_row(row: &[f32], temperature: f64, log_p: &mut [f64], p: &mut [f64]) {
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v as f64 / temperature));
+    let mut sum = 0.0;
+    for (p, v) in p.iter_mut().zip(row) {
+        *p = (*v as f64 / temperature - max).exp();
+        sum += *p;
+    }
+    let lse = sum.ln() + max;
+    for ((lp, p), v) in log_p.iter_mut().zip(p.iter_mut()).zip(row) {
+        *lp = *v as f64 / temperature - lse;
+        *p /= sum;
+    }
+}
+
+/// Per-row buffers: log-probabilities and probabilities of the student and the teacher, and
+/// the gradient row.
+struct Scratch {
+    log_s: Vec<f64>,
+    s: Vec<f64>,
+    log_t: Vec<f64>,
+    t: Vec<f64>,
+    g: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(c: usize) -> Self {
+        Scratch { log_s: vec![0.0; c], s: vec![0.0; c], log_t: vec![0.0; c], t: vec![0.0; c], g: vec![0.0; c] }
+    }
+}
+
+/// One sample's terms.
+struct Row {
+    /// Its term of the summed loss (hard plus weighted soft).
+    total: f64,
+    ce_student: f64,
+    ce_teacher: f64,
+    weight: f64,
+    soft: f64,
+}
+
+/// One sample's loss terms, and its gradient w.r.t. the student logits (of the batch mean)
+/// into `grad`. `m` scales the soft term (a sample filter's keep-mask).
+#[allow(clippy::too_many_arguments)]
+fn row_loss(
+    s_row: &[f32],
+    t_row: Option<&[f32]>,
+    label: usize,
+    smoothing: f64,
+    temperature: f64,
+    alpha: f64,
+    weighted: bool,
+    m: f64,
+    b: usize,
+    x: &mut Scratch,
+    grad: &mut [f32],
+) -> Row {
+    let c = s_row.len();
+    // hard part: cross-entropy at temperature 1
+    softmax_row(s_row, 1.0, &mut x.log_s, &mut x.s);
+    let ce_student = -x.log_s[label];
+    let smooth_term = -x.log_s.iter().sum::<f64>() / c as f64;
+    let mut total = (1.0 - smoothing) * ce_student + smoothing * smooth_term;
+    for (k, g) in x.g.iter_mut().enumerate() {
+        *g = (x.s[k] - ((1.0 - smoothing) * (k == label) as u8 as f64 + smoothing / c as f64)) / b as f64;
+    }
+    let mut row = Row { total: 0.0, ce_student, ce_teacher: 0.0, weight: 0.0, soft: 0.0 };
+    if let Some(t_row) = t_row {
+        // soft part: temperature-scaled cross-entropy to the teacher, weighted per sample
+        softmax_row(t_row, 1.0, &mut x.log_t, &mut x.t);
+        let ce_t = -x.log_t[label];
+        let w = if weighted { 1.0 - (-(ce_student / (ce_t + 1e-7)).max(0.0)).exp() } else { 1.0 };
+        softmax_row(s_row, temperature, &mut x.log_s, &mut x.s);
+        softmax_row(t_row, temperature, &mut x.log_t, &mut x.t);
+        let soft: f64 = -x.t.iter().zip(&x.log_s).map(|(t, s)| t * s).sum::<f64>();
+        total += alpha * temperature * temperature * w * m * soft;
+        let scale = alpha * temperature * temperature / b as f64;
+        for (k, g) in x.g.iter_mut().enumerate() {
+            // d soft / d s_k = (softmax(s/T)_k - softmax(t/T)_k) / T
+            *g += scale * w * m * (x.s[k] - x.t[k]) / temperature;
+        }
+        (row.ce_teacher, row.weight, row.soft) = (ce_t, w, soft);
+    }
+    grad.iter_mut().zip(&x.g).for_each(|(o, v)| *o = *v as f32);
+    row.total = total;
+    row
 }
 
 pub(crate) fn validate(
@@ -139,47 +229,32 @@ pub fn compute(
     let (b, c) = validate(student, teacher, labels, sample_weight)?;
     let (smoothing, temperature, alpha, weighted) = settings(loss)?;
 
-    // hard part: cross-entropy at temperature 1
-    let log_p = log_softmax_rows(student.data(), c, 1.0);
-    let mut grad = vec![0.0f64; b * c];
-    let mut ce_student = vec![0.0f64; b];
-    let mut total = 0.0f64;
-    for i in 0..b {
-        let row = &log_p[i * c..(i + 1) * c];
-        ce_student[i] = -row[labels[i]];
-        let smooth_term = -row.iter().sum::<f64>() / c as f64;
-        total += (1.0 - smoothing) * ce_student[i] + smoothing * smooth_term;
-        for k in 0..c {
-            let q = (1.0 - smoothing) * (k == labels[i]) as u8 as f64 + smoothing / c as f64;
-            grad[i * c + k] = (row[k].exp() - q) / b as f64;
-        }
-    }
-
-    // soft part: temperature-scaled cross-entropy to the teacher, weighted per sample
-    let mut parts = LossParts { ce_student: ce_student.iter().map(|v| *v as f32).collect(), ..LossParts::default() };
-    if let Some(teacher) = teacher {
-        let log_t1 = log_softmax_rows(teacher.data(), c, 1.0);
-        let log_ps = log_softmax_rows(student.data(), c, temperature);
-        let log_pt = log_softmax_rows(teacher.data(), c, temperature);
-        let scale = alpha * temperature * temperature / b as f64;
-        for i in 0..b {
-            let ce_t = -log_t1[i * c + labels[i]];
-            let w = if weighted { 1.0 - (-(ce_student[i] / (ce_t + 1e-7)).max(0.0)).exp() } else { 1.0 };
-            let m = sample_weight.map_or(1.0, |m| m[i] as f64);
-            let (ps, pt) = (&log_ps[i * c..(i + 1) * c], &log_pt[i * c..(i + 1) * c]);
-            let soft: f64 = -pt.iter().zip(ps).map(|(t, s)| t.exp() * s).sum::<f64>();
-            total += alpha * temperature * temperature * w * m * soft;
-            for k in 0..c {
-                // d soft / d s_k = (softmax(s/T)_k - softmax(t/T)_k) / T
-                grad[i * c + k] += scale * w * m * (ps[k].exp() - pt[k].exp()) / temperature;
-            }
-            parts.ce_teacher.push(ce_t as f32);
-            parts.weight.push(w as f32);
-            parts.soft.push(soft as f32);
-        }
+    // one task per block of rows; every row's terms are summed in row order afterwards, so
+    // the value does not depend on the thread count
+    let (s_data, t_data): (&[f32], Option<&[f32]>) = (student.data(), teacher.map(|t| t.data()));
+    let mut grad = vec![0.0f32; b * c];
+    let rows: Vec<Row> = grad
+        .par_chunks_mut(c)
+        .enumerate()
+        .with_min_len((4096 / c).max(1))
+        .map_init(
+            || Scratch::new(c),
+            |scratch, (i, grad)| {
+                let s_row = &s_data[i * c..(i + 1) * c];
+                let t_row = t_data.map(|t| &t[i * c..(i + 1) * c]);
+                let m = sample_weight.map_or(1.0, |m| m[i] as f64);
+                row_loss(s_row, t_row, labels[i], smoothing, temperature, alpha, weighted, m, b, scratch, grad)
+            },
+        )
+        .collect();
+    let total: f64 = rows.iter().map(|r| r.total).sum();
+    let mut parts = LossParts { ce_student: rows.iter().map(|r| r.ce_student as f32).collect(), ..LossParts::default() };
+    if teacher.is_some() {
+        parts.ce_teacher = rows.iter().map(|r| r.ce_teacher as f32).collect();
+        parts.weight = rows.iter().map(|r| r.weight as f32).collect();
+        parts.soft = rows.iter().map(|r| r.soft as f32).collect();
     }
     let value = (total / b as f64) as f32;
-    let grad: Vec<f32> = grad.into_iter().map(|g| g as f32).collect();
     let loss =
         Tensor::constant(vec![1], Rc::new(vec![value])).record(&[student], move |g, _| vec![Some(grad.iter().map(|v| v * g[0]).collect())]);
     Ok(LossOutput { loss, parts })
