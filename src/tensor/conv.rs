@@ -3,11 +3,17 @@
 //! Images are split across the cores, each GEMM runs on its thread (no transposes, and the
 //! column buffer stays in cache); the backward pass recomputes the columns.
 
+use super::conv_direct;
 use super::matmul::{gemm_into, gemm_serial, threads, Mat};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::rc::Rc;
+
+/// Output channels times input channels up to which a stride-1 convolution runs direct. On
+/// the 2-core machine of docs/performance.md the direct kernels beat im2col + GEMM on first
+/// layers (3 input channels) and tie at 16 -> 32 channels.
+const DIRECT_MAX_CHANNEL_PAIRS: usize = 128;
 
 /// Geometry of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +43,16 @@ impl Geom {
     /// Values per input image.
     fn image(&self) -> usize {
         self.c * self.h * self.w
+    }
+    /// Stride-1 convolutions with few channel pairs run direct (see [`conv_direct`]): their
+    /// GEMMs would be too thin to pay for packing.
+    fn direct(&self) -> Option<conv_direct::Plane> {
+        let direct = self.stride == 1
+            && !self.pointwise()
+            && self.pad < self.kh
+            && self.pad < self.kw
+            && self.o * self.c <= DIRECT_MAX_CHANNEL_PAIRS;
+        direct.then_some(conv_direct::Plane { c: self.c, h: self.h, w: self.w, o: self.o, kh: self.kh, kw: self.kw, pad: self.pad })
     }
     /// A 1x1, stride 1, unpadded convolution reads its input as the column matrix itself.
     fn pointwise(&self) -> bool {
@@ -123,12 +139,18 @@ fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
     let mut out = vec![0.0; g.n * o * l];
     let out_ptr = SyncPtr(out.as_mut_ptr());
     g.by_groups(|first, count, parallel| {
-        let mut cols = if g.pointwise() { Vec::new() } else { vec![0.0; k * l] };
+        let direct = g.direct();
+        let mut scratch = conv_direct::Scratch::default();
+        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
         for b in first..first + count {
             let xb = &x[b * g.image()..(b + 1) * g.image()];
             // SAFETY: groups cover disjoint image ranges, so each output image is written by
             // exactly one thread, and `out` outlives `by_groups`.
             let ob = unsafe { out_ptr.slice(b * o * l, o * l) };
+            if let Some(plane) = &direct {
+                plane.forward(xb, weight, bias, ob, &mut scratch);
+                continue;
+            }
             let rhs = if g.pointwise() {
                 xb
             } else {
@@ -151,10 +173,22 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
     let mut gx = if need_x { vec![0.0; g.n * g.image()] } else { Vec::new() };
     let gx_ptr = SyncPtr(gx.as_mut_ptr());
     let partial_gw = g.by_groups(|first, count, parallel| {
-        let mut cols = if g.pointwise() { Vec::new() } else { vec![0.0; k * l] };
+        let direct = g.direct();
+        let mut scratch = conv_direct::Scratch::default();
+        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
         let mut gw = if need_w { vec![0.0; o * k] } else { Vec::new() };
         for b in first..first + count {
             let gb = &grad[b * o * l..(b + 1) * o * l];
+            if let Some(plane) = &direct {
+                if need_w {
+                    plane.weight_grad(&x[b * g.image()..(b + 1) * g.image()], gb, &mut gw, &mut scratch);
+                }
+                if need_x {
+                    // SAFETY: as in `forward`: one writer per image.
+                    plane.input_grad(gb, weight, unsafe { gx_ptr.slice(b * g.image(), g.image()) }, &mut scratch);
+                }
+                continue;
+            }
             if need_w {
                 let xb = &x[b * g.image()..(b + 1) * g.image()];
                 let rhs = if g.pointwise() {
@@ -345,7 +379,9 @@ mod tests {
     /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
     /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
-    const CASES: [([usize; 4], [usize; 4], usize, usize); 9] = [
+    /// Stride-1 cases with up to 512 channel pairs run direct; the last two take im2col + GEMM
+    /// at stride 1 (checked in `cases_cover_both_kernels`).
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 11] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
         ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
@@ -355,7 +391,21 @@ mod tests {
         ([1, 2, 4, 3], [3, 2, 3, 2], 3, 2),
         ([3, 4, 9, 9], [5, 4, 5, 5], 1, 2),
         ([1, 1, 2, 2], [2, 1, 3, 3], 1, 2),
+        ([2, 24, 6, 5], [24, 24, 3, 3], 1, 1),
+        ([3, 20, 5, 7], [30, 20, 3, 2], 1, 0),
     ];
+
+    fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
+        let (oh, ow) = ((xs[2] + 2 * pad - ws[2]) / stride + 1, (xs[3] + 2 * pad - ws[3]) / stride + 1);
+        Geom { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, pad, oh, ow }
+    }
+
+    #[test]
+    fn cases_cover_both_kernels() {
+        let direct: Vec<bool> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).direct().is_some()).collect();
+        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false]);
+        assert!(CASES.iter().zip(&direct).any(|((.., s, _), d)| *s == 1 && !d));
+    }
 
     #[test]
     fn matches_the_definition() {

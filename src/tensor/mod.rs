@@ -12,6 +12,7 @@
 pub mod backend;
 mod broadcast;
 mod conv;
+mod conv_direct;
 mod elementwise;
 mod graph;
 mod index;
