@@ -90,48 +90,61 @@ impl Tensor {
         }
         let planes = Planes { n, c, plane };
         let (x, gamma_d, beta_d): (&[f32], &[f32], &[f32]) = (&self.data, &gamma.data, &beta.data);
+        // one pass: sum and sum of squares in f64 (exact enough for f32 data: the
+        // cancellation in E[x^2] - E[x]^2 costs about 16 - log10(mean^2 / var) digits)
         let (mean, var): (Vec<f32>, Vec<f32>) = planes
             .per_channel(|ch| {
-                let m = planes.of(x, ch).map(|p| p.iter().map(|v| *v as f64).sum::<f64>()).sum::<f64>() / count as f64;
-                let sq: f64 = planes.of(x, ch).map(|p| p.iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>()).sum();
-                (m as f32, (sq / count as f64) as f32)
+                let (mut s, mut sq) = (0.0f64, 0.0f64);
+                for p in planes.of(x, ch) {
+                    for v in p {
+                        let v = *v as f64;
+                        s += v;
+                        sq += v * v;
+                    }
+                }
+                let m = s / count as f64;
+                (m as f32, (sq / count as f64 - m * m).max(0.0) as f32)
             })
             .into_iter()
             .unzip();
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        let mut xhat = vec![0.0; self.len()];
         let mut out = vec![0.0; self.len()];
-        planes.each_plane(&mut [&mut xhat, &mut out], |ch, i, [xh, o]| {
+        planes.each_plane(&mut [&mut out], |ch, i, [o]| {
             let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
-            for ((xh, o), x) in xh.iter_mut().zip(o.iter_mut()).zip(&x[i..]) {
-                *xh = (x - m) * is;
-                *o = g * *xh + bt;
+            for (o, x) in o.iter_mut().zip(&x[i..]) {
+                *o = g * ((x - m) * is) + bt;
             }
         });
-        let stats = BatchStats { mean, var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
-        let g_data = gamma.data.clone();
+        let stats = BatchStats { mean: mean.clone(), var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
+        // the backward pass recomputes xhat = (x - mean) * inv_std from the input (kept
+        // instead of a second activation-sized buffer)
+        let (x_data, g_data) = (self.data.clone(), gamma.data.clone());
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
+            let (x, g_data): (&[f32], &[f32]) = (&x_data, &g_data);
             // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
             let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
                 .per_channel(|ch| {
+                    let (m, is) = (mean[ch], inv_std[ch]);
                     let (mut s, mut sx) = (0.0f64, 0.0f64);
-                    for (dy, xh) in planes.of(g, ch).zip(planes.of(&xhat, ch)) {
-                        s += dy.iter().map(|v| *v as f64).sum::<f64>();
-                        sx += dy.iter().zip(xh).map(|(d, x)| (d * x) as f64).sum::<f64>();
+                    for (dy, xp) in planes.of(g, ch).zip(planes.of(x, ch)) {
+                        for (d, x) in dy.iter().zip(xp) {
+                            s += *d as f64;
+                            sx += (d * ((x - m) * is)) as f64;
+                        }
                     }
                     (s as f32, sx as f32)
                 })
                 .into_iter()
                 .unzip();
             let gx = needs[0].then(|| {
-                let (xhat, g_data): (&[f32], &[f32]) = (&xhat, &g_data);
                 let mut gx = vec![0.0; g.len()];
                 let inv_count = 1.0 / count as f32;
                 planes.each_plane(&mut [&mut gx], |ch, i, [o]| {
-                    let k = g_data[ch] * inv_std[ch];
+                    let (m, is) = (mean[ch], inv_std[ch]);
+                    let k = g_data[ch] * is;
                     let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
-                    for ((o, dy), xh) in o.iter_mut().zip(&g[i..]).zip(&xhat[i..]) {
-                        *o = k * (dy - mdy - xh * mdyx);
+                    for ((o, dy), x) in o.iter_mut().zip(&g[i..]).zip(&x[i..]) {
+                        *o = k * (dy - mdy - ((x - m) * is) * mdyx);
                     }
                 });
                 gx
@@ -200,6 +213,24 @@ mod tests {
         assert!((stats.mean[0] - 8.25).abs() < 1e-5);
         assert!((stats.var_unbiased[0] - 58.1875 * 4.0 / 3.0).abs() < 1e-3);
         assert!((y.data()[0] - (1.0 - 8.25) / 58.1875f32.sqrt()).abs() < 1e-5);
+    }
+
+    /// One-pass f64 statistics keep the variance of a channel whose mean is 1e5 standard
+    /// deviations from zero (the output and running variance match a two-pass reference).
+    #[test]
+    fn statistics_survive_a_large_mean() {
+        let mut rng = Rng::new(12);
+        let vals: Vec<f32> = (0..4 * 3 * 25).map(|_| 1000.0 + 0.01 * rng.uniform_in(-1.0, 1.0)).collect();
+        let x = Tensor::from_vec(vals.clone(), &[4, 3, 5, 5]).unwrap();
+        let (y, stats) = x.batch_norm_train(&Tensor::from_vec(vec![1.0; 3], &[3]).unwrap(), &Tensor::zeros(&[3]), 0.0).unwrap();
+        for ch in 0..3 {
+            let v: Vec<f64> = (0..4).flat_map(|b| vals[(b * 3 + ch) * 25..(b * 3 + ch + 1) * 25].iter().map(|v| *v as f64)).collect();
+            let m = v.iter().sum::<f64>() / 100.0;
+            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 99.0;
+            assert!(((stats.var_unbiased[ch] as f64 - var) / var).abs() < 1e-3, "channel {ch}: {} vs {var}", stats.var_unbiased[ch]);
+            let first = (vals[ch * 25] as f64 - m) / (var * 99.0 / 100.0).sqrt();
+            assert!((y.data()[ch * 25] as f64 - first).abs() < 1e-2 * (1.0 + first.abs()), "channel {ch}");
+        }
     }
 
     #[test]
