@@ -39,9 +39,11 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Threads used by the kernels (all available cores).
+/// Threads the kernels split work across: rayon's pool (every available core, or
+/// `RAYON_NUM_THREADS`). Cheap to ask, unlike `available_parallelism`, which reads the
+/// cgroup files on every call.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    rayon::current_num_threads()
 }
 
 /// `c[m, n] = a[m, k] . b[k, n] (+ c if accumulate)`, row-major `c`, on all cores when the
