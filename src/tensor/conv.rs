@@ -64,9 +64,9 @@ impl Geom {
         let hi = if self.w + self.pad > j { ((self.w + self.pad - j - 1) / self.stride + 1).min(self.ow) } else { 0 };
         (lo, hi.max(lo))
     }
-    /// Runs `f(first image, images)` over groups of consecutive images, one group per core,
-    /// and returns each group's result. Each group's GEMMs run on its own thread; a batch
-    /// smaller than the core count runs as one group whose GEMMs use every core.
+    /// Runs `f(first image, images, parallel)` over groups of consecutive images, one group
+    /// per core, and returns each group's result. Each group's GEMMs run on its own thread
+    /// (`parallel` false); a single image is one group whose GEMMs use every core.
     fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
         let groups = threads().min(self.n).max(1);
         if groups == 1 {
@@ -455,5 +455,16 @@ mod tests {
         assert!(x.conv2d(&w, None, 0, 1).is_err());
         assert!(Tensor::zeros(&[1, 3, 2, 2]).conv2d(&w, None, 1, 0).is_err());
         assert!(Tensor::zeros(&[3, 8, 8]).conv2d(&w, None, 1, 0).is_err());
+        // empty images and batches (both kernels) give empty or all-bias outputs, no panic
+        for (xs, pad) in [([1, 3, 0, 0], 2), ([0, 3, 5, 5], 1), ([1, 3, 0, 4], 1)] {
+            for o in [4, 64] {
+                let x = Tensor::variable(vec![], &xs).unwrap();
+                let w = Tensor::variable(vec![0.5; o * 27], &[o, 3, 3, 3]).unwrap();
+                if let Ok(y) = x.conv2d(&w, None, 1, pad) {
+                    assert!(y.data().iter().all(|v| *v == 0.0));
+                    y.sum().backward().unwrap();
+                }
+            }
+        }
     }
 }
