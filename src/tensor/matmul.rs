@@ -102,6 +102,22 @@ fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
     }
 }
 
+/// Runs `a` if `want_a` and `b` if `want_b`: both at once on two threads (each told not to
+/// split further) when both are wanted and there is more than one core, else alone with
+/// every core.
+fn both_or_either<A: Send, B: Send>(
+    want_a: bool,
+    want_b: bool,
+    a: impl FnOnce(bool) -> A + Send,
+    b: impl FnOnce(bool) -> B + Send,
+) -> (Option<A>, Option<B>) {
+    if want_a && want_b && threads() > 1 {
+        let (a, b) = rayon::join(|| a(false), || b(false));
+        return (Some(a), Some(b));
+    }
+    (want_a.then(|| a(true)), want_b.then(|| b(true)))
+}
+
 impl Tensor {
     /// `[m, k] x [k, n] -> [m, n]`.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -115,16 +131,21 @@ impl Tensor {
         gemm_into(Mat::new(&self.data, m, k), Mat::new(&rhs.data, k, n), &mut out, false);
         let (a, b) = (self.data.clone(), rhs.data.clone());
         Ok(Tensor::constant(vec![m, n], Rc::new(out)).record(&[self, rhs], move |g, needs| {
-            let ga = needs[0].then(|| {
-                let mut ga = vec![0.0; m * k];
-                gemm_into(Mat::new(g, m, n), Mat::new(&b, k, n).t(), &mut ga, false);
-                ga
-            });
-            let gb = needs[1].then(|| {
-                let mut gb = vec![0.0; k * n];
-                gemm_into(Mat::new(&a, m, k).t(), Mat::new(g, m, n), &mut gb, false);
-                gb
-            });
+            let (a, b): (&[f32], &[f32]) = (&a, &b);
+            let (ga, gb) = both_or_either(
+                needs[0],
+                needs[1],
+                |parallel| {
+                    let mut ga = vec![0.0; m * k];
+                    gemm_on(Mat::new(g, m, n), Mat::new(b, k, n).t(), &mut ga, false, parallel);
+                    ga
+                },
+                |parallel| {
+                    let mut gb = vec![0.0; k * n];
+                    gemm_on(Mat::new(a, m, k).t(), Mat::new(g, m, n), &mut gb, false, parallel);
+                    gb
+                },
+            );
             vec![ga, gb]
         }))
     }
@@ -150,16 +171,23 @@ impl Tensor {
         let (x, w) = (self.data.clone(), weight.data.clone());
         let out = Tensor::constant(vec![rows, out_f], Rc::new(out));
         let backward = move |g: &[f32], needs: &[bool]| {
-            let gx = needs[0].then(|| {
-                let mut gx = vec![0.0; rows * in_f];
-                gemm_into(Mat::new(g, rows, out_f), Mat::new(&w, out_f, in_f), &mut gx, false);
-                gx
-            });
-            let gw = needs[1].then(|| {
-                let mut gw = vec![0.0; out_f * in_f];
-                gemm_into(Mat::new(g, rows, out_f).t(), Mat::new(&x, rows, in_f), &mut gw, false);
-                gw
-            });
+            // with both gradients wanted, the two GEMMs run side by side, one per core (each
+            // alone scales poorly across cores at these sizes)
+            let (x, w): (&[f32], &[f32]) = (&x, &w);
+            let (gx, gw) = both_or_either(
+                needs[0],
+                needs[1],
+                |parallel| {
+                    let mut gx = vec![0.0; rows * in_f];
+                    gemm_on(Mat::new(g, rows, out_f), Mat::new(w, out_f, in_f), &mut gx, false, parallel);
+                    gx
+                },
+                |parallel| {
+                    let mut gw = vec![0.0; out_f * in_f];
+                    gemm_on(Mat::new(g, rows, out_f).t(), Mat::new(x, rows, in_f), &mut gw, false, parallel);
+                    gw
+                },
+            );
             let gb = needs.get(2).copied().unwrap_or(false).then(|| {
                 let mut gb = vec![0.0; out_f];
                 g.chunks(out_f).for_each(|r| gb.iter_mut().zip(r).for_each(|(a, b)| *a += b));
