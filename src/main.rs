@@ -514,7 +514,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Keeps freed training buffers in the process instead of handing them back to the OS, so the
-/// next step's buffers of the same sizes need no fresh zeroed pages (page faults were ~15% of a
+/// next step's buffers of the same sizes need no fresh zeroed pages (page faults were ~12% of a
 /// resnet step). glibc only; elsewhere this does nothing.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
