@@ -114,9 +114,8 @@ fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`] for one image: adds the columns into `x` (which it zeroes first).
+/// The adjoint of [`im2col`] for one image: adds the columns into `x` (zeroed by the caller).
 fn col2im(cols: &[f32], g: &Geom, x: &mut [f32]) {
-    x.fill(0.0);
     for (row, src) in cols.chunks_exact(g.l()).enumerate() {
         let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let dst = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -206,7 +205,7 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
                     gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), gxb, false, parallel);
                 } else {
                     gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), &mut cols, false, parallel);
-                    col2im(&cols, g, gxb);
+                    col2im(&cols, g, gxb); // gx starts zeroed; each image is folded once
                 }
             }
         }
