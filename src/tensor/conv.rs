@@ -303,50 +303,17 @@ mod tests {
         (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
     }
 
-    /// The definition, one output at a time.
-    fn naive(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f32> {
+    /// Every product term of the definition: `f(output index, input index, weight index)`
+    /// for each output, input channel and tap that lands inside the image.
+    fn each_term(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize, mut f: impl FnMut(usize, usize, usize)) {
         let [n, c, h, wd] = xs;
         let [o, _, kh, kw] = ws;
         let oh = (h + 2 * pad - kh) / stride + 1;
         let ow = (wd + 2 * pad - kw) / stride + 1;
-        let mut out = vec![0.0; n * o * oh * ow];
         for b in 0..n {
             for oc in 0..o {
                 for y in 0..oh {
                     for xo in 0..ow {
-                        let mut acc = 0.0;
-                        for ic in 0..c {
-                            for i in 0..kh {
-                                for j in 0..kw {
-                                    let sy = (y * stride + i) as isize - pad as isize;
-                                    let sx = (xo * stride + j) as isize - pad as isize;
-                                    if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < wd {
-                                        acc +=
-                                            x[((b * c + ic) * h + sy as usize) * wd + sx as usize] * w[((oc * c + ic) * kh + i) * kw + j];
-                                    }
-                                }
-                            }
-                        }
-                        out[((b * o + oc) * oh + y) * ow + xo] = acc;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// The gradients by the definition: `(d x, d weight)` of `sum(out * grad)`.
-    fn naive_grads(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize, grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let [n, c, h, wd] = xs;
-        let [o, _, kh, kw] = ws;
-        let oh = (h + 2 * pad - kh) / stride + 1;
-        let ow = (wd + 2 * pad - kw) / stride + 1;
-        let (mut gx, mut gw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
-        for b in 0..n {
-            for oc in 0..o {
-                for y in 0..oh {
-                    for xo in 0..ow {
-                        let gv = grad[((b * o + oc) * oh + y) * ow + xo] as f64;
                         for ic in 0..c {
                             for i in 0..kh {
                                 for j in 0..kw {
@@ -354,9 +321,7 @@ mod tests {
                                     let sx = (xo * stride + j) as isize - pad as isize;
                                     if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < wd {
                                         let xi = ((b * c + ic) * h + sy as usize) * wd + sx as usize;
-                                        let wi = ((oc * c + ic) * kh + i) * kw + j;
-                                        gx[xi] += gv * w[wi] as f64;
-                                        gw[wi] += gv * x[xi] as f64;
+                                        f(((b * o + oc) * oh + y) * ow + xo, xi, ((oc * c + ic) * kh + i) * kw + j);
                                     }
                                 }
                             }
@@ -365,6 +330,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The definition: each output sums its terms.
+    fn naive(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f32> {
+        let (oh, ow) = ((xs[2] + 2 * pad - ws[2]) / stride + 1, (xs[3] + 2 * pad - ws[3]) / stride + 1);
+        let mut out = vec![0.0f64; xs[0] * ws[0] * oh * ow];
+        each_term(xs, ws, stride, pad, |oi, xi, wi| out[oi] += x[xi] as f64 * w[wi] as f64);
+        out.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// The gradients by the definition: `(d x, d weight)` of `sum(out * grad)`.
+    fn naive_grads(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize, grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (mut gx, mut gw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
+        each_term(xs, ws, stride, pad, |oi, xi, wi| {
+            gx[xi] += grad[oi] as f64 * w[wi] as f64;
+            gw[wi] += grad[oi] as f64 * x[xi] as f64;
+        });
         (gx.into_iter().map(|v| v as f32).collect(), gw.into_iter().map(|v| v as f32).collect())
     }
 
