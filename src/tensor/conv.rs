@@ -4,7 +4,7 @@
 //! column buffer stays in cache); the backward pass recomputes the columns.
 
 use super::conv_direct;
-use super::matmul::{gemm_into, gemm_serial, threads, Mat};
+use super::matmul::{gemm_on as gemm, threads, Mat};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -74,14 +74,6 @@ impl Geom {
         }
         let per = self.n.div_ceil(groups);
         (0..self.n.div_ceil(per)).into_par_iter().map(|g| f(g * per, per.min(self.n - g * per), false)).collect()
-    }
-}
-
-fn gemm(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
-    if parallel {
-        gemm_into(a, b, c, accumulate)
-    } else {
-        gemm_serial(a, b, c, accumulate)
     }
 }
 

@@ -52,12 +52,9 @@ pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
     gemm_on(a, b, c, accumulate, true)
 }
 
-/// [`gemm_into`] on the calling thread only (for callers that already split work across cores).
-pub fn gemm_serial(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
-    gemm_on(a, b, c, accumulate, false)
-}
-
-fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+/// [`gemm_into`], on all cores only if `parallel` (callers that already split work across
+/// cores pass false).
+pub(crate) fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
     let (m, k) = a.shape();
     let (k2, n) = b.shape();
     assert_eq!(k, k2, "gemm_into: inner dims (internal caller bug)");
