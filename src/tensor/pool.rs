@@ -17,26 +17,10 @@ fn pooled(op: &'static str, t: &Tensor, kernel: usize, stride: usize) -> Result<
     Ok((h, w, (h - kernel) / stride + 1, (w - kernel) / stride + 1))
 }
 
-/// Runs `f(plane index, output plane, second output plane)` over every plane, planes in
+/// Runs `f(plane index, output plane)` over every `plane`-value plane of `out`, planes in
 /// parallel (grouped so each task gets at least a few thousand values).
-fn per_plane<A: Send, B: Send>(
-    out: &mut [A],
-    side: &mut [B],
-    out_plane: usize,
-    side_plane: usize,
-    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
-) {
-    let min = (4096 / out_plane.max(1)).max(1);
-    out.par_chunks_mut(out_plane)
-        .zip(side.par_chunks_mut(side_plane.max(1)))
-        .with_min_len(min)
-        .enumerate()
-        .for_each(|(p, (o, s))| f(p, o, s));
-}
-
-/// The range of plane `p` in a buffer of `len`-value planes.
-fn p_range(len: usize) -> impl Fn(usize) -> std::ops::Range<usize> + Sync {
-    move |p| p * len..(p + 1) * len
+fn per_plane<T: Send>(out: &mut [T], plane: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    out.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each(|(p, o)| f(p, o));
 }
 
 impl Tensor {
@@ -48,7 +32,9 @@ impl Tensor {
         let mut out = vec![0.0; planes * oh * ow];
         let mut argmax = vec![0u32; planes * oh * ow];
         let x: &[f32] = &self.data;
-        per_plane(&mut out, &mut argmax, oh * ow, oh * ow, |p, out, argmax| {
+        let l = oh * ow;
+        let planes_of = out.par_chunks_mut(l).zip(argmax.par_chunks_mut(l)).with_min_len((4096 / l).max(1));
+        planes_of.enumerate().for_each(|(p, (out, argmax))| {
             let src = &x[p * h * w..(p + 1) * h * w];
             if kernel == 2 && stride == 2 {
                 // the common case, without the general loop's bookkeeping
@@ -91,9 +77,9 @@ impl Tensor {
         let shape = vec![self.shape[0], self.shape[1], oh, ow];
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; planes * h * w];
-            let plane = p_range(oh * ow);
-            per_plane(&mut gx, &mut vec![(); planes], h * w, 1, |p, gx, _| {
-                for (gv, at) in g[plane(p)].iter().zip(&argmax[plane(p)]) {
+            let l = oh * ow;
+            per_plane(&mut gx, h * w, |p, gx| {
+                for (gv, at) in g[p * l..(p + 1) * l].iter().zip(&argmax[p * l..(p + 1) * l]) {
                     gx[*at as usize] += gv;
                 }
             });
@@ -108,7 +94,7 @@ impl Tensor {
         let scale = 1.0 / (kernel * kernel) as f32;
         let mut out = vec![0.0; planes * oh * ow];
         let x: &[f32] = &self.data;
-        per_plane(&mut out, &mut vec![(); planes], oh * ow, 1, |p, out, _| {
+        per_plane(&mut out, oh * ow, |p, out| {
             let src = &x[p * h * w..(p + 1) * h * w];
             for y in 0..oh {
                 for xo in 0..ow {
@@ -124,7 +110,7 @@ impl Tensor {
         let shape = vec![self.shape[0], self.shape[1], oh, ow];
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; planes * h * w];
-            per_plane(&mut gx, &mut vec![(); planes], h * w, 1, |p, gx, _| {
+            per_plane(&mut gx, h * w, |p, gx| {
                 for y in 0..oh {
                     for xo in 0..ow {
                         let gv = g[(p * oh + y) * ow + xo] * scale;
