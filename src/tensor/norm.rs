@@ -43,26 +43,16 @@ impl Planes {
         (0..self.c).into_par_iter().map(&f).collect()
     }
 
-    /// `f(channel, offset of the plane, [the plane in each output])` for every plane, images in
-    /// parallel; every output has the input's layout.
-    fn each_plane<const K: usize>(&self, outputs: &mut [&mut Vec<f32>; K], f: impl Fn(usize, usize, [&mut [f32]; K]) + Sync) {
-        let image = self.c * self.plane;
-        let mut per_image: Vec<Vec<&mut [f32]>> = (0..self.n).map(|_| Vec::with_capacity(K)).collect();
-        for out in outputs.iter_mut() {
-            for (slot, chunk) in per_image.iter_mut().zip(out.chunks_mut(image)) {
-                slot.push(chunk);
-            }
+    /// `f(channel, offset of the plane, the plane in out)` for every plane, images in
+    /// parallel; `out` has the input's layout.
+    fn each_plane(&self, out: &mut [f32], f: impl Fn(usize, usize, &mut [f32]) + Sync) {
+        let (c, plane) = (self.c, self.plane);
+        if out.is_empty() {
+            return; // no channels or empty planes
         }
-        per_image.into_par_iter().enumerate().for_each(|(b, mut chunks)| {
-            for ch in 0..self.c {
-                let range = ch * self.plane..(ch + 1) * self.plane;
-                let planes: [&mut [f32]; K] = std::array::from_fn(|k| {
-                    let chunk = std::mem::take(&mut chunks[k]);
-                    let (this, rest) = chunk.split_at_mut(range.len());
-                    chunks[k] = rest;
-                    this
-                });
-                f(ch, (b * self.c + ch) * self.plane, planes);
+        out.par_chunks_mut(c * plane).enumerate().for_each(|(b, image)| {
+            for (ch, o) in image.chunks_mut(plane).enumerate() {
+                f(ch, (b * c + ch) * plane, o);
             }
         });
     }
@@ -109,7 +99,7 @@ impl Tensor {
             .unzip();
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         let mut out = vec![0.0; self.len()];
-        planes.each_plane(&mut [&mut out], |ch, i, [o]| {
+        planes.each_plane(&mut out, |ch, i, o| {
             let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
             for (o, x) in o.iter_mut().zip(&x[i..]) {
                 *o = g * ((x - m) * is) + bt;
@@ -139,7 +129,7 @@ impl Tensor {
             let gx = needs[0].then(|| {
                 let mut gx = vec![0.0; g.len()];
                 let inv_count = 1.0 / count as f32;
-                planes.each_plane(&mut [&mut gx], |ch, i, [o]| {
+                planes.each_plane(&mut gx, |ch, i, o| {
                     let (m, is) = (mean[ch], inv_std[ch]);
                     let k = g_data[ch] * is;
                     let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
@@ -166,7 +156,7 @@ impl Tensor {
         let at = move |b: usize, ch: usize| (b * c + ch) * plane;
         let mut out = vec![0.0; self.len()];
         let (x, gamma_d, beta_d): (&[f32], &[f32], &[f32]) = (&self.data, &gamma.data, &beta.data);
-        Planes { n, c, plane }.each_plane(&mut [&mut out], |ch, i, [o]| {
+        Planes { n, c, plane }.each_plane(&mut out, |ch, i, o| {
             let scale = gamma_d[ch] * inv_std[ch];
             let shift = beta_d[ch] - mean[ch] * scale;
             o.iter_mut().zip(&x[i..]).for_each(|(o, x)| *o = x * scale + shift);
@@ -247,6 +237,16 @@ mod tests {
         let mut rng = Rng::new(9);
         let inputs = vec![(rand(&mut rng, 2 * 2 * 2 * 2), vec![2, 2, 2, 2]), (rand(&mut rng, 2), vec![2]), (rand(&mut rng, 2), vec![2])];
         check(&inputs, |v| v[0].batch_norm_eval(&v[1], &v[2], &[0.1, -0.2], &[0.5, 1.5], 1e-5));
+    }
+
+    #[test]
+    fn empty_planes_and_channels_do_not_panic() {
+        let (one, zero) = (Tensor::from_vec(vec![1.0; 3], &[3]).unwrap(), Tensor::zeros(&[3]));
+        let y = Tensor::zeros(&[2, 3, 0, 0]).batch_norm_eval(&one, &zero, &[0.0; 3], &[1.0; 3], 1e-5).unwrap();
+        assert_eq!(y.len(), 0);
+        assert!(Tensor::zeros(&[2, 3, 0, 0]).batch_norm_train(&one, &zero, 1e-5).is_err());
+        let none = Tensor::zeros(&[0]);
+        assert_eq!(Tensor::zeros(&[2, 0, 4, 4]).batch_norm_eval(&none, &none, &[], &[], 1e-5).unwrap().len(), 0);
     }
 
     #[test]
