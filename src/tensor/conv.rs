@@ -4,7 +4,8 @@
 //! column buffer stays in cache); the backward pass recomputes the columns.
 
 use super::conv_direct;
-use super::matmul::{gemm_on as gemm, threads, Mat};
+use super::matmul::threads;
+use super::panel::{self, Packed};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -124,13 +125,15 @@ fn col2im(cols: &[f32], g: &Geom, x: &mut [f32]) {
     }
 }
 
-/// Forward: `out[b] [o, l] = weight [o, k] . cols(x[b]) [k, l] (+ bias)`.
+/// Forward: `out[b] [o, l] = weight [o, k] . cols(x[b]) [k, l] (+ bias)`, the weights
+/// packed once for every image.
 fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
     let (o, k, l) = (g.o, g.k(), g.l());
     let mut out = vec![0.0; g.n * o * l];
     let out_ptr = SyncPtr(out.as_mut_ptr());
+    let direct = g.direct();
+    let packed = if direct.is_some() { Packed::default() } else { Packed::new(weight, o, k, k, 1) };
     g.by_groups(|first, count, parallel| {
-        let direct = g.direct();
         let mut scratch = conv_direct::Scratch::default();
         let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
         for b in first..first + count {
@@ -151,28 +154,32 @@ fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
             if let Some(bias) = bias {
                 ob.chunks_exact_mut(l).zip(bias).for_each(|(plane, v)| plane.fill(*v));
             }
-            gemm(Mat::new(weight, o, k), Mat::new(rhs, k, l), ob, bias.is_some(), parallel);
+            panel::gemm(&packed, rhs, l, l, ob, l, bias.is_some(), parallel);
         }
     });
     out
 }
 
-/// Backward: the input gradient (`weight^T . grad` folded back by col2im) and the weight
-/// gradient (`grad . cols^T`, summed over images), each only if asked for.
+/// Backward: the input gradient (`weight^T . grad` folded back by col2im, the transposed
+/// weights packed once) and the weight gradient (`(cols . grad^T)^T`, summed over images),
+/// each only if asked for.
 fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, need_w: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (o, k, l) = (g.o, g.k(), g.l());
     let mut gx = if need_x { vec![0.0; g.n * g.image()] } else { Vec::new() };
     let gx_ptr = SyncPtr(gx.as_mut_ptr());
+    let direct = g.direct();
+    let packed_t = if need_x && direct.is_none() { Packed::new(weight, k, o, 1, k) } else { Packed::default() };
     let partial_gw = g.by_groups(|first, count, parallel| {
-        let direct = g.direct();
         let mut scratch = conv_direct::Scratch::default();
         let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
-        let mut gw = if need_w { vec![0.0; o * k] } else { Vec::new() };
+        // the weight gradient transposed, [k, o]: the image's columns are the packed operand
+        let mut gw_t = if need_w { vec![0.0; k * o] } else { Vec::new() };
+        let (mut packed_cols, mut grad_t) = (Packed::default(), Vec::new());
         for b in first..first + count {
             let gb = &grad[b * o * l..(b + 1) * o * l];
             if let Some(plane) = &direct {
                 if need_w {
-                    plane.weight_grad(&x[b * g.image()..(b + 1) * g.image()], gb, &mut gw, &mut scratch);
+                    plane.weight_grad(&x[b * g.image()..(b + 1) * g.image()], gb, &mut gw_t, &mut scratch);
                 }
                 if need_x {
                     // SAFETY: as in `forward`: one writer per image.
@@ -182,26 +189,28 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
             }
             if need_w {
                 let xb = &x[b * g.image()..(b + 1) * g.image()];
-                let rhs = if g.pointwise() {
+                let lhs = if g.pointwise() {
                     xb
                 } else {
                     im2col(xb, g, &mut cols);
                     &cols
                 };
-                gemm(Mat::new(gb, o, l), Mat::new(rhs, k, l).t(), &mut gw, b > first, parallel);
+                packed_cols.pack(lhs, k, l, l, 1);
+                transpose(gb, o, l, &mut grad_t);
+                panel::gemm(&packed_cols, &grad_t, o, o, &mut gw_t, o, b > first, parallel);
             }
             if need_x {
                 // SAFETY: as in `forward`: one writer per image.
                 let gxb = unsafe { gx_ptr.slice(b * g.image(), g.image()) };
                 if g.pointwise() {
-                    gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), gxb, false, parallel);
+                    panel::gemm(&packed_t, gb, l, l, gxb, l, false, parallel);
                 } else {
-                    gemm(Mat::new(weight, o, k).t(), Mat::new(gb, o, l), &mut cols, false, parallel);
+                    panel::gemm(&packed_t, gb, l, l, &mut cols, l, false, parallel);
                     col2im(&cols, g, gxb); // gx starts zeroed; each image is folded once
                 }
             }
         }
-        gw
+        gw_t
     });
     let gw = need_w.then(|| {
         let mut parts = partial_gw.into_iter();
@@ -209,9 +218,30 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
         for part in parts {
             total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
         }
-        total
+        if direct.is_some() {
+            return total;
+        }
+        let mut gw = Vec::new();
+        transpose(&total, k, o, &mut gw);
+        gw
     });
     (need_x.then_some(gx), gw)
+}
+
+/// `dst [cols, rows] = src [rows, cols]^T` (dst resized).
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    const TILE: usize = 16;
+    dst.clear();
+    dst.resize(rows * cols, 0.0);
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
 }
 
 /// A raw pointer that threads writing disjoint ranges of one buffer may share.
@@ -352,9 +382,10 @@ mod tests {
     /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
     /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
-    /// Stride-1 cases with up to 512 channel pairs run direct; the last two take im2col + GEMM
-    /// at stride 1 (checked in `cases_cover_both_kernels`).
-    const CASES: [([usize; 4], [usize; 4], usize, usize); 11] = [
+    /// Stride-1 cases with up to 128 channel pairs run direct; the last four take im2col +
+    /// GEMM at stride 1 (checked in `cases_cover_both_kernels`), the last two with partial
+    /// register tiles in both directions, the very last on every core for one image.
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 13] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
         ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
@@ -366,6 +397,8 @@ mod tests {
         ([1, 1, 2, 2], [2, 1, 3, 3], 1, 2),
         ([2, 24, 6, 5], [24, 24, 3, 3], 1, 1),
         ([3, 20, 5, 7], [30, 20, 3, 2], 1, 0),
+        ([2, 16, 11, 10], [40, 16, 3, 3], 1, 1),
+        ([1, 32, 16, 15], [50, 32, 3, 3], 1, 1),
     ];
 
     fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
@@ -376,7 +409,7 @@ mod tests {
     #[test]
     fn cases_cover_both_kernels() {
         let direct: Vec<bool> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).direct().is_some()).collect();
-        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false]);
+        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false]);
         assert!(CASES.iter().zip(&direct).any(|((.., s, _), d)| *s == 1 && !d));
     }
 

@@ -18,6 +18,7 @@ mod graph;
 mod index;
 pub mod matmul;
 mod norm;
+mod panel;
 mod pool;
 mod reduce;
 mod unary;

@@ -1,0 +1,270 @@
+//! A single-threaded GEMM for the convolution kernels: `c[m, n] (+)= a[m, k] . b[k, n]` with
+//! `a` packed once into panels of [`MR`] rows (so a layer's weights are packed once per step,
+//! not once per image) and `b` read in place, row by row, [`NR`] columns at a time (an im2col
+//! buffer or a gradient image needs no packing). `c` is any row-major block (`ldc` apart).
+//!
+//! On x86-64 with AVX-512F (checked at run time) each `MR x NR` tile of `c` is accumulated in
+//! 24 zmm registers; elsewhere the same loops run in plain Rust. Both agree with the
+//! definition to rounding (tests).
+
+use super::matmul::threads;
+use rayon::prelude::*;
+
+/// Rows of `a` per packed panel (broadcast operands of the register tile).
+pub(crate) const MR: usize = 8;
+/// Columns of `b` and `c` per register tile.
+pub(crate) const NR: usize = 32;
+
+/// `a` packed into panels of [`MR`] rows: panel `p`, column `t`, row `i` lives at
+/// `p * MR * k + t * MR + i`; rows past `m` in the last panel are zeros.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Packed {
+    data: Vec<f32>,
+    m: usize,
+    k: usize,
+}
+
+impl Packed {
+    /// Packs the `m x k` matrix whose element `(i, t)` is `a[i * row_stride + t * col_stride]`.
+    pub(crate) fn new(a: &[f32], m: usize, k: usize, row_stride: usize, col_stride: usize) -> Packed {
+        let mut packed = Packed::default();
+        packed.pack(a, m, k, row_stride, col_stride);
+        packed
+    }
+
+    /// [`Packed::new`] into this buffer (reused across calls).
+    pub(crate) fn pack(&mut self, a: &[f32], m: usize, k: usize, row_stride: usize, col_stride: usize) {
+        assert!(m == 0 || k == 0 || (m - 1) * row_stride + (k - 1) * col_stride < a.len(), "pack: a too short (internal caller bug)");
+        let panels = m.div_ceil(MR);
+        self.data.clear();
+        self.data.resize(panels * MR * k, 0.0);
+        self.m = m;
+        self.k = k;
+        for (p, panel) in self.data.chunks_exact_mut((MR * k).max(1)).take(panels).enumerate() {
+            let rows = MR.min(m - p * MR);
+            for i in 0..rows {
+                let src = &a[(p * MR + i) * row_stride..];
+                if col_stride == 1 {
+                    panel.iter_mut().skip(i).step_by(MR).zip(&src[..k]).for_each(|(d, s)| *d = *s);
+                } else {
+                    panel.iter_mut().skip(i).step_by(MR).zip(src.iter().step_by(col_stride)).for_each(|(d, s)| *d = *s);
+                }
+            }
+        }
+    }
+}
+
+/// `c[i * ldc + j] (+)= sum_t a[i, t] * b[t * ldb + j]` for `i < a.rows()`, `j < n`, with
+/// the row panels split across the cores if `parallel` and the product is large enough.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(a: &Packed, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool, parallel: bool) {
+    let (m, k) = (a.m, a.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "panel gemm: c too short (internal caller bug)");
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    assert!(ldb >= n && b.len() >= (k - 1) * ldb + n, "panel gemm: b too short (internal caller bug)");
+    let panels = m.div_ceil(MR);
+    let threads = if parallel && m * n * k >= 1 << 20 { threads().min(panels) } else { 1 };
+    if threads <= 1 {
+        return rows(Kernel::detect(), &a.data, m, k, b, ldb, n, c, ldc, accumulate);
+    }
+    let per = panels.div_ceil(threads);
+    a.data.par_chunks(per * MR * k).zip(c.par_chunks_mut(per * MR * ldc)).enumerate().for_each(|(t, (a, c))| {
+        rows(Kernel::detect(), a, (m - t * per * MR).min(per * MR), k, b, ldb, n, c, ldc, accumulate);
+    });
+}
+
+/// [`gemm`] of `m` rows packed in `panels` (`m`, `k`, `n` at least 1), on this thread.
+#[allow(clippy::too_many_arguments)]
+fn rows(kernel: Kernel, panels: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let fits = panels.len() >= m.div_ceil(MR) * MR * k && c.len() >= (m - 1) * ldc + n && b.len() >= (k - 1) * ldb + n;
+    assert!(fits && ldb >= n && ldc >= n, "panel gemm: operand too short (internal caller bug)");
+    for j in (0..n).step_by(NR) {
+        let cols = NR.min(n - j);
+        for (p, panel) in panels.chunks_exact(MR * k).take(m.div_ceil(MR)).enumerate() {
+            let rows = MR.min(m - p * MR);
+            // SAFETY: the assert above bounds every read of `b` (rows < k, columns < n) and
+            // every write of `c` (rows < m, columns < n); the panel holds MR * k values.
+            unsafe {
+                let (b, c) = (b.as_ptr().add(j), c.as_mut_ptr().add(p * MR * ldc + j));
+                kernel.tile(Tile { k, a: panel.as_ptr(), b, ldb, c, ldc, rows, cols, accumulate });
+            }
+        }
+    }
+}
+
+/// One register tile's operands: `c` rows `0..rows` (`ldc` apart), columns `0..cols`,
+/// (+)= the packed panel `a` (`MR * k` values) times `b` rows `0..k` (`ldb` apart).
+#[derive(Clone, Copy)]
+struct Tile {
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Kernel::Avx512;
+        }
+        Kernel::Portable
+    }
+
+    /// # Safety
+    /// The tile's `a` holds `MR * k` values; its `b` rows hold `cols` readable values and its
+    /// `c` rows `cols` writable ones; `rows <= MR`, `cols <= NR`.
+    unsafe fn tile(self, t: Tile) {
+        match self {
+            Kernel::Portable => tile_portable(t),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => avx512::tile(t),
+        }
+    }
+}
+
+/// The register tile in plain Rust (any target).
+unsafe fn tile_portable(Tile { k, a, b, ldb, c, ldc, rows, cols, accumulate }: Tile) {
+    let mut acc = [[0.0f32; NR]; MR];
+    let mut row = [0.0f32; NR];
+    for t in 0..k {
+        row[..cols].copy_from_slice(std::slice::from_raw_parts(b.add(t * ldb), cols));
+        let a = std::slice::from_raw_parts(a.add(t * MR), MR);
+        for (acc, &a) in acc.iter_mut().zip(a) {
+            acc.iter_mut().zip(&row).for_each(|(c, b)| *c += a * b);
+        }
+    }
+    for (i, acc) in acc.iter().enumerate().take(rows) {
+        let out = std::slice::from_raw_parts_mut(c.add(i * ldc), cols);
+        if accumulate {
+            out.iter_mut().zip(acc).for_each(|(c, v)| *c += v);
+        } else {
+            out.copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Tile, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// [`super::Kernel::tile`] with `MR x 2` zmm accumulators; the column edge is masked.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile(Tile { k, a, b, ldb, c, ldc, rows, cols, accumulate }: Tile) {
+        const _: () = assert!(NR == 32);
+        let m0: __mmask16 = if cols >= 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
+        let m1: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            ((1u32 << (cols - 16)) - 1) as u16
+        } else {
+            0
+        };
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..k {
+            let b0 = _mm512_maskz_loadu_ps(m0, b);
+            let b1 = _mm512_maskz_loadu_ps(m1, b.add(16));
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(i));
+                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            }
+            a = a.add(MR);
+            b = b.add(ldb);
+        }
+        for (i, acc) in acc.iter().enumerate().take(rows) {
+            let out = c.add(i * ldc);
+            let (mut v0, mut v1) = (acc[0], acc[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, out));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, out.add(16)));
+            }
+            _mm512_mask_storeu_ps(out, m0, v0);
+            _mm512_mask_storeu_ps(out.add(16), m1, v1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn reference(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|t| a[i * k + t] as f64 * b[t * ldb + j] as f64).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn every_edge_matches_the_definition_with_each_kernel() {
+        let mut rng = Rng::new(5);
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            kernels.push(Kernel::Avx512);
+        }
+        for (m, k, n, extra) in [(1, 1, 1, 0), (12, 7, 32, 0), (13, 5, 33, 3), (25, 40, 70, 5), (64, 9, 16, 0), (5, 3, 17, 1)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            let ldb = n + extra;
+            let b: Vec<f32> = (0..k * ldb).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            let want = reference(&a, m, k, &b, ldb, n);
+            let packed = Packed::new(&a, m, k, k, 1);
+            for &kernel in &kernels {
+                // c has a guard column past n that must stay untouched
+                let ldc = n + 1;
+                for accumulate in [false, true] {
+                    let mut c = vec![0.5f32; m * ldc];
+                    rows(kernel, &packed.data, m, k, &b, ldb, n, &mut c, ldc, accumulate);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let want = want[i * n + j] + if accumulate { 0.5 } else { 0.0 };
+                            assert!((c[i * ldc + j] as f64 - want).abs() < 1e-4, "{m}x{k}x{n} at {i},{j}");
+                        }
+                        assert_eq!(c[i * ldc + n], 0.5, "guard column written at row {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_a_transposed_view_equals_packing_its_copy() {
+        let mut rng = Rng::new(6);
+        let (m, k) = (14, 9);
+        let at: Vec<f32> = (0..m * k).map(|_| rng.uniform_in(-1.0, 1.0)).collect(); // [k, m]
+        let copy: Vec<f32> = (0..m * k).map(|x| at[(x % k) * m + x / k]).collect(); // [m, k]
+        assert_eq!(Packed::new(&at, m, k, 1, m).data, Packed::new(&copy, m, k, k, 1).data);
+        let b: Vec<f32> = (0..k * 3).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let mut c = vec![0.0; m * 3];
+        gemm(&Packed::new(&at, m, k, 1, m), &b, 3, 3, &mut c, 3, false, false);
+        let want = reference(&copy, m, k, &b, 3, 3);
+        c.iter().zip(&want).for_each(|(c, w)| assert!((*c as f64 - w).abs() < 1e-4));
+    }
+}
