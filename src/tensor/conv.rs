@@ -120,7 +120,11 @@ fn col2im(cols: &[f32], g: &Geom, x: &mut [f32]) {
             }
             let d = &mut dst[sy * g.w..(sy + 1) * g.w];
             let first = lo * g.stride + j - g.pad;
-            d[first..].iter_mut().step_by(g.stride).zip(&s[lo..hi]).for_each(|(d, s)| *d += s);
+            if g.stride == 1 {
+                d[first..first + hi - lo].iter_mut().zip(&s[lo..hi]).for_each(|(d, s)| *d += s);
+            } else {
+                d[first..].iter_mut().step_by(g.stride).zip(&s[lo..hi]).for_each(|(d, s)| *d += s);
+            }
         }
     }
 }
@@ -228,18 +232,17 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
     (need_x.then_some(gx), gw)
 }
 
-/// `dst [cols, rows] = src [rows, cols]^T` (dst resized).
+/// `dst [cols, rows] = src [rows, cols]^T` (dst resized): eight source rows at a time, so
+/// each destination row gets eight consecutive values per pass.
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    const TILE: usize = 16;
-    dst.clear();
     dst.resize(rows * cols, 0.0);
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
+    if cols == 0 {
+        return;
+    }
+    for (block, src) in src[..rows * cols].chunks(8 * cols).enumerate() {
+        let n = src.len() / cols;
+        for (c, d) in dst.chunks_exact_mut(rows).enumerate() {
+            d[block * 8..block * 8 + n].iter_mut().zip(src[c..].iter().step_by(cols)).for_each(|(d, s)| *d = *s);
         }
     }
 }

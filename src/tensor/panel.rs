@@ -32,23 +32,35 @@ impl Packed {
         packed
     }
 
+    /// Sizes this buffer (reused across calls) for an `m x k` matrix that the caller then
+    /// writes in full; rows past `m` in the last panel are zeroed here.
+    fn shape(&mut self, m: usize, k: usize) {
+        let panels = m.div_ceil(MR);
+        self.data.resize(panels * MR * k, 0.0);
+        (self.m, self.k) = (m, k);
+        if m % MR != 0 {
+            self.data[(panels - 1) * MR * k..].chunks_exact_mut(MR).for_each(|rows| rows[m % MR..].fill(0.0));
+        }
+    }
+
     /// [`Packed::new`] into this buffer (reused across calls).
     pub(crate) fn pack(&mut self, a: &[f32], m: usize, k: usize, row_stride: usize, col_stride: usize) {
         assert!(m == 0 || k == 0 || (m - 1) * row_stride + (k - 1) * col_stride < a.len(), "pack: a too short (internal caller bug)");
         let panels = m.div_ceil(MR);
-        self.data.clear();
-        self.data.resize(panels * MR * k, 0.0);
-        self.m = m;
-        self.k = k;
+        self.shape(m, k);
         for (p, panel) in self.data.chunks_exact_mut((MR * k).max(1)).take(panels).enumerate() {
             let rows = MR.min(m - p * MR);
+            if rows == MR && col_stride == 1 {
+                // a full panel of contiguous rows: each column's MR values written together
+                let src: [&[f32]; MR] = std::array::from_fn(|i| &a[(p * MR + i) * row_stride..][..k]);
+                for (t, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                    dst.iter_mut().zip(&src).for_each(|(d, s)| *d = s[t]);
+                }
+                continue;
+            }
             for i in 0..rows {
                 let src = &a[(p * MR + i) * row_stride..];
-                if col_stride == 1 {
-                    panel.iter_mut().skip(i).step_by(MR).zip(&src[..k]).for_each(|(d, s)| *d = *s);
-                } else {
-                    panel.iter_mut().skip(i).step_by(MR).zip(src.iter().step_by(col_stride)).for_each(|(d, s)| *d = *s);
-                }
+                panel.iter_mut().skip(i).step_by(MR).zip(src.iter().step_by(col_stride)).for_each(|(d, s)| *d = *s);
             }
         }
     }
@@ -261,6 +273,10 @@ mod tests {
         let at: Vec<f32> = (0..m * k).map(|_| rng.uniform_in(-1.0, 1.0)).collect(); // [k, m]
         let copy: Vec<f32> = (0..m * k).map(|x| at[(x % k) * m + x / k]).collect(); // [m, k]
         assert_eq!(Packed::new(&at, m, k, 1, m).data, Packed::new(&copy, m, k, k, 1).data);
+        // a reused buffer that held a larger matrix packs the same (its padding rows zeroed)
+        let mut reused = Packed::new(&vec![7.0; 40 * 11], 40, 11, 11, 1);
+        reused.pack(&copy, m, k, k, 1);
+        assert_eq!(reused.data, Packed::new(&copy, m, k, k, 1).data);
         let b: Vec<f32> = (0..k * 3).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
         let mut c = vec![0.0; m * 3];
         gemm(&Packed::new(&at, m, k, 1, m), &b, 3, 3, &mut c, 3, false, false);
