@@ -85,6 +85,10 @@ fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
         let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let src = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         let (lo, hi) = g.valid_x(j);
+        if g.stride == 1 && g.ow == g.w {
+            shifted_row(src, g, i, j, (lo, hi), dst);
+            continue;
+        }
         for (y, d) in dst.chunks_exact_mut(g.ow).enumerate() {
             let sy = (y * g.stride + i).wrapping_sub(g.pad);
             if sy >= g.h {
@@ -104,6 +108,26 @@ fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
                 d[lo..hi].iter_mut().zip(s[first..].iter().step_by(g.stride)).for_each(|(d, s)| *d = *s);
             }
         }
+    }
+}
+
+/// One row of [`im2col`] for a stride-1 convolution whose output is as wide as its input:
+/// the plane shifted by `(i - pad) * w + j - pad` in one copy, then zeros where a tap falls
+/// outside (rows above or below, and the `lo`/`hi` column edges a row would wrap into).
+fn shifted_row(src: &[f32], g: &Geom, i: usize, j: usize, (lo, hi): (usize, usize), dst: &mut [f32]) {
+    let w = g.w;
+    let y_lo = g.pad.saturating_sub(i).min(g.oh);
+    let y_hi = (g.h + g.pad).saturating_sub(i).clamp(y_lo, g.oh);
+    dst[..y_lo * w].fill(0.0);
+    dst[y_hi * w..].fill(0.0);
+    // output t reads src[t + shift]; clip the copy to the plane (what it clips is an edge)
+    let shift = (i * w + j) as isize - (g.pad * w + g.pad) as isize;
+    let t0 = ((y_lo * w) as isize).max(-shift) as usize;
+    let t1 = ((y_hi * w) as isize).min(src.len() as isize - shift).max(t0 as isize) as usize;
+    dst[t0..t1].copy_from_slice(&src[(t0 as isize + shift) as usize..(t1 as isize + shift) as usize]);
+    for row in dst[y_lo * w..y_hi * w].chunks_exact_mut(w) {
+        row[..lo].fill(0.0);
+        row[hi..].fill(0.0);
     }
 }
 
