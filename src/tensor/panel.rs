@@ -14,6 +14,8 @@ use rayon::prelude::*;
 pub(crate) const MR: usize = 8;
 /// Columns of `b` and `c` per register tile.
 pub(crate) const NR: usize = 32;
+/// Rows of `b` per pass (`KC x NR` values of `b`, 16 KiB, stay in L1 across the panels).
+const KC: usize = 128;
 
 /// `a` packed into panels of [`MR`] rows: panel `p`, column `t`, row `i` lives at
 /// `p * MR * k + t * MR + i`; rows past `m` in the last panel are zeros.
@@ -98,15 +100,20 @@ pub(crate) fn gemm(a: &Packed, b: &[f32], ldb: usize, n: usize, c: &mut [f32], l
 fn rows(kernel: Kernel, panels: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
     let fits = panels.len() >= m.div_ceil(MR) * MR * k && c.len() >= (m - 1) * ldc + n && b.len() >= (k - 1) * ldb + n;
     assert!(fits && ldb >= n && ldc >= n, "panel gemm: operand too short (internal caller bug)");
-    for j in (0..n).step_by(NR) {
-        let cols = NR.min(n - j);
-        for (p, panel) in panels.chunks_exact(MR * k).take(m.div_ceil(MR)).enumerate() {
-            let rows = MR.min(m - p * MR);
-            // SAFETY: the assert above bounds every read of `b` (rows < k, columns < n) and
-            // every write of `c` (rows < m, columns < n); the panel holds MR * k values.
-            unsafe {
-                let (b, c) = (b.as_ptr().add(j), c.as_mut_ptr().add(p * MR * ldc + j));
-                kernel.tile(Tile { k, a: panel.as_ptr(), b, ldb, c, ldc, rows, cols, accumulate });
+    // KC rows of a strip of b stay in L1 while every panel passes over them
+    for k0 in (0..k).step_by(KC) {
+        let depth = KC.min(k - k0);
+        let accumulate = accumulate || k0 > 0;
+        for j in (0..n).step_by(NR) {
+            let cols = NR.min(n - j);
+            for (p, panel) in panels.chunks_exact(MR * k).take(m.div_ceil(MR)).enumerate() {
+                let rows = MR.min(m - p * MR);
+                // SAFETY: the assert above bounds every read of `b` (rows < k, columns < n)
+                // and every write of `c` (rows < m, columns < n); the panel holds MR * k values.
+                unsafe {
+                    let (a, b, c) = (panel.as_ptr().add(k0 * MR), b.as_ptr().add(k0 * ldb + j), c.as_mut_ptr().add(p * MR * ldc + j));
+                    kernel.tile(Tile { k: depth, a, b, ldb, c, ldc, rows, cols, accumulate });
+                }
             }
         }
     }
