@@ -56,12 +56,15 @@ pub enum Layer {
 }
 
 impl BatchNorm {
-    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    /// Normalizes `x`; `relu` applies a following ReLU in the same op.
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx, relu: bool) -> Result<Tensor> {
         let (gamma, beta) = (self.weight.tensor(ctx.track), self.bias.tensor(ctx.track));
         if !ctx.train {
-            return x.batch_norm_eval(&gamma, &beta, &self.running_mean.values(), &self.running_var.values(), self.eps);
+            let y = x.batch_norm_eval(&gamma, &beta, &self.running_mean.values(), &self.running_var.values(), self.eps)?;
+            return Ok(if relu { y.relu() } else { y });
         }
-        let (y, stats) = x.batch_norm_train(&gamma, &beta, self.eps)?;
+        let (y, stats) =
+            if relu { x.batch_norm_train_relu(&gamma, &beta, self.eps)? } else { x.batch_norm_train(&gamma, &beta, self.eps)? };
         let m = self.momentum;
         self.running_mean.update(|rm| rm.iter_mut().zip(&stats.mean).for_each(|(r, b)| *r = (1.0 - m) * *r + m * b));
         self.running_var.update(|rv| rv.iter_mut().zip(&stats.var_unbiased).for_each(|(r, b)| *r = (1.0 - m) * *r + m * b));
@@ -70,11 +73,19 @@ impl BatchNorm {
     }
 }
 
-/// Runs `layers` in order.
+/// Runs `layers` in order; a batch norm followed by a ReLU runs as one fused op.
 pub fn forward_all(layers: &[Layer], x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
     let mut h = x.clone();
-    for layer in layers {
-        h = layer.forward(&h, ctx)?;
+    let mut rest = layers;
+    while let Some((layer, tail)) = rest.split_first() {
+        rest = tail;
+        h = match (layer, tail.first()) {
+            (Layer::BatchNorm(bn), Some(Layer::Relu)) => {
+                rest = &tail[1..];
+                bn.forward(&h, ctx, true)?
+            }
+            _ => layer.forward(&h, ctx)?,
+        };
     }
     Ok(h)
 }
@@ -94,7 +105,7 @@ impl Layer {
                 ctx.macs += (s[0] * s[2] * s[3] * w.len()) as u64;
                 Ok(y)
             }
-            Layer::BatchNorm(bn) => bn.forward(x, ctx),
+            Layer::BatchNorm(bn) => bn.forward(x, ctx, false),
             Layer::Relu => Ok(x.relu()),
             Layer::MaxPool2d { kernel, stride } => x.max_pool2d(*kernel, *stride),
             Layer::AvgPool2d { kernel, stride } => x.avg_pool2d(*kernel, *stride),
@@ -111,7 +122,11 @@ impl Layer {
                 let h = forward_all(&r.pre, x, ctx)?;
                 let main = forward_all(&r.body, &h, ctx)?;
                 let skip = forward_all(&r.shortcut, if r.shared_pre { &h } else { x }, ctx)?;
-                forward_all(&r.post, &main.add(&skip)?, ctx)
+                match r.post.split_first() {
+                    // the sum and a first ReLU in one pass
+                    Some((Layer::Relu, post)) if main.shape() == skip.shape() => forward_all(post, &main.add_relu(&skip)?, ctx),
+                    _ => forward_all(&r.post, &main.add(&skip)?, ctx),
+                }
             }
         }
     }

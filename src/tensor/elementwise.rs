@@ -30,6 +30,23 @@ impl Tensor {
             .record(&[self], move |g, _| vec![Some(zip_map(g, &y, |g, y| if y > 0.0 { g } else { 0.0 }))])
     }
 
+    /// `max(self + rhs, 0)` for tensors of one shape (a residual block's sum and ReLU in one
+    /// pass, the same values and gradients as the two ops).
+    pub fn add_relu(&self, rhs: &Tensor) -> Result<Tensor> {
+        if self.shape != rhs.shape {
+            return Err(Error::shape("add_relu", format!("{:?} (both operands one shape)", self.shape), &rhs.shape));
+        }
+        let out = Rc::new(zip_map(&self.data, &rhs.data, |a, b| (a + b).max(0.0)));
+        let y = out.clone();
+        Ok(Tensor::constant(self.shape.clone(), out).record(&[self, rhs], move |g, needs| {
+            let g = zip_map(g, &y, |g, y| if y > 0.0 { g } else { 0.0 });
+            match needs {
+                [true, true] => vec![Some(g.clone()), Some(g)],
+                _ => needs.iter().map(|n| n.then(|| g.clone())).collect(),
+            }
+        }))
+    }
+
     /// `x * factor`.
     pub fn scale(&self, factor: f32) -> Tensor {
         Tensor::constant(self.shape.clone(), Rc::new(self.unary(|x| x * factor)))
@@ -62,13 +79,23 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::gradcheck::check;
+    use crate::tensor::gradcheck::{check, check_fused};
 
     #[test]
     fn relu_add_scale_gradients() {
         let x = vec![0.5, -1.2, 2.0, -0.3, 0.9, 1.7];
         let y = vec![0.1, 0.2, -0.4, 0.8, -1.1, 0.6];
         check(&[(x.clone(), vec![2, 3]), (y.clone(), vec![2, 3])], |v| Ok(v[0].relu().add(&v[1].scale(2.5))?.relu()));
+    }
+
+    #[test]
+    fn add_relu_equals_add_then_relu() {
+        let x = vec![0.5, -1.2, 2.0, -0.3, 0.9, 1.7];
+        let y = vec![0.1, 0.2, -0.4, 0.8, -1.1, 0.6];
+        let inputs = [(x, vec![2, 3]), (y, vec![2, 3])];
+        check_fused(&inputs, |v| v[0].add_relu(&v[1]), |v| Ok(v[0].add(&v[1])?.relu()));
+        let e = Tensor::zeros(&[2, 3]).add_relu(&Tensor::zeros(&[3])).unwrap_err().to_string();
+        assert!(e.contains("add_relu") && e.contains("[2, 3]") && e.contains("[3]"), "{e}");
     }
 
     #[test]

@@ -49,3 +49,26 @@ fn mul_sum(out: &Tensor, proj: &Tensor) -> Tensor {
     let p = proj.data_rc().clone();
     Tensor::constant(vec![1], std::rc::Rc::new(vec![value])).record(&[out], move |g, _| vec![Some(p.iter().map(|p| p * g[0]).collect())])
 }
+
+/// Checks that `fused` gives bit-for-bit the values and input gradients (under a random
+/// upstream gradient) of `composed`, the ops it fuses.
+pub(crate) fn check_fused(
+    inputs: &[(Vec<f32>, Vec<usize>)],
+    fused: impl Fn(&[Tensor]) -> Result<Tensor>,
+    composed: impl Fn(&[Tensor]) -> Result<Tensor>,
+) {
+    let run = |f: &dyn Fn(&[Tensor]) -> Result<Tensor>| {
+        let vars: Vec<Tensor> = inputs.iter().map(|(d, s)| Tensor::variable(d.clone(), s).unwrap()).collect();
+        let out = f(&vars).unwrap();
+        let mut rng = crate::rng::Rng::new(12);
+        let proj = Tensor::from_vec((0..out.len()).map(|_| rng.uniform_in(-1.0, 1.0)).collect(), out.shape()).unwrap();
+        let grads = mul_sum(&out, &proj).backward().unwrap();
+        let grads: Vec<Vec<f32>> = vars.iter().map(|v| grads.get(v.leaf_key().unwrap()).unwrap().to_vec()).collect();
+        (out.data().to_vec(), grads)
+    };
+    let (want, got) = (run(&composed), run(&fused));
+    assert_eq!(got.0, want.0, "values");
+    for (i, (g, w)) in got.1.iter().zip(&want.1).enumerate() {
+        assert_eq!(g, w, "gradient of input {i}");
+    }
+}

@@ -71,6 +71,16 @@ impl Tensor {
     /// `y = gamma * (x - mean_c) / sqrt(var_c + eps) + beta`, biased variance. Statistics are
     /// summed in f64, one channel per task; the element-wise passes run one image per task.
     pub fn batch_norm_train(&self, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<(Tensor, BatchStats)> {
+        self.batch_norm_train_then(gamma, beta, eps, false)
+    }
+
+    /// [`Tensor::batch_norm_train`] followed by ReLU in the same passes (the same values and
+    /// gradients as the two ops, without the ReLU's buffers and passes).
+    pub fn batch_norm_train_relu(&self, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<(Tensor, BatchStats)> {
+        self.batch_norm_train_then(gamma, beta, eps, true)
+    }
+
+    fn batch_norm_train_then(&self, gamma: &Tensor, beta: &Tensor, eps: f32, relu: bool) -> Result<(Tensor, BatchStats)> {
         let c = gamma.len();
         let (n, plane) = layout(self, c)?;
         check_affine(gamma, beta, c)?;
@@ -102,15 +112,20 @@ impl Tensor {
         planes.each_plane(&mut out, |ch, i, o| {
             let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
             for (o, x) in o.iter_mut().zip(&x[i..]) {
-                *o = g * ((x - m) * is) + bt;
+                let y = g * ((x - m) * is) + bt;
+                *o = if relu { y.max(0.0) } else { y };
             }
         });
         let stats = BatchStats { mean: mean.clone(), var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
         // the backward pass recomputes xhat = (x - mean) * inv_std from the input (kept
         // instead of a second activation-sized buffer)
-        let (x_data, g_data) = (self.data.clone(), gamma.data.clone());
+        let (x_data, g_data, b_data) = (self.data.clone(), gamma.data.clone(), beta.data.clone());
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
             let (x, g_data): (&[f32], &[f32]) = (&x_data, &g_data);
+            let b_data: &[f32] = &b_data;
+            // after a fused ReLU, dy counts only where the normalized value (recomputed exactly
+            // as the forward pass did) was positive
+            let passed = |ch: usize, xhat: f32| !relu || g_data[ch] * xhat + b_data[ch] > 0.0;
             // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
             let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
                 .per_channel(|ch| {
@@ -118,8 +133,11 @@ impl Tensor {
                     let (mut s, mut sx) = (0.0f64, 0.0f64);
                     for (dy, xp) in planes.of(g, ch).zip(planes.of(x, ch)) {
                         for (d, x) in dy.iter().zip(xp) {
-                            s += *d as f64;
-                            sx += (d * ((x - m) * is)) as f64;
+                            let xhat = (x - m) * is;
+                            if passed(ch, xhat) {
+                                s += *d as f64;
+                                sx += (d * xhat) as f64;
+                            }
                         }
                     }
                     (s as f32, sx as f32)
@@ -134,7 +152,9 @@ impl Tensor {
                     let k = g_data[ch] * is;
                     let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
                     for ((o, dy), x) in o.iter_mut().zip(&g[i..]).zip(&x[i..]) {
-                        *o = k * (dy - mdy - ((x - m) * is) * mdyx);
+                        let xhat = (x - m) * is;
+                        let dy = if passed(ch, xhat) { *dy } else { 0.0 };
+                        *o = k * (dy - mdy - xhat * mdyx);
                     }
                 });
                 gx
@@ -187,7 +207,7 @@ impl Tensor {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use crate::tensor::gradcheck::check;
+    use crate::tensor::gradcheck::{check, check_fused};
 
     fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
@@ -230,6 +250,23 @@ mod tests {
         check(&inputs, |v| Ok(v[0].batch_norm_train(&v[1], &v[2], 1e-5)?.0));
         let inputs = vec![(rand(&mut rng, 5 * 3), vec![5, 3]), (rand(&mut rng, 3), vec![3]), (rand(&mut rng, 3), vec![3])];
         check(&inputs, |v| Ok(v[0].batch_norm_train(&v[1], &v[2], 1e-5)?.0));
+    }
+
+    #[test]
+    fn fused_relu_equals_batch_norm_then_relu() {
+        let mut rng = Rng::new(10);
+        // a shifted beta puts about half the normalized values below zero
+        let inputs = vec![(rand(&mut rng, 4 * 3 * 5 * 5), vec![4, 3, 5, 5]), (rand(&mut rng, 3), vec![3]), (vec![0.3, -0.2, 0.0], vec![3])];
+        check_fused(
+            &inputs,
+            |v| Ok(v[0].batch_norm_train_relu(&v[1], &v[2], 1e-5)?.0),
+            |v| Ok(v[0].batch_norm_train(&v[1], &v[2], 1e-5)?.0.relu()),
+        );
+        // the case is not vacuous: a good share of the outputs is clipped
+        let x = Tensor::from_vec(inputs[0].0.clone(), &[4, 3, 5, 5]).unwrap();
+        let (y, _) = x.batch_norm_train_relu(&Tensor::from_vec(vec![1.0; 3], &[3]).unwrap(), &Tensor::zeros(&[3]), 1e-5).unwrap();
+        let clipped = y.data().iter().filter(|v| **v == 0.0).count();
+        assert!((100..200).contains(&clipped), "{clipped} of 300 clipped");
     }
 
     #[test]
