@@ -124,20 +124,23 @@ impl Tensor {
             let (x, g_data): (&[f32], &[f32]) = (&x_data, &g_data);
             let b_data: &[f32] = &b_data;
             // after a fused ReLU, dy counts only where the normalized value (recomputed exactly
-            // as the forward pass did) was positive
-            let passed = |ch: usize, xhat: f32| !relu || g_data[ch] * xhat + b_data[ch] > 0.0;
+            // as the forward pass did) was positive; a select, not a branch (half are clipped)
+            let through = |ch: usize| {
+                let (gm, bt) = (g_data[ch], b_data[ch]);
+                move |dy: f32, xhat: f32| if !relu || gm * xhat + bt > 0.0 { dy } else { 0.0 }
+            };
             // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
             let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
                 .per_channel(|ch| {
                     let (m, is) = (mean[ch], inv_std[ch]);
                     let (mut s, mut sx) = (0.0f64, 0.0f64);
+                    let through = through(ch);
                     for (dy, xp) in planes.of(g, ch).zip(planes.of(x, ch)) {
                         for (d, x) in dy.iter().zip(xp) {
                             let xhat = (x - m) * is;
-                            if passed(ch, xhat) {
-                                s += *d as f64;
-                                sx += (d * xhat) as f64;
-                            }
+                            let d = through(*d, xhat);
+                            s += d as f64;
+                            sx += (d * xhat) as f64;
                         }
                     }
                     (s as f32, sx as f32)
@@ -151,10 +154,10 @@ impl Tensor {
                     let (m, is) = (mean[ch], inv_std[ch]);
                     let k = g_data[ch] * is;
                     let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
+                    let through = through(ch);
                     for ((o, dy), x) in o.iter_mut().zip(&g[i..]).zip(&x[i..]) {
                         let xhat = (x - m) * is;
-                        let dy = if passed(ch, xhat) { *dy } else { 0.0 };
-                        *o = k * (dy - mdy - xhat * mdyx);
+                        *o = k * (through(*dy, xhat) - mdy - xhat * mdyx);
                     }
                 });
                 gx
