@@ -9,7 +9,12 @@ use super::panel::{self, Packed};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
+use std::ops::Range;
 use std::rc::Rc;
+
+/// Bytes of column matrix per band of output rows: a band's columns stay in L2 between
+/// their im2col and their GEMM (and between the GEMM and col2im).
+const BAND_BYTES: usize = 1 << 20;
 
 /// Output channels times input channels up to which a stride-1 convolution runs direct. On
 /// the 2-core machine of docs/performance.md the direct kernels beat im2col + GEMM on first
@@ -65,6 +70,19 @@ impl Geom {
         let hi = if self.w + self.pad > j { ((self.w + self.pad - j - 1) / self.stride + 1).min(self.ow) } else { 0 };
         (lo, hi.max(lo))
     }
+    /// The output rows of one image in bands whose column matrix (`k` rows, one column per
+    /// position) fits in [`BAND_BYTES`], the bands as even as they can be.
+    fn bands(&self) -> impl Iterator<Item = Range<usize>> {
+        let positions = (BAND_BYTES / 4 / self.k().max(1)) / panel::NR * panel::NR;
+        let most = (positions / self.ow.max(1)).clamp(1, self.oh.max(1));
+        let rows = self.oh.div_ceil(self.oh.div_ceil(most).max(1)).max(1);
+        let oh = self.oh;
+        (0..oh).step_by(rows).map(move |y| y..(y + rows).min(oh))
+    }
+    /// Positions in the widest band.
+    fn band_len(&self) -> usize {
+        self.bands().map(|r| r.len() * self.ow).max().unwrap_or(0)
+    }
     /// Runs `f(first image, images, parallel)` over groups of consecutive images, one group
     /// per core, and returns each group's result. Each group's GEMMs run on its own thread
     /// (`parallel` false); a single image is one group whose GEMMs use every core.
@@ -78,18 +96,19 @@ impl Geom {
     }
 }
 
-/// `cols[(c, i, j), (y, x)] = x[c, y*s + i - p, x*s + j - p]` (zero outside) for one image.
-fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
-    let l = g.l();
-    for (row, dst) in cols.chunks_exact_mut(l).enumerate() {
+/// `cols[(c, i, j), (y, x)] = x[c, y*s + i - p, x*s + j - p]` (zero outside) for one image's
+/// output rows `y` in `rows`: `k` rows of `rows.len() * ow` columns.
+fn im2col(x: &[f32], g: &Geom, rows: Range<usize>, cols: &mut [f32]) {
+    let n = rows.len() * g.ow;
+    for (row, dst) in cols.chunks_exact_mut(n).take(g.k()).enumerate() {
         let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let src = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         let (lo, hi) = g.valid_x(j);
         if g.stride == 1 && g.ow == g.w {
-            shifted_row(src, g, i, j, (lo, hi), dst);
+            shifted_row(src, g, i, j, (lo, hi), rows.clone(), dst);
             continue;
         }
-        for (y, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+        for (y, d) in rows.clone().zip(dst.chunks_exact_mut(g.ow)) {
             let sy = (y * g.stride + i).wrapping_sub(g.pad);
             if sy >= g.h {
                 d.fill(0.0);
@@ -114,30 +133,32 @@ fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
 /// One row of [`im2col`] for a stride-1 convolution whose output is as wide as its input:
 /// the plane shifted by `(i - pad) * w + j - pad` in one copy, then zeros where a tap falls
 /// outside (rows above or below, and the `lo`/`hi` column edges a row would wrap into).
-fn shifted_row(src: &[f32], g: &Geom, i: usize, j: usize, (lo, hi): (usize, usize), dst: &mut [f32]) {
+fn shifted_row(src: &[f32], g: &Geom, i: usize, j: usize, (lo, hi): (usize, usize), rows: Range<usize>, dst: &mut [f32]) {
     let w = g.w;
-    let y_lo = g.pad.saturating_sub(i).min(g.oh);
-    let y_hi = (g.h + g.pad).saturating_sub(i).clamp(y_lo, g.oh);
-    dst[..y_lo * w].fill(0.0);
-    dst[y_hi * w..].fill(0.0);
+    let base = rows.start * w;
+    let y_lo = g.pad.saturating_sub(i).clamp(rows.start, rows.end);
+    let y_hi = (g.h + g.pad).saturating_sub(i).clamp(y_lo, rows.end);
+    dst[..y_lo * w - base].fill(0.0);
+    dst[y_hi * w - base..].fill(0.0);
     // output t reads src[t + shift]; clip the copy to the plane (what it clips is an edge)
     let shift = (i * w + j) as isize - (g.pad * w + g.pad) as isize;
     let t0 = ((y_lo * w) as isize).max(-shift) as usize;
     let t1 = ((y_hi * w) as isize).min(src.len() as isize - shift).max(t0 as isize) as usize;
-    dst[t0..t1].copy_from_slice(&src[(t0 as isize + shift) as usize..(t1 as isize + shift) as usize]);
-    for row in dst[y_lo * w..y_hi * w].chunks_exact_mut(w) {
+    dst[t0 - base..t1 - base].copy_from_slice(&src[(t0 as isize + shift) as usize..(t1 as isize + shift) as usize]);
+    for row in dst[y_lo * w - base..y_hi * w - base].chunks_exact_mut(w) {
         row[..lo].fill(0.0);
         row[hi..].fill(0.0);
     }
 }
 
-/// The adjoint of [`im2col`] for one image: adds the columns into `x` (zeroed by the caller).
-fn col2im(cols: &[f32], g: &Geom, x: &mut [f32]) {
-    for (row, src) in cols.chunks_exact(g.l()).enumerate() {
+/// The adjoint of [`im2col`] for one image's output rows `rows`: adds the columns into `x`.
+fn col2im(cols: &[f32], g: &Geom, rows: Range<usize>, x: &mut [f32]) {
+    let n = rows.len() * g.ow;
+    for (row, src) in cols.chunks_exact(n).take(g.k()).enumerate() {
         let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let dst = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         let (lo, hi) = g.valid_x(j);
-        for (y, s) in src.chunks_exact(g.ow).enumerate() {
+        for (y, s) in rows.clone().zip(src.chunks_exact(g.ow)) {
             let sy = (y * g.stride + i).wrapping_sub(g.pad);
             if sy >= g.h || lo == hi {
                 continue;
@@ -163,7 +184,7 @@ fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
     let packed = if direct.is_some() { Packed::default() } else { Packed::new(weight, o, k, k, 1) };
     g.by_groups(|first, count, parallel| {
         let mut scratch = conv_direct::Scratch::default();
-        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
+        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * g.band_len()] };
         for b in first..first + count {
             let xb = &x[b * g.image()..(b + 1) * g.image()];
             // SAFETY: groups cover disjoint image ranges, so each output image is written by
@@ -173,16 +194,18 @@ fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
                 plane.forward(xb, weight, bias, ob, &mut scratch);
                 continue;
             }
-            let rhs = if g.pointwise() {
-                xb
-            } else {
-                im2col(xb, g, &mut cols);
-                &cols
-            };
             if let Some(bias) = bias {
                 ob.chunks_exact_mut(l).zip(bias).for_each(|(plane, v)| plane.fill(*v));
             }
-            panel::gemm(&packed, rhs, l, l, ob, l, bias.is_some(), parallel);
+            if g.pointwise() {
+                panel::gemm(&packed, xb, l, l, ob, l, bias.is_some(), parallel);
+                continue;
+            }
+            for rows in g.bands() {
+                let (start, n) = (rows.start * g.ow, rows.len() * g.ow);
+                im2col(xb, g, rows, &mut cols);
+                panel::gemm(&packed, &cols, n, n, &mut ob[start..], l, bias.is_some(), parallel);
+            }
         }
     });
     out
@@ -199,7 +222,7 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
     let packed_t = if need_x && direct.is_none() { Packed::new(weight, k, o, 1, k) } else { Packed::default() };
     let partial_gw = g.by_groups(|first, count, parallel| {
         let mut scratch = conv_direct::Scratch::default();
-        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * l] };
+        let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * g.band_len()] };
         // the weight gradient transposed, [k, o]: the image's columns are the packed operand
         let mut gw_t = if need_w { vec![0.0; k * o] } else { Vec::new() };
         let (mut packed_cols, mut grad_t) = (Packed::default(), Vec::new());
@@ -215,26 +238,32 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
                 }
                 continue;
             }
+            let xb = &x[b * g.image()..(b + 1) * g.image()];
+            // SAFETY: as in `forward`: one writer per image.
+            let gxb = if need_x { unsafe { gx_ptr.slice(b * g.image(), g.image()) } } else { &mut [] };
             if need_w {
-                let xb = &x[b * g.image()..(b + 1) * g.image()];
-                let lhs = if g.pointwise() {
-                    xb
-                } else {
-                    im2col(xb, g, &mut cols);
-                    &cols
-                };
-                packed_cols.pack(lhs, k, l, l, 1);
                 transpose(gb, o, l, &mut grad_t);
-                panel::gemm(&packed_cols, &grad_t, o, o, &mut gw_t, o, b > first, parallel);
             }
-            if need_x {
-                // SAFETY: as in `forward`: one writer per image.
-                let gxb = unsafe { gx_ptr.slice(b * g.image(), g.image()) };
-                if g.pointwise() {
+            if g.pointwise() {
+                if need_w {
+                    packed_cols.pack(xb, k, l, l, 1);
+                    panel::gemm(&packed_cols, &grad_t, o, o, &mut gw_t, o, b > first, parallel);
+                }
+                if need_x {
                     panel::gemm(&packed_t, gb, l, l, gxb, l, false, parallel);
-                } else {
-                    panel::gemm(&packed_t, gb, l, l, &mut cols, l, false, parallel);
-                    col2im(&cols, g, gxb); // gx starts zeroed; each image is folded once
+                }
+                continue;
+            }
+            for rows in g.bands() {
+                let (start, n) = (rows.start * g.ow, rows.len() * g.ow);
+                if need_w {
+                    im2col(xb, g, rows.clone(), &mut cols);
+                    packed_cols.pack(&cols, k, n, n, 1);
+                    panel::gemm(&packed_cols, &grad_t[start * o..], o, o, &mut gw_t, o, b > first || start > 0, parallel);
+                }
+                if need_x {
+                    panel::gemm(&packed_t, &gb[start..], l, n, &mut cols, n, false, parallel);
+                    col2im(&cols, g, rows, gxb); // gx starts zeroed; each band is folded once
                 }
             }
         }
@@ -411,8 +440,9 @@ mod tests {
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
     /// Stride-1 cases with up to 128 channel pairs run direct; the last four take im2col +
     /// GEMM at stride 1 (checked in `cases_cover_both_kernels`), the last two with partial
-    /// register tiles in both directions, the very last on every core for one image.
-    const CASES: [([usize; 4], [usize; 4], usize, usize); 13] = [
+    /// register tiles in both directions, the next on every core for one image; the last two
+    /// have column matrices split into bands of output rows (stride 1 and 2).
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 15] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
         ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
@@ -426,6 +456,8 @@ mod tests {
         ([3, 20, 5, 7], [30, 20, 3, 2], 1, 0),
         ([2, 16, 11, 10], [40, 16, 3, 3], 1, 1),
         ([1, 32, 16, 15], [50, 32, 3, 3], 1, 1),
+        ([2, 32, 32, 31], [8, 32, 3, 3], 1, 1),
+        ([1, 32, 63, 64], [8, 32, 3, 3], 2, 1),
     ];
 
     fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
@@ -436,7 +468,10 @@ mod tests {
     #[test]
     fn cases_cover_both_kernels() {
         let direct: Vec<bool> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).direct().is_some()).collect();
-        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false]);
+        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false, false, false]);
+        let bands: Vec<usize> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).bands().count()).collect();
+        assert_eq!(bands[..13], [1; 13]);
+        assert_eq!(bands[13..], [2, 2]);
         assert!(CASES.iter().zip(&direct).any(|((.., s, _), d)| *s == 1 && !d));
     }
 
