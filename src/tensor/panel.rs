@@ -4,18 +4,21 @@
 //! buffer or a gradient image needs no packing). `c` is any row-major block (`ldc` apart).
 //!
 //! On x86-64 with AVX-512F (checked at run time) each `MR x NR` tile of `c` is accumulated in
-//! 24 zmm registers; elsewhere the same loops run in plain Rust. Both agree with the
-//! definition to rounding (tests).
+//! 16 zmm registers, each `a` value a broadcast operand of its FMA; elsewhere the same loops
+//! run in plain Rust. Both agree with the definition to rounding (tests). On the 2-core Zen 4
+//! of docs/performance.md, 16x16 tiles in passes of 256 rows ran ~10% faster than 8x32 in
+//! passes of 128 with both cores busy (min of 5 alternating runs over resnet8x4's
+//! convolutions); alone, every shape tried ran at ~110 GFLOP/s per core.
 
 use super::matmul::threads;
 use rayon::prelude::*;
 
 /// Rows of `a` per packed panel (broadcast operands of the register tile).
-pub(crate) const MR: usize = 8;
+pub(crate) const MR: usize = 16;
 /// Columns of `b` and `c` per register tile.
-pub(crate) const NR: usize = 32;
+pub(crate) const NR: usize = 16;
 /// Rows of `b` per pass (`KC x NR` values of `b`, 16 KiB, stay in L1 across the panels).
-const KC: usize = 128;
+const KC: usize = 256;
 
 /// `a` packed into panels of [`MR`] rows: panel `p`, column `t`, row `i` lives at
 /// `p * MR * k + t * MR + i`; rows past `m` in the last panel are zeros.
@@ -198,40 +201,35 @@ mod avx512 {
     use super::{Tile, MR, NR};
     use std::arch::x86_64::*;
 
-    /// [`super::Kernel::tile`] with `MR x 2` zmm accumulators; the column edge is masked.
+    /// [`super::Kernel::tile`] with `MR x NR / 16` zmm accumulators; the column edge is masked.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile(Tile { k, a, b, ldb, c, ldc, rows, cols, accumulate }: Tile) {
-        const _: () = assert!(NR == 32);
-        let m0: __mmask16 = if cols >= 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
-        let m1: __mmask16 = if cols >= 32 {
-            0xffff
-        } else if cols > 16 {
-            ((1u32 << (cols - 16)) - 1) as u16
-        } else {
-            0
-        };
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        const V: usize = NR / 16;
+        const _: () = assert!(NR % 16 == 0);
+        // lanes of each vector inside the tile's `cols` columns
+        let masks: [__mmask16; V] = std::array::from_fn(|v| {
+            let lanes = cols.saturating_sub(16 * v).min(16);
+            ((1u32 << lanes) - 1) as u16
+        });
+        let mut acc = [[_mm512_setzero_ps(); V]; MR];
         let (mut a, mut b) = (a, b);
         for _ in 0..k {
-            let b0 = _mm512_maskz_loadu_ps(m0, b);
-            let b1 = _mm512_maskz_loadu_ps(m1, b.add(16));
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], b.add(16 * v)));
             for (i, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(i));
-                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                for v in 0..V {
+                    acc[v] = _mm512_fmadd_ps(av, bv[v], acc[v]);
+                }
             }
             a = a.add(MR);
             b = b.add(ldb);
         }
         for (i, acc) in acc.iter().enumerate().take(rows) {
-            let out = c.add(i * ldc);
-            let (mut v0, mut v1) = (acc[0], acc[1]);
-            if accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, out));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, out.add(16)));
+            for v in 0..V {
+                let out = c.add(i * ldc + 16 * v);
+                let sum = if accumulate { _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(masks[v], out)) } else { acc[v] };
+                _mm512_mask_storeu_ps(out, masks[v], sum);
             }
-            _mm512_mask_storeu_ps(out, m0, v0);
-            _mm512_mask_storeu_ps(out.add(16), m1, v1);
         }
     }
 }
