@@ -5,7 +5,7 @@
 
 use super::conv_direct;
 use super::matmul::threads;
-use super::panel::{self, Packed};
+use super::panel::{self, transpose, Packed};
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -283,21 +283,6 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
         gw
     });
     (need_x.then_some(gx), gw)
-}
-
-/// `dst [cols, rows] = src [rows, cols]^T` (dst resized): eight source rows at a time, so
-/// each destination row gets eight consecutive values per pass.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    dst.resize(rows * cols, 0.0);
-    if cols == 0 {
-        return;
-    }
-    for (block, src) in src[..rows * cols].chunks(8 * cols).enumerate() {
-        let n = src.len() / cols;
-        for (c, d) in dst.chunks_exact_mut(rows).enumerate() {
-            d[block * 8..block * 8 + n].iter_mut().zip(src[c..].iter().step_by(cols)).for_each(|(d, s)| *d = *s);
-        }
-    }
 }
 
 /// A raw pointer that threads writing disjoint ranges of one buffer may share.

@@ -12,6 +12,7 @@
 
 use super::matmul::threads;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Rows of `a` per packed panel (broadcast operands of the register tile).
 pub(crate) const MR: usize = 16;
@@ -55,12 +56,9 @@ impl Packed {
         self.shape(m, k);
         for (p, panel) in self.data.chunks_exact_mut((MR * k).max(1)).take(panels).enumerate() {
             let rows = MR.min(m - p * MR);
-            if rows == MR && col_stride == 1 {
-                // a full panel of contiguous rows: each column's MR values written together
-                let src: [&[f32]; MR] = std::array::from_fn(|i| &a[(p * MR + i) * row_stride..][..k]);
-                for (t, dst) in panel.chunks_exact_mut(MR).enumerate() {
-                    dst.iter_mut().zip(&src).for_each(|(d, s)| *d = s[t]);
-                }
+            if col_stride == 1 {
+                // contiguous rows: the panel is their transpose, MR values per column
+                transpose_into(&a[p * MR * row_stride..], row_stride, panel, MR, rows, k);
                 continue;
             }
             for i in 0..rows {
@@ -69,6 +67,49 @@ impl Packed {
             }
         }
     }
+}
+
+/// `dst [cols, rows] = src [rows, cols]^T` (`dst` resized).
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    dst.resize(rows * cols, 0.0);
+    transpose_into(src, cols, dst, rows, rows, cols);
+}
+
+/// `dst[c * dst_stride + r] = src[r * src_stride + c]` for `r < rows`, `c < cols`: blocks of
+/// 16 x 16 transposed in registers where AVX-512 runs, the edges value by value.
+pub(crate) fn transpose_into(src: &[f32], src_stride: usize, dst: &mut [f32], dst_stride: usize, rows: usize, cols: usize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let fits = (rows - 1) * src_stride + cols <= src.len() && (cols - 1) * dst_stride + rows <= dst.len();
+    assert!(fits && src_stride >= cols && dst_stride >= rows, "transpose: operand too short (internal caller bug)");
+    let (mut whole_rows, mut whole_cols) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        (whole_rows, whole_cols) = (rows / 16 * 16, cols / 16 * 16);
+        for r in (0..whole_rows).step_by(16) {
+            for c in (0..whole_cols).step_by(16) {
+                // SAFETY: the assert above bounds the 16 rows of 16 values read and written.
+                unsafe {
+                    avx512::transpose16(
+                        src.as_ptr().add(r * src_stride + c),
+                        src_stride,
+                        dst.as_mut_ptr().add(c * dst_stride + r),
+                        dst_stride,
+                    )
+                };
+            }
+        }
+    }
+    let mut one_by_one = |rows: Range<usize>, cols: Range<usize>| {
+        for r in rows {
+            for c in cols.clone() {
+                dst[c * dst_stride + r] = src[r * src_stride + c];
+            }
+        }
+    };
+    one_by_one(0..whole_rows, whole_cols..cols);
+    one_by_one(whole_rows..rows, 0..cols);
 }
 
 /// `c[i * ldc + j] (+)= sum_t a[i, t] * b[t * ldb + j]` for `i < a.rows()`, `j < n`, with
@@ -232,6 +273,38 @@ mod avx512 {
             }
         }
     }
+
+    /// `dst[c * ds + r] = src[r * ss + c]` for a 16 x 16 block: four rounds, each swapping the
+    /// off-diagonal blocks of size 1, 2, 4, 8 between pairs of rows.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose16(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+        let mut r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * ss)));
+        swap_blocks::<1>(&mut r);
+        swap_blocks::<2>(&mut r);
+        swap_blocks::<4>(&mut r);
+        swap_blocks::<8>(&mut r);
+        for (i, row) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add(i * ds), *row);
+        }
+    }
+
+    /// One round of [`transpose16`]: rows `i` and `i + H` (bit `H` of `i` clear) exchange the
+    /// `H x H` blocks off their diagonal. Constant bounds, so the rows stay in registers.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn swap_blocks<const H: usize>(r: &mut [__m512; 16]) {
+        // lanes of the upper row of a pair from (itself, the lower row), and of the lower row
+        let upper: [i32; 16] = std::array::from_fn(|l| if l & H == 0 { l as i32 } else { (16 + l - H) as i32 });
+        let lower: [i32; 16] = std::array::from_fn(|l| if l & H == 0 { (l + H) as i32 } else { (16 + l) as i32 });
+        let (upper, lower) = (_mm512_loadu_epi32(upper.as_ptr()), _mm512_loadu_epi32(lower.as_ptr()));
+        for i in 0..16 {
+            if i & H == 0 {
+                let (a, b) = (r[i], r[i + H]);
+                r[i] = _mm512_permutex2var_ps(a, upper, b);
+                r[i + H] = _mm512_permutex2var_ps(a, lower, b);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -294,9 +367,26 @@ mod tests {
     }
 
     #[test]
+    fn transpose_matches_the_definition_around_whole_blocks() {
+        let mut rng = Rng::new(7);
+        for (rows, cols, extra) in [(16, 16, 0), (33, 50, 3), (5, 3, 1), (48, 17, 0), (1, 40, 2)] {
+            let src: Vec<f32> = (0..rows * (cols + extra)).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            let ds = rows + 2;
+            let mut dst = vec![9.0; cols * ds];
+            transpose_into(&src, cols + extra, &mut dst, ds, rows, cols);
+            for c in 0..cols {
+                for r in 0..rows {
+                    assert_eq!(dst[c * ds + r], src[r * (cols + extra) + c], "{rows}x{cols} at {r},{c}");
+                }
+                assert_eq!(dst[c * ds + rows..(c + 1) * ds], [9.0, 9.0], "padding written in row {c}");
+            }
+        }
+    }
+
+    #[test]
     fn packing_a_transposed_view_equals_packing_its_copy() {
         let mut rng = Rng::new(6);
-        let (m, k) = (14, 9);
+        let (m, k) = (40, 37); // two full panels and a partial one, 16-column blocks and an edge
         let at: Vec<f32> = (0..m * k).map(|_| rng.uniform_in(-1.0, 1.0)).collect(); // [k, m]
         let copy: Vec<f32> = (0..m * k).map(|x| at[(x % k) * m + x / k]).collect(); // [m, k]
         assert_eq!(Packed::new(&at, m, k, 1, m).data, Packed::new(&copy, m, k, k, 1).data);
