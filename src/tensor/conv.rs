@@ -1,7 +1,10 @@
-//! 2-D convolution (NCHW, PyTorch weight layout `[out, in, kh, kw]`): im2col of one image
-//! into a per-thread buffer followed by one GEMM straight into that image's output planes.
-//! Images are split across the cores, each GEMM runs on its thread (no transposes, and the
-//! column buffer stays in cache); the backward pass recomputes the columns.
+//! 2-D convolution (NCHW, PyTorch weight layout `[out, in, kh, kw]`): im2col of one image,
+//! a band of output rows at a time, into a per-thread buffer that stays in L2, then a panel
+//! GEMM ([`panel`]) straight into that image's output planes with the weights packed once
+//! per call. Images are split across the cores, each GEMM runs on its thread. The backward
+//! pass recomputes the columns: the input gradient is `weight^T . grad` folded back by
+//! col2im, the weight gradient `cols . grad^T` with the columns packed and the gradient
+//! transposed.
 
 use super::conv_direct;
 use super::matmul::threads;
