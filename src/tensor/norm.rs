@@ -3,6 +3,7 @@
 use super::Tensor;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 /// Per-channel statistics of the batch a train-mode batch norm saw, for the running averages.
@@ -43,18 +44,59 @@ impl Planes {
         (0..self.c).into_par_iter().map(&f).collect()
     }
 
-    /// `f(channel, offset of the plane, the plane in out)` for every plane, images in
-    /// parallel; `out` has the input's layout.
-    fn each_plane(&self, out: &mut [f32], f: impl Fn(usize, usize, &mut [f32]) + Sync) {
+    /// A new buffer in the input's layout whose every plane `f(channel, offset of the plane,
+    /// the plane)` writes in full (images in parallel). The buffer is not zeroed first: `f`
+    /// must write each value of the plane it is given.
+    fn fill_planes(&self, f: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
         let (c, plane) = (self.c, self.plane);
-        if out.is_empty() {
-            return; // no channels or empty planes
+        let len = self.n * c * plane;
+        let mut out = Vec::with_capacity(len);
+        if len == 0 {
+            return out; // no images, channels or values
         }
-        out.par_chunks_mut(c * plane).enumerate().for_each(|(b, image)| {
+        out.spare_capacity_mut()[..len].par_chunks_mut(c * plane).enumerate().for_each(|(b, image)| {
             for (ch, o) in image.chunks_mut(plane).enumerate() {
                 f(ch, (b * c + ch) * plane, o);
             }
         });
+        // SAFETY: the chunks cover 0..len and every caller's `f` writes all of its plane
+        // (each zips the plane with an input of at least its length).
+        unsafe { out.set_len(len) };
+        out
+    }
+}
+
+/// Two f64 sums kept in eight interleaved lanes: independent addition chains (one chain
+/// waits on the adder's latency per value), in a fixed order, so the result does not
+/// depend on the thread count.
+#[derive(Default)]
+struct LaneSums {
+    first: [f64; LANES],
+    second: [f64; LANES],
+}
+
+const LANES: usize = 8;
+
+impl LaneSums {
+    /// Adds `f(a[i], b[i])` for every `i` (`a` and `b` of one length).
+    fn add(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) {
+        let (a_tail, b_tail) = (a.chunks_exact(LANES).remainder(), b.chunks_exact(LANES).remainder());
+        for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+            for lane in 0..LANES {
+                let (u, v) = f(a[lane], b[lane]);
+                self.first[lane] += u;
+                self.second[lane] += v;
+            }
+        }
+        for (lane, (a, b)) in a_tail.iter().zip(b_tail).enumerate() {
+            let (u, v) = f(*a, *b);
+            self.first[lane] += u;
+            self.second[lane] += v;
+        }
+    }
+
+    fn total(&self) -> (f64, f64) {
+        (self.first.iter().sum(), self.second.iter().sum())
     }
 }
 
@@ -94,26 +136,22 @@ impl Tensor {
         // cancellation in E[x^2] - E[x]^2 costs about 16 - log10(mean^2 / var) digits)
         let (mean, var): (Vec<f32>, Vec<f32>) = planes
             .per_channel(|ch| {
-                let (mut s, mut sq) = (0.0f64, 0.0f64);
+                let mut sums = LaneSums::default();
                 for p in planes.of(x, ch) {
-                    for v in p {
-                        let v = *v as f64;
-                        s += v;
-                        sq += v * v;
-                    }
+                    sums.add(p, p, |v, _| (v as f64, v as f64 * v as f64));
                 }
+                let (s, sq) = sums.total();
                 let m = s / count as f64;
                 (m as f32, (sq / count as f64 - m * m).max(0.0) as f32)
             })
             .into_iter()
             .unzip();
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        let mut out = vec![0.0; self.len()];
-        planes.each_plane(&mut out, |ch, i, o| {
+        let out = planes.fill_planes(|ch, i, o| {
             let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
             for (o, x) in o.iter_mut().zip(&x[i..]) {
                 let y = g * ((x - m) * is) + bt;
-                *o = if relu { y.max(0.0) } else { y };
+                o.write(if relu { y.max(0.0) } else { y });
             }
         });
         let stats = BatchStats { mean: mean.clone(), var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
@@ -133,34 +171,32 @@ impl Tensor {
             let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
                 .per_channel(|ch| {
                     let (m, is) = (mean[ch], inv_std[ch]);
-                    let (mut s, mut sx) = (0.0f64, 0.0f64);
+                    let mut sums = LaneSums::default();
                     let through = through(ch);
                     for (dy, xp) in planes.of(g, ch).zip(planes.of(x, ch)) {
-                        for (d, x) in dy.iter().zip(xp) {
+                        sums.add(dy, xp, |d, x| {
                             let xhat = (x - m) * is;
-                            let d = through(*d, xhat);
-                            s += d as f64;
-                            sx += (d * xhat) as f64;
-                        }
+                            let d = through(d, xhat);
+                            (d as f64, (d * xhat) as f64)
+                        });
                     }
+                    let (s, sx) = sums.total();
                     (s as f32, sx as f32)
                 })
                 .into_iter()
                 .unzip();
             let gx = needs[0].then(|| {
-                let mut gx = vec![0.0; g.len()];
                 let inv_count = 1.0 / count as f32;
-                planes.each_plane(&mut gx, |ch, i, o| {
+                planes.fill_planes(|ch, i, o| {
                     let (m, is) = (mean[ch], inv_std[ch]);
                     let k = g_data[ch] * is;
                     let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
                     let through = through(ch);
                     for ((o, dy), x) in o.iter_mut().zip(&g[i..]).zip(&x[i..]) {
                         let xhat = (x - m) * is;
-                        *o = k * (through(*dy, xhat) - mdy - xhat * mdyx);
+                        o.write(k * (through(*dy, xhat) - mdy - xhat * mdyx));
                     }
-                });
-                gx
+                })
             });
             vec![gx, needs[1].then_some(sum_dy_xhat), needs[2].then_some(sum_dy)]
         });
@@ -177,12 +213,13 @@ impl Tensor {
         }
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         let at = move |b: usize, ch: usize| (b * c + ch) * plane;
-        let mut out = vec![0.0; self.len()];
         let (x, gamma_d, beta_d): (&[f32], &[f32], &[f32]) = (&self.data, &gamma.data, &beta.data);
-        Planes { n, c, plane }.each_plane(&mut out, |ch, i, o| {
+        let out = Planes { n, c, plane }.fill_planes(|ch, i, o| {
             let scale = gamma_d[ch] * inv_std[ch];
             let shift = beta_d[ch] - mean[ch] * scale;
-            o.iter_mut().zip(&x[i..]).for_each(|(o, x)| *o = x * scale + shift);
+            o.iter_mut().zip(&x[i..]).for_each(|(o, x)| {
+                o.write(x * scale + shift);
+            });
         });
         let (x, g_data, mean) = (self.data.clone(), gamma.data.clone(), mean.to_vec());
         Ok(Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
