@@ -261,7 +261,8 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
     let partial_gw = g.by_groups(|first, count, parallel| {
         let mut scratch = conv_direct::Scratch::default();
         let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * g.band_len()] };
-        // the weight gradient transposed, [k, o]: the image's columns are the packed operand
+        // the weight gradient transposed, [k, o], with the image's columns the packed
+        // operand (the direct kernel adds into it in the weights' own layout, [o, k])
         let mut gw_t = if need_w { vec![0.0; k * o] } else { Vec::new() };
         let (mut packed_cols, mut grad_t) = (Packed::default(), Vec::new());
         for b in first..first + count {
@@ -461,10 +462,11 @@ mod tests {
     /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
     /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
-    /// Stride-1 cases with up to 128 channel pairs run direct; the last four take im2col +
-    /// GEMM at stride 1 (checked in `cases_cover_both_kernels`), the last two with partial
-    /// register tiles in both directions, the next on every core for one image; the last two
-    /// have column matrices split into bands of output rows (stride 1 and 2).
+    /// Stride-1 cases with up to 128 channel pairs run direct, the others im2col + GEMM
+    /// (checked in `cases_cover_both_kernels`). The four stride-1 GEMM cases after the direct
+    /// ones have partial register tiles in both directions, the last of them one image on
+    /// every core; the last two cases have column matrices split into two bands of output
+    /// rows (stride 1 and 2).
     const CASES: [([usize; 4], [usize; 4], usize, usize); 15] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),

@@ -1,4 +1,5 @@
-//! A single-threaded GEMM for the convolution kernels: `c[m, n] (+)= a[m, k] . b[k, n]` with
+//! The convolution kernels' GEMM, `c[m, n] (+)= a[m, k] . b[k, n]`, on the calling thread or
+//! with `a`'s row panels split across the cores, with
 //! `a` packed once into panels of [`MR`] rows (so a layer's weights are packed once per step,
 //! not once per image) and `b` read in place, row by row, [`NR`] columns at a time (an im2col
 //! buffer or a gradient image needs no packing). `c` is any row-major block (`ldc` apart).
@@ -112,7 +113,7 @@ pub(crate) fn transpose_into(src: &[f32], src_stride: usize, dst: &mut [f32], ds
     one_by_one(whole_rows..rows, 0..cols);
 }
 
-/// `c[i * ldc + j] (+)= sum_t a[i, t] * b[t * ldb + j]` for `i < a.rows()`, `j < n`, with
+/// `c[i * ldc + j] (+)= sum_t a[i, t] * b[t * ldb + j]` for `a`'s `m` rows `i` and `j < n`, with
 /// the row panels split across the cores if `parallel` and the product is large enough.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(a: &Packed, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool, parallel: bool) {
