@@ -1,7 +1,7 @@
 """retort and PyTorch CPU side by side: runs `retort bench` and `torch_baseline.py` in turn,
-several rounds, and prints each row's median time on both sides and the median of the
-per-round ratios (retort / PyTorch). Alternating rounds keeps a noisy machine's slow spells
-from landing on one side only. Standard library only; PyTorch is needed only by the baseline.
+several rounds, and prints each row's median time on both sides, the median of the
+per-round ratios (retort / PyTorch) and each round's ratio. Alternating rounds keeps a
+noisy machine's slow spells from landing on one side only. Standard library only; PyTorch is needed only by the baseline.
 
     python3 benches/side_by_side.py --python venv/bin/python [--rounds 5] [--reps 7] [--only step]
 """
@@ -63,6 +63,8 @@ def main():
             continue
         ratios = [m / t for m, t in zip(ours, theirs[name])]
         print(f"{name:<55} {statistics.median(ours):>10.2f} {statistics.median(theirs[name]):>11.2f} {statistics.median(ratios):>7.2f}")
+        # the spread behind the median: each round's ratio, in round order
+        print(f"{'':<55} per round: {' '.join(f'{r:.2f}' for r in ratios)}")
 
 
 if __name__ == "__main__":
