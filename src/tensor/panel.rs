@@ -145,30 +145,21 @@ pub(crate) fn gemm(a: &Packed, b: &[f32], ldb: usize, n: usize, c: &mut [f32], l
 fn rows(kernel: Kernel, panels: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
     let fits = panels.len() >= m.div_ceil(MR) * MR * k && c.len() >= (m - 1) * ldc + n && b.len() >= (k - 1) * ldb + n;
     assert!(fits && ldb >= n && ldc >= n, "panel gemm: operand too short (internal caller bug)");
-    let panels = panels.chunks_exact(MR * k).take(m.div_ceil(MR));
-    // The larger operand is read once per pass of KC rows of b: with b the larger, a strip
-    // of KC x NR values stays in L1 while every panel passes over it; with a the larger,
-    // each panel's KC columns are used for every strip of the (L2-resident) pass of b.
-    let strips_inside = m > n;
+    // KC rows of a strip of b stay in L1 while every panel passes over them (reading the
+    // larger operand once per pass instead, panels outside, measured the same)
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
         let accumulate = accumulate || k0 > 0;
-        let tile = |p: usize, panel: &[f32], j: usize, c: &mut [f32]| {
-            let (rows, cols) = (MR.min(m - p * MR), NR.min(n - j));
-            // SAFETY: the assert above bounds every read of `b` (rows < k, columns < n) and
-            // every write of `c` (rows < m, columns < n); the panel holds MR * k values.
-            unsafe {
-                let (a, b, c) = (panel.as_ptr().add(k0 * MR), b.as_ptr().add(k0 * ldb + j), c.as_mut_ptr().add(p * MR * ldc + j));
-                kernel.tile(Tile { k: depth, a, b, ldb, c, ldc, rows, cols, accumulate });
-            }
-        };
-        if strips_inside {
-            for (p, panel) in panels.clone().enumerate() {
-                (0..n).step_by(NR).for_each(|j| tile(p, panel, j, c));
-            }
-        } else {
-            for j in (0..n).step_by(NR) {
-                panels.clone().enumerate().for_each(|(p, panel)| tile(p, panel, j, c));
+        for j in (0..n).step_by(NR) {
+            let cols = NR.min(n - j);
+            for (p, panel) in panels.chunks_exact(MR * k).take(m.div_ceil(MR)).enumerate() {
+                let rows = MR.min(m - p * MR);
+                // SAFETY: the assert above bounds every read of `b` (rows < k, columns < n)
+                // and every write of `c` (rows < m, columns < n); the panel holds MR * k values.
+                unsafe {
+                    let (a, b, c) = (panel.as_ptr().add(k0 * MR), b.as_ptr().add(k0 * ldb + j), c.as_mut_ptr().add(p * MR * ldc + j));
+                    kernel.tile(Tile { k: depth, a, b, ldb, c, ldc, rows, cols, accumulate });
+                }
             }
         }
     }
@@ -325,7 +316,7 @@ mod tests {
 
     #[test]
     /// Partial tiles in both directions, `b` and `c` wider than `n`, passes of `KC` rows
-    /// (`k > KC`) in both loop orders (`m > n`, `m <= n`). The AVX-512 kernel is checked
+    /// (`k > KC`), tall and wide products. The AVX-512 kernel is checked
     /// wherever it can run, which is wherever it is dispatched.
     fn every_edge_matches_the_definition_with_each_kernel() {
         let mut rng = Rng::new(5);
