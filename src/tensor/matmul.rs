@@ -115,6 +115,17 @@ fn both_or_either<A: Send, B: Send>(
     (want_a.then(|| a(true)), want_b.then(|| b(true)))
 }
 
+/// The products `first.0 . first.1` and `second.0 . second.1` into new buffers, each only
+/// if wanted (a backward pass's two gradient GEMMs; see [`both_or_either`]).
+fn products<'a>(want: (bool, bool), first: (Mat<'a>, Mat<'a>), second: (Mat<'a>, Mat<'a>)) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let product = |(a, b): (Mat, Mat), parallel: bool| {
+        let mut c = vec![0.0; a.shape().0 * b.shape().1];
+        gemm_on(a, b, &mut c, false, parallel);
+        c
+    };
+    both_or_either(want.0, want.1, |parallel| product(first, parallel), |parallel| product(second, parallel))
+}
+
 impl Tensor {
     /// `[m, k] x [k, n] -> [m, n]`.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -128,21 +139,8 @@ impl Tensor {
         gemm_into(Mat::new(&self.data, m, k), Mat::new(&rhs.data, k, n), &mut out, false);
         let (a, b) = (self.data.clone(), rhs.data.clone());
         Ok(Tensor::constant(vec![m, n], Rc::new(out)).record(&[self, rhs], move |g, needs| {
-            let (a, b): (&[f32], &[f32]) = (&a, &b);
-            let (ga, gb) = both_or_either(
-                needs[0],
-                needs[1],
-                |parallel| {
-                    let mut ga = vec![0.0; m * k];
-                    gemm_on(Mat::new(g, m, n), Mat::new(b, k, n).t(), &mut ga, false, parallel);
-                    ga
-                },
-                |parallel| {
-                    let mut gb = vec![0.0; k * n];
-                    gemm_on(Mat::new(a, m, k).t(), Mat::new(g, m, n), &mut gb, false, parallel);
-                    gb
-                },
-            );
+            let (ga, gb) =
+                products((needs[0], needs[1]), (Mat::new(g, m, n), Mat::new(&b, k, n).t()), (Mat::new(&a, m, k).t(), Mat::new(g, m, n)));
             vec![ga, gb]
         }))
     }
@@ -170,20 +168,10 @@ impl Tensor {
         let backward = move |g: &[f32], needs: &[bool]| {
             // with both gradients wanted, the two GEMMs run side by side, one per core (each
             // alone scales poorly across cores at these sizes)
-            let (x, w): (&[f32], &[f32]) = (&x, &w);
-            let (gx, gw) = both_or_either(
-                needs[0],
-                needs[1],
-                |parallel| {
-                    let mut gx = vec![0.0; rows * in_f];
-                    gemm_on(Mat::new(g, rows, out_f), Mat::new(w, out_f, in_f), &mut gx, false, parallel);
-                    gx
-                },
-                |parallel| {
-                    let mut gw = vec![0.0; out_f * in_f];
-                    gemm_on(Mat::new(g, rows, out_f).t(), Mat::new(x, rows, in_f), &mut gw, false, parallel);
-                    gw
-                },
+            let (gx, gw) = products(
+                (needs[0], needs[1]),
+                (Mat::new(g, rows, out_f), Mat::new(&w, out_f, in_f)),
+                (Mat::new(g, rows, out_f).t(), Mat::new(&x, rows, in_f)),
             );
             let gb = needs.get(2).copied().unwrap_or(false).then(|| {
                 let mut gb = vec![0.0; out_f];
