@@ -9,6 +9,7 @@
 use super::conv_direct;
 use super::matmul::threads;
 use super::panel::{self, transpose, Packed};
+use super::winograd;
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -26,18 +27,18 @@ const DIRECT_MAX_CHANNEL_PAIRS: usize = 128;
 
 /// Geometry of one convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geom {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    kh: usize,
-    kw: usize,
-    stride: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Geom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Geom {
@@ -46,11 +47,11 @@ impl Geom {
         self.c * self.kh * self.kw
     }
     /// Output positions per image: `oh * ow`.
-    fn l(&self) -> usize {
+    pub fn l(&self) -> usize {
         self.oh * self.ow
     }
     /// Values per input image.
-    fn image(&self) -> usize {
+    pub fn image(&self) -> usize {
         self.c * self.h * self.w
     }
     /// Stride-1 convolutions with few channel pairs run direct (see [`conv_direct`]): their
@@ -62,6 +63,10 @@ impl Geom {
             && self.pad < self.kw
             && self.o * self.c <= DIRECT_MAX_CHANNEL_PAIRS;
         direct.then_some(conv_direct::Plane { c: self.c, h: self.h, w: self.w, o: self.o, kh: self.kh, kw: self.kw, pad: self.pad })
+    }
+    /// Stride-1 3x3 convolutions too wide to run direct run as Winograd F(2x2, 3x3).
+    fn winograd(&self) -> bool {
+        self.direct().is_none() && winograd::applies(self)
     }
     /// A 1x1, stride 1, unpadded convolution reads its input as the column matrix itself.
     fn pointwise(&self) -> bool {
@@ -89,7 +94,7 @@ impl Geom {
     /// Runs `f(first image, images, parallel)` over groups of consecutive images, one group
     /// per core, and returns each group's result. Each group's GEMMs run on its own thread
     /// (`parallel` false); a single image is one group whose GEMMs use every core.
-    fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
+    pub fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
         let groups = threads().min(self.n).max(1);
         if groups == 1 {
             return vec![f(0, self.n, true)];
@@ -215,6 +220,9 @@ fn col2im(cols: &mut [f32], g: &Geom, rows: Range<usize>, x: &mut [f32]) {
 /// Forward: `out[b] [o, l] = weight [o, k] . cols(x[b]) [k, l] (+ bias)`, the weights
 /// packed once for every image.
 fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
+    if g.winograd() {
+        return winograd::forward(x, weight, bias, g, winograd::CHUNK_BYTES);
+    }
     let (o, k, l) = (g.o, g.k(), g.l());
     let mut out = vec![0.0; g.n * o * l];
     let out_ptr = SyncPtr(out.as_mut_ptr());
@@ -253,6 +261,12 @@ fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
 /// weights packed once) and the weight gradient (`(cols . grad^T)^T`, summed over images),
 /// each only if asked for.
 fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, need_w: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if g.winograd() {
+        return (
+            need_x.then(|| winograd::input_grad(grad, weight, g, winograd::CHUNK_BYTES)),
+            need_w.then(|| winograd::weight_grad(x, grad, g, winograd::CHUNK_BYTES)),
+        );
+    }
     let (o, k, l) = (g.o, g.k(), g.l());
     let mut gx = if need_x { vec![0.0; g.n * g.image()] } else { Vec::new() };
     let gx_ptr = SyncPtr(gx.as_mut_ptr());
@@ -326,7 +340,7 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
 
 /// A raw pointer that threads writing disjoint ranges of one buffer may share.
 #[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
+pub(super) struct SyncPtr(pub *mut f32);
 unsafe impl Send for SyncPtr {}
 unsafe impl Sync for SyncPtr {}
 
@@ -335,7 +349,7 @@ impl SyncPtr {
     /// `start + len` must lie inside the buffer, the buffer must outlive the slice, and no
     /// other live slice may overlap it.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
 }
@@ -396,12 +410,12 @@ impl Tensor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rng::Rng;
     use crate::tensor::gradcheck::check;
 
-    fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
+    pub(in crate::tensor) fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
     }
 
@@ -435,7 +449,7 @@ mod tests {
     }
 
     /// The definition: each output sums its terms.
-    fn naive(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f32> {
+    pub(in crate::tensor) fn naive(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f32> {
         let (oh, ow) = ((xs[2] + 2 * pad - ws[2]) / stride + 1, (xs[3] + 2 * pad - ws[3]) / stride + 1);
         let mut out = vec![0.0f64; xs[0] * ws[0] * oh * ow];
         each_term(xs, ws, stride, pad, |oi, xi, wi| out[oi] += x[xi] as f64 * w[wi] as f64);
@@ -443,7 +457,15 @@ mod tests {
     }
 
     /// The gradients by the definition: `(d x, d weight)` of `sum(out * grad)`.
-    fn naive_grads(x: &[f32], xs: [usize; 4], w: &[f32], ws: [usize; 4], stride: usize, pad: usize, grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    pub(in crate::tensor) fn naive_grads(
+        x: &[f32],
+        xs: [usize; 4],
+        w: &[f32],
+        ws: [usize; 4],
+        stride: usize,
+        pad: usize,
+        grad: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
         let (mut gx, mut gw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
         each_term(xs, ws, stride, pad, |oi, xi, wi| {
             gx[xi] += grad[oi] as f64 * w[wi] as f64;
@@ -452,7 +474,7 @@ mod tests {
         (gx.into_iter().map(|v| v as f32).collect(), gw.into_iter().map(|v| v as f32).collect())
     }
 
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    pub(in crate::tensor) fn assert_close(got: &[f32], want: &[f32], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}");
         for (i, (a, b)) in got.iter().zip(want).enumerate() {
             assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}[{i}]: {a} vs {b}");
@@ -462,12 +484,13 @@ mod tests {
     /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
     /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
-    /// Stride-1 cases with up to 128 channel pairs run direct, the others im2col + GEMM
-    /// (checked in `cases_cover_both_kernels`). The four stride-1 GEMM cases after the direct
-    /// ones have partial register tiles in both directions, the last of them one image on
-    /// every core; the last two cases have column matrices split into two bands of output
-    /// rows (stride 1 and 2).
-    const CASES: [([usize; 4], [usize; 4], usize, usize); 15] = [
+    /// Stride-1 cases with up to 128 channel pairs run direct, stride-1 3x3 cases with more
+    /// run as Winograd (three cases here, the rest in winograd.rs), the others im2col + GEMM
+    /// (checked in `cases_cover_every_kernel`). The two stride-1 GEMM cases after the direct
+    /// ones have partial register tiles in both directions, the second one image on every
+    /// core; the last two cases have column matrices split into bands of output rows
+    /// (stride 2 and 1).
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 16] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
         ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
@@ -480,24 +503,28 @@ mod tests {
         ([2, 24, 6, 5], [24, 24, 3, 3], 1, 1),
         ([3, 20, 5, 7], [30, 20, 3, 2], 1, 0),
         ([2, 16, 11, 10], [40, 16, 3, 3], 1, 1),
-        ([1, 32, 16, 15], [50, 32, 3, 3], 1, 1),
+        ([1, 32, 16, 15], [50, 32, 2, 3], 1, 1),
         ([2, 32, 32, 31], [8, 32, 3, 3], 1, 1),
         ([1, 32, 63, 64], [8, 32, 3, 3], 2, 1),
+        ([1, 32, 32, 32], [8, 32, 5, 5], 1, 2),
     ];
 
-    fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
+    pub(in crate::tensor) fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
         let (oh, ow) = ((xs[2] + 2 * pad - ws[2]) / stride + 1, (xs[3] + 2 * pad - ws[3]) / stride + 1);
         Geom { n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], kh: ws[2], kw: ws[3], stride, pad, oh, ow }
     }
 
     #[test]
-    fn cases_cover_both_kernels() {
-        let direct: Vec<bool> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).direct().is_some()).collect();
-        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false, false, false]);
-        let bands: Vec<usize> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p).bands().count()).collect();
+    fn cases_cover_every_kernel() {
+        let geoms: Vec<Geom> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p)).collect();
+        let direct: Vec<bool> = geoms.iter().map(|g| g.direct().is_some()).collect();
+        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false, false, false, false]);
+        let winograd: Vec<usize> = (0..CASES.len()).filter(|i| geoms[*i].winograd()).collect();
+        assert_eq!(winograd, [9, 11, 13]);
+        let bands: Vec<usize> = geoms.iter().map(|g| g.bands().count()).collect();
         assert_eq!(bands[..13], [1; 13]);
-        assert_eq!(bands[13..], [2, 2]);
-        assert!(CASES.iter().zip(&direct).any(|((.., s, _), d)| *s == 1 && !d));
+        assert_eq!(bands[13..], [2, 2, 4]);
+        assert!(geoms.iter().any(|g| g.stride == 1 && g.direct().is_none() && !g.winograd() && !g.pointwise()));
     }
 
     #[test]

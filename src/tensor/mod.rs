@@ -22,6 +22,7 @@ mod panel;
 mod pool;
 mod reduce;
 mod unary;
+mod winograd;
 
 pub use broadcast::broadcast_shapes;
 pub use graph::{Gradients, LeafKey};
