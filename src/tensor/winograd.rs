@@ -74,19 +74,20 @@ fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R]; C] 
 /// input gradient's convolution).
 fn transform_weights(weight: &[f32], o: usize, c: usize, flipped: bool) -> Vec<Packed> {
     let mut u = vec![0.0; POS * o * c];
-    for (oc, g) in weight.chunks_exact(9).enumerate() {
-        let (oi, ci) = (oc / c, oc % c);
-        let at = |i: usize, j: usize| if flipped { g[(2 - i) * 3 + 2 - j] } else { g[i * 3 + j] };
+    let (m, k) = if flipped { (c, o) } else { (o, c) };
+    // row `r`, column `col` of each packed matrix, in order (the writes run sequentially)
+    for at in 0..m * k {
+        let (r, col) = (at / k, at % k);
+        let g = if flipped { &weight[(col * c + r) * 9..][..9] } else { &weight[at * 9..][..9] };
+        let g = |i: usize, j: usize| if flipped { g[(2 - i) * 3 + 2 - j] } else { g[i * 3 + j] };
         // G g (G applied to each column), then (G (G g)^T)^T = G g G^T
-        let gg: [[f32; 3]; 4] = transpose([0, 1, 2].map(|j| by_g([at(0, j), at(1, j), at(2, j)])));
-        let at = if flipped { ci * o + oi } else { oi * c + ci };
+        let gg: [[f32; 3]; 4] = transpose([0, 1, 2].map(|j| by_g([g(0, j), g(1, j), g(2, j)])));
         for (i, row) in gg.into_iter().enumerate() {
             for (j, v) in by_g(row).into_iter().enumerate() {
-                u[(i * 4 + j) * o * c + at] = v;
+                u[(i * 4 + j) * m * k + at] = v;
             }
         }
     }
-    let (m, k) = if flipped { (c, o) } else { (o, c) };
     u.chunks_exact(m * k).map(|u| Packed::new(u, m, k, k, 1)).collect()
 }
 
@@ -290,8 +291,12 @@ fn transform_input(x: &[f32], g: &Geom, t: &Tiles, chunk: Range<usize>, v: &mut 
             let plane = &x[(image * g.c + ch) * g.h * g.w..][..g.h * g.w];
             for y in (2 * rows.start).saturating_sub(g.pad)..(2 * rows.end + 2).saturating_sub(g.pad).min(g.h) {
                 let (src, dst) = (&plane[y * g.w..][..g.w], &mut padded[(y + g.pad) * wp + g.pad..]);
-                for x0 in (0..g.w).step_by(LANE) {
-                    dst[x0..x0 + LANE].copy_from_slice(&lane_or_zeros(&src[x0..]));
+                let whole = g.w / LANE * LANE;
+                for x0 in (0..whole).step_by(LANE) {
+                    dst[x0..x0 + LANE].copy_from_slice(&src[x0..x0 + LANE]);
+                }
+                if whole < g.w {
+                    dst[whole..whole + LANE].copy_from_slice(&lane_or_zeros(&src[whole..]));
                 }
             }
             for (k, ty) in rows.enumerate() {
