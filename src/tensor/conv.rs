@@ -64,9 +64,14 @@ impl Geom {
             && self.o * self.c <= DIRECT_MAX_CHANNEL_PAIRS;
         direct.then_some(conv_direct::Plane { c: self.c, h: self.h, w: self.w, o: self.o, kh: self.kh, kw: self.kw, pad: self.pad })
     }
-    /// Stride-1 3x3 convolutions too wide to run direct run as Winograd F(2x2, 3x3).
+    /// Stride-1 3x3 convolutions with at least 32 channels in and out run as Winograd
+    /// F(2x2, 3x3) when their outputs are at least 16x16, or at 128 channels and more: on
+    /// the 2-core machine of docs/performance.md it lost to im2col + GEMM with 16 input or
+    /// output channels and at 64 x 64 channels on 8x8 outputs, and won from 32 x 32 channels
+    /// on 32x32 outputs, from 64 x 64 on 16x16 and from 128 x 128 on 8x8.
     fn winograd(&self) -> bool {
-        self.direct().is_none() && winograd::applies(self)
+        let (narrow, positions) = (self.c.min(self.o), self.oh * self.ow);
+        self.direct().is_none() && winograd::applies(self) && narrow >= 32 && (positions >= 256 || narrow >= 128)
     }
     /// A 1x1, stride 1, unpadded convolution reads its input as the column matrix itself.
     fn pointwise(&self) -> bool {
@@ -484,13 +489,13 @@ pub(super) mod tests {
     /// Every geometry the kernels special-case: 1x1 (the input is the column matrix),
     /// padding wider than the kernel reaches, strides 1 to 3, non-square images and kernels,
     /// and batches of 1 (one group, parallel GEMMs) and of 5 (uneven groups across cores).
-    /// Stride-1 cases with up to 128 channel pairs run direct, stride-1 3x3 cases with more
-    /// run as Winograd (three cases here, the rest in winograd.rs), the others im2col + GEMM
-    /// (checked in `cases_cover_every_kernel`). The two stride-1 GEMM cases after the direct
-    /// ones have partial register tiles in both directions, the second one image on every
-    /// core; the last two cases have column matrices split into bands of output rows
-    /// (stride 2 and 1).
-    const CASES: [([usize; 4], [usize; 4], usize, usize); 16] = [
+    /// Stride-1 cases with up to 128 channel pairs run direct, the last case as Winograd
+    /// (tested further in winograd.rs), the others im2col + GEMM (checked in
+    /// `cases_cover_every_kernel`). The four stride-1 GEMM cases after the direct ones have
+    /// partial register tiles in both directions, the third one image on every core; the
+    /// three cases before the last have column matrices split into bands of output rows
+    /// (stride 1, 2 and 1).
+    const CASES: [([usize; 4], [usize; 4], usize, usize); 17] = [
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 0),
         ([2, 3, 7, 6], [4, 3, 3, 3], 1, 1),
         ([2, 3, 7, 6], [4, 3, 3, 3], 2, 1),
@@ -507,6 +512,7 @@ pub(super) mod tests {
         ([2, 32, 32, 31], [8, 32, 3, 3], 1, 1),
         ([1, 32, 63, 64], [8, 32, 3, 3], 2, 1),
         ([1, 32, 32, 32], [8, 32, 5, 5], 1, 2),
+        ([2, 32, 16, 16], [32, 32, 3, 3], 1, 1),
     ];
 
     pub(in crate::tensor) fn geom(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) -> Geom {
@@ -518,12 +524,23 @@ pub(super) mod tests {
     fn cases_cover_every_kernel() {
         let geoms: Vec<Geom> = CASES.iter().map(|(xs, ws, s, p)| geom(*xs, *ws, *s, *p)).collect();
         let direct: Vec<bool> = geoms.iter().map(|g| g.direct().is_some()).collect();
-        assert_eq!(direct, [true, true, false, false, false, false, false, true, true, false, false, false, false, false, false, false]);
+        assert_eq!(
+            direct,
+            [true, true, false, false, false, false, false, true, true, false, false, false, false, false, false, false, false]
+        );
         let winograd: Vec<usize> = (0..CASES.len()).filter(|i| geoms[*i].winograd()).collect();
-        assert_eq!(winograd, [9, 11, 13]);
+        assert_eq!(winograd, [16]);
+        // the measured threshold: resnet8x4's stride-1 3x3 layers (but its first), not the
+        // small CNN's 16 -> 32 on 16x16 or a 64 x 64 layer on 8x8
+        let layer = |c: usize, o: usize, hw: usize| geom([64, c, hw, hw], [o, c, 3, 3], 1, 1).winograd();
+        assert_eq!(
+            [(32, 64, 32), (64, 64, 32), (128, 128, 16), (256, 256, 8), (3, 32, 32)].map(|(c, o, hw)| layer(c, o, hw)),
+            [true, true, true, true, false]
+        );
+        assert_eq!([(16, 32, 16), (32, 64, 8), (64, 64, 8), (128, 128, 8)].map(|(c, o, hw)| layer(c, o, hw)), [false, false, false, true]);
         let bands: Vec<usize> = geoms.iter().map(|g| g.bands().count()).collect();
         assert_eq!(bands[..13], [1; 13]);
-        assert_eq!(bands[13..], [2, 2, 4]);
+        assert_eq!(bands[13..], [2, 2, 4, 1]);
         assert!(geoms.iter().any(|g| g.stride == 1 && g.direct().is_none() && !g.winograd() && !g.pointwise()));
     }
 
