@@ -4,7 +4,8 @@
 //! per call. Images are split across the cores, each GEMM runs on its thread. The backward
 //! pass recomputes the columns: the input gradient is `weight^T . grad` folded back by
 //! col2im, the weight gradient `cols . grad^T` with the columns packed and the gradient
-//! transposed.
+//! transposed. Stride-1 layers with few channels run direct ([`conv_direct`]); stride-1
+//! 3x3 layers with enough channels as Winograd F(2x2, 3x3) ([`winograd`]).
 
 use super::conv_direct;
 use super::matmul::threads;
