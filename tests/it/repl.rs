@@ -121,16 +121,21 @@ fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
     assert!(screen.contains("print(log_softmax"), "completion:\n{screen}");
     tmux(&["send-keys", "-t", &name, "C-c"]);
     // Ctrl-C stops a running fit; the session goes on with its variables
-    type_line(&name, "let d = dataset(\"digits\"); let m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes }); fit(m, d, #{ epochs: 1000000, batch: 8 });");
-    // under load the fit may start late: a Ctrl-C at the prompt only clears the line, so send
-    // another until one lands in the running fit
+    let fit = "let d = dataset(\"digits\"); let m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes }); fit(m, d, #{ epochs: 1000000, batch: 8 });";
+    type_line(&name, fit);
+    // under load the fit may start late: a Ctrl-C that reaches the line editor first only
+    // clears the line (a bare prompt comes back), so type the line again and send another
+    // until one lands in the running fit
     let mut screen = String::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         tmux(&["send-keys", "-t", &name, "C-c"]);
         screen = wait_for(&name, "interrupted", 8);
         if screen.contains("interrupted") {
             break;
+        }
+        if screen.lines().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim() == "retort>") {
+            type_line(&name, fit);
         }
     }
     assert!(screen.contains("fit: interrupted (Ctrl-C)"), "Ctrl-C:\n{screen}");
