@@ -39,9 +39,9 @@ impl Planes {
         (0..self.n).map(move |b| &data[(b * c + ch) * plane..(b * c + ch + 1) * plane])
     }
 
-    /// `f(channel)` for every channel, channels in parallel (`f` compiled by [`wide`]).
+    /// `f(channel)` for every channel, channels in parallel.
     fn per_channel<T: Send>(&self, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-        (0..self.c).into_par_iter().map(|ch| wide(|| f(ch))).collect()
+        (0..self.c).into_par_iter().map(&f).collect()
     }
 
     /// A new buffer in the input's layout whose every plane `f(channel, offset of the plane,
@@ -101,25 +101,95 @@ const LANES: usize = 8;
 
 impl LaneSums {
     /// Adds `f(a[i], b[i])` for every `i` (`a` and `b` of one length).
+    #[inline(always)]
     fn add(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) {
         let (a_tail, b_tail) = (a.chunks_exact(LANES).remainder(), b.chunks_exact(LANES).remainder());
+        // the lanes as locals, so they stay in registers
+        let (mut first, mut second) = (self.first, self.second);
         for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
             for lane in 0..LANES {
                 let (u, v) = f(a[lane], b[lane]);
-                self.first[lane] += u;
-                self.second[lane] += v;
+                first[lane] += u;
+                second[lane] += v;
             }
         }
         for (lane, (a, b)) in a_tail.iter().zip(b_tail).enumerate() {
             let (u, v) = f(*a, *b);
-            self.first[lane] += u;
-            self.second[lane] += v;
+            first[lane] += u;
+            second[lane] += v;
         }
+        (self.first, self.second) = (first, second);
     }
 
     fn total(&self) -> (f64, f64) {
         (self.first.iter().sum(), self.second.iter().sum())
     }
+}
+
+/// One channel's constants in a train-mode batch norm's passes.
+#[derive(Clone, Copy)]
+struct Channel {
+    gamma: f32,
+    beta: f32,
+    mean: f32,
+    inv_std: f32,
+    /// A ReLU follows (fused).
+    relu: bool,
+}
+
+impl Channel {
+    /// `dy` where the output was not clipped by the fused ReLU (the normalized value
+    /// recomputed exactly as the forward pass did), else 0: a select, not a branch (half are
+    /// clipped).
+    #[inline(always)]
+    fn through(&self, dy: f32, xhat: f32) -> f32 {
+        if !self.relu || self.gamma * xhat + self.beta > 0.0 {
+            dy
+        } else {
+            0.0
+        }
+    }
+}
+
+vectorized! {
+/// Adds the values of `p` and their squares (in f64) to `sums`.
+fn add_squares(p: &[f32], sums: &mut LaneSums) {
+    sums.add(p, p, |v, _| (v as f64, v as f64 * v as f64))
+}
+}
+
+vectorized! {
+/// Adds `dy` and `dy * xhat` (in f64; `dy` through the fused ReLU, `xhat` recomputed from `x`)
+/// to `sums`.
+fn add_grad_sums(dy: &[f32], x: &[f32], ch: Channel, sums: &mut LaneSums) {
+    sums.add(dy, x, |d, x| {
+        let xhat = (x - ch.mean) * ch.inv_std;
+        let d = ch.through(d, xhat);
+        (d as f64, (d * xhat) as f64)
+    })
+}
+}
+
+vectorized! {
+/// `out = gamma * (x - mean) * inv_std + beta`, then the fused ReLU.
+fn normalize(x: &[f32], out: &mut [MaybeUninit<f32>], ch: Channel) {
+    for (o, x) in out.iter_mut().zip(x) {
+        let y = ch.gamma * ((x - ch.mean) * ch.inv_std) + ch.beta;
+        o.write(if ch.relu { y.max(0.0) } else { y });
+    }
+}
+}
+
+vectorized! {
+/// The input gradient `gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))`, `dy`
+/// through the fused ReLU.
+fn input_grad(dy: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], ch: Channel, mean_dy: f32, mean_dy_xhat: f32) {
+    let k = ch.gamma * ch.inv_std;
+    for ((o, dy), x) in out.iter_mut().zip(dy).zip(x) {
+        let xhat = (x - ch.mean) * ch.inv_std;
+        o.write(k * (ch.through(*dy, xhat) - mean_dy - xhat * mean_dy_xhat));
+    }
+}
 }
 
 fn check_affine(gamma: &Tensor, beta: &Tensor, c: usize) -> Result<()> {
@@ -160,7 +230,7 @@ impl Tensor {
             .per_channel(|ch| {
                 let mut sums = LaneSums::default();
                 for p in planes.of(x, ch) {
-                    sums.add(p, p, |v, _| (v as f64, v as f64 * v as f64));
+                    add_squares(p, &mut sums);
                 }
                 let (s, sq) = sums.total();
                 let m = s / count as f64;
@@ -169,38 +239,21 @@ impl Tensor {
             .into_iter()
             .unzip();
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        let out = planes.fill_planes(|ch, i, o| {
-            let (g, bt, m, is) = (gamma_d[ch], beta_d[ch], mean[ch], inv_std[ch]);
-            for (o, x) in o.iter_mut().zip(&x[i..]) {
-                let y = g * ((x - m) * is) + bt;
-                o.write(if relu { y.max(0.0) } else { y });
-            }
-        });
+        let channel = |ch: usize| Channel { gamma: gamma_d[ch], beta: beta_d[ch], mean: mean[ch], inv_std: inv_std[ch], relu };
+        let out = planes.fill_planes(|ch, i, o| normalize(&x[i..i + o.len()], o, channel(ch)));
         let stats = BatchStats { mean: mean.clone(), var_unbiased: var.iter().map(|v| v * count as f32 / (count - 1) as f32).collect() };
         // the backward pass recomputes xhat = (x - mean) * inv_std from the input (kept
         // instead of a second activation-sized buffer)
         let (x_data, g_data, b_data) = (self.data.clone(), gamma.data.clone(), beta.data.clone());
         let out = Tensor::constant(self.shape.clone(), Rc::new(out)).record(&[self, gamma, beta], move |g, needs| {
-            let (x, g_data): (&[f32], &[f32]) = (&x_data, &g_data);
-            let b_data: &[f32] = &b_data;
-            // after a fused ReLU, dy counts only where the normalized value (recomputed exactly
-            // as the forward pass did) was positive; a select, not a branch (half are clipped)
-            let through = |ch: usize| {
-                let (gm, bt) = (g_data[ch], b_data[ch]);
-                move |dy: f32, xhat: f32| if !relu || gm * xhat + bt > 0.0 { dy } else { 0.0 }
-            };
+            let (x, g_data, b_data): (&[f32], &[f32], &[f32]) = (&x_data, &g_data, &b_data);
+            let channel = |ch: usize| Channel { gamma: g_data[ch], beta: b_data[ch], mean: mean[ch], inv_std: inv_std[ch], relu };
             // per channel: sum(dy), sum(dy * xhat), accumulated in f64 (these sums cancel)
             let (sum_dy, sum_dy_xhat): (Vec<f32>, Vec<f32>) = planes
                 .per_channel(|ch| {
-                    let (m, is) = (mean[ch], inv_std[ch]);
                     let mut sums = LaneSums::default();
-                    let through = through(ch);
                     for (dy, xp) in planes.of(g, ch).zip(planes.of(x, ch)) {
-                        sums.add(dy, xp, |d, x| {
-                            let xhat = (x - m) * is;
-                            let d = through(d, xhat);
-                            (d as f64, (d * xhat) as f64)
-                        });
+                        add_grad_sums(dy, xp, channel(ch), &mut sums);
                     }
                     let (s, sx) = sums.total();
                     (s as f32, sx as f32)
@@ -210,14 +263,8 @@ impl Tensor {
             let gx = needs[0].then(|| {
                 let inv_count = 1.0 / count as f32;
                 planes.fill_planes(|ch, i, o| {
-                    let (m, is) = (mean[ch], inv_std[ch]);
-                    let k = g_data[ch] * is;
-                    let (mdy, mdyx) = (sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count);
-                    let through = through(ch);
-                    for ((o, dy), x) in o.iter_mut().zip(&g[i..]).zip(&x[i..]) {
-                        let xhat = (x - m) * is;
-                        o.write(k * (through(*dy, xhat) - mdy - xhat * mdyx));
-                    }
+                    let len = o.len();
+                    input_grad(&g[i..i + len], &x[i..i + len], o, channel(ch), sum_dy[ch] * inv_count, sum_dy_xhat[ch] * inv_count)
                 })
             });
             vec![gx, needs[1].then_some(sum_dy_xhat), needs[2].then_some(sum_dy)]

@@ -95,31 +95,6 @@ fn transform_weights(weight: &[f32], o: usize, c: usize, flipped: bool) -> Vec<P
 const LANE: usize = 16;
 type Lane = [f32; LANE];
 
-/// Defines `fn $name`: its body compiled for AVX-512F where the CPU has it (checked at run
-/// time, `WIDE` true), as plain Rust elsewhere. The bodies work a [`Lane`] at a time through
-/// the `#[inline(always)]` helpers below, which compile into single vector instructions
-/// (the even/odd shuffles through intrinsics when `WIDE`).
-macro_rules! vectorized {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body<const WIDE: bool>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f")]
-            unsafe fn wide($($arg: $ty),*) {
-                body::<true>($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, which is all `wide` is compiled for.
-                return unsafe { wide($($arg),*) };
-            }
-            body::<false>($($arg),*)
-        }
-    };
-}
-
 #[inline(always)]
 fn lane(src: &[f32]) -> Lane {
     src[..LANE].try_into().expect("a whole lane")
