@@ -541,6 +541,24 @@ mod tests {
         }
     }
 
+    /// Empty batches, empty images (only padding under the tiles) and 1x1 images: the
+    /// definition's values (zeros or the bias), no panic.
+    #[test]
+    fn degenerate_shapes() {
+        let mut rng = Rng::new(5);
+        for (xs, ws, pad) in [([0, 4, 5, 5], [3, 4, 3, 3], 1), ([2, 4, 0, 0], [3, 4, 3, 3], 2), ([2, 4, 1, 1], [3, 4, 3, 3], 1), ([1, 2, 1, 3], [2, 2, 3, 3], 2)] {
+            let g = geom(xs, ws, 1, pad);
+            let x = rand(&mut rng, xs.iter().product());
+            let w = rand(&mut rng, ws.iter().product());
+            let grad = rand(&mut rng, g.n * g.o * g.l());
+            let what = format!("x {xs:?} pad {pad}");
+            assert_close(&forward(&x, &w, None, &g, CHUNK_BYTES), &naive(&x, xs, &w, ws, 1, pad), &what);
+            let (gx, gw) = naive_grads(&x, xs, &w, ws, 1, pad, &grad);
+            assert_close(&input_grad(&grad, &w, &g, CHUNK_BYTES), &gx, &what);
+            assert_close(&weight_grad(&x, &grad, &g, CHUNK_BYTES), &gw, &what);
+        }
+    }
+
     #[test]
     fn shuffles_match_the_portable_ones() {
         let pairs: Vec<f32> = (0..2 * LANE).map(|i| i as f32 * 1.5 - 7.0).collect();
