@@ -30,21 +30,49 @@ fn random_batch(rng: &mut Rng, shape: &[usize], classes: usize) -> (Tensor, Vec<
 pub fn time_fn(name: &str, flops: f64, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<BenchRow> {
     let mut times = Vec::with_capacity(reps);
     for i in 0..reps + 2 {
-        let started = Instant::now();
-        f()?;
+        let ms = elapsed_ms(&mut f)?;
         if i >= 2 {
-            times.push(started.elapsed().as_secs_f64() * 1e3);
+            times.push(ms);
         }
     }
+    Ok(row(name, flops, times))
+}
+
+/// [`time_fn`] for two rows compared with each other: their runs alternate, so a slow
+/// minute of a shared machine falls on both alike.
+fn time_alternating(
+    a: (&str, &mut dyn FnMut() -> Result<()>),
+    b: (&str, &mut dyn FnMut() -> Result<()>),
+    reps: usize,
+) -> Result<[BenchRow; 2]> {
+    let (mut times_a, mut times_b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for i in 0..reps + 2 {
+        let (ms_a, ms_b) = (elapsed_ms(&mut *a.1)?, elapsed_ms(&mut *b.1)?);
+        if i >= 2 {
+            times_a.push(ms_a);
+            times_b.push(ms_b);
+        }
+    }
+    Ok([row(a.0, 0.0, times_a), row(b.0, 0.0, times_b)])
+}
+
+fn elapsed_ms(f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    let started = Instant::now();
+    f()?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
+}
+
+/// The median, min and max of `times` (at least one), and GFLOP/s at the median.
+fn row(name: &str, flops: f64, mut times: Vec<f64>) -> BenchRow {
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
-    Ok(BenchRow {
+    BenchRow {
         name: name.into(),
         median_ms: median,
         min_ms: times[0],
         max_ms: times[times.len() - 1],
         gflops: flops / (median * 1e-3) / 1e9,
-    })
+    }
 }
 
 /// Times SGD steps of `model` on a fixed random batch: forward, backward, update.
@@ -113,21 +141,24 @@ pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
     let config = |loss, cache| TrainConfig { epochs: 1, batch_size: 128, loss, cache_teacher_logits: cache, ..TrainConfig::default() };
     let kd = loss::Loss::Kd { temperature: 4.0, alpha: 0.9 };
     let student = Model::new("mlp", student_cfg.clone())?;
-    let reps = reps.clamp(1, 5);
+    let reps = reps.clamp(1, 11);
     let cached = train::predict(&teacher, &split.train, 256)?;
-    Ok(vec![
-        time_fn("distillation epoch, 10,000 samples: student alone", 0.0, reps, || {
+    // the student alone and with cached logits alternate (the comparison the rows are for);
+    // the teacher's logits are computed once, outside the timed epochs
+    let [alone, with_cache] = time_alternating(
+        ("distillation epoch, 10,000 samples: student alone", &mut || {
             train::fit(&student, &split, &config(loss::Loss::CrossEntropy { label_smoothing: 0.0 }, true), &mut NoHooks).map(|_| ())
-        })?,
-        time_fn("  ... student plus teacher forward every batch", 0.0, reps, || {
-            train::distill(&teacher, &student, &split, &config(kd, false), &mut NoHooks).map(|_| ())
-        })?,
-        // the teacher's logits computed once, outside the timed epochs
-        time_fn("  ... student plus cached teacher logits", 0.0, reps, || {
+        }),
+        ("  ... student plus cached teacher logits", &mut || {
             let logits = train::Teacher::Logits(cached.clone());
             train::Trainer::new(&student, logits, &split, config(kd, true))?.run(&mut NoHooks).map(|_| ())
-        })?,
-    ])
+        }),
+        reps,
+    )?;
+    let teacher_every_batch = time_fn("  ... student plus teacher forward every batch", 0.0, reps, || {
+        train::distill(&teacher, &student, &split, &config(kd, false), &mut NoHooks).map(|_| ())
+    })?;
+    Ok(vec![alone, teacher_every_batch, with_cache])
 }
 
 /// The rows `retort bench` prints; with `only`, just the rows whose name contains it (the

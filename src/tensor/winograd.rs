@@ -9,7 +9,8 @@
 //! packed once per call. The input gradient is the same convolution of the output gradient
 //! with the flipped, transposed kernel (padding `2 - pad`); the weight gradient is
 //! `G^T [sum over tiles (A dy A^T) . (B^T d B)] G`, one GEMM `[o, tiles] . [tiles, c]` per
-//! position. Transforms run on the even and odd columns of a tile row as whole vectors.
+//! position. The transforms work 16 tiles at a time, as one AVX-512 register where the CPU
+//! has it (chosen at run time; the same arithmetic in portable code elsewhere).
 
 use super::conv::{Geom, SyncPtr};
 use super::panel::{self, transpose_into, Packed};
@@ -546,7 +547,12 @@ mod tests {
     #[test]
     fn degenerate_shapes() {
         let mut rng = Rng::new(5);
-        for (xs, ws, pad) in [([0, 4, 5, 5], [3, 4, 3, 3], 1), ([2, 4, 0, 0], [3, 4, 3, 3], 2), ([2, 4, 1, 1], [3, 4, 3, 3], 1), ([1, 2, 1, 3], [2, 2, 3, 3], 2)] {
+        for (xs, ws, pad) in [
+            ([0, 4, 5, 5], [3, 4, 3, 3], 1),
+            ([2, 4, 0, 0], [3, 4, 3, 3], 2),
+            ([2, 4, 1, 1], [3, 4, 3, 3], 1),
+            ([1, 2, 1, 3], [2, 2, 3, 3], 2),
+        ] {
             let g = geom(xs, ws, 1, pad);
             let x = rand(&mut rng, xs.iter().product());
             let w = rand(&mut rng, ws.iter().product());
