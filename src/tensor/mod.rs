@@ -14,14 +14,14 @@
 /// call, inlined into them) then vectorize 16 f32 wide; the operations are the same, so the
 /// results are too. Bodies that need intrinsics branch on `WIDE`.
 macro_rules! vectorized {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
-        fn $name($($arg: $ty),*) {
+        fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body<const WIDE: bool>($($arg: $ty),*) $body
+            fn body<const WIDE: bool>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f")]
-            unsafe fn wide($($arg: $ty),*) {
+            unsafe fn wide($($arg: $ty),*) $(-> $ret)? {
                 body::<true>($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
@@ -33,6 +33,7 @@ macro_rules! vectorized {
         }
     };
 }
+pub(crate) use vectorized;
 
 pub mod backend;
 mod broadcast;
