@@ -308,16 +308,28 @@ pub fn script_vs_rust(reps: usize) -> Result<ScriptVsRust> {
         loss: loss::Loss::Wsl { temperature: 4.0, alpha: 2.25 },
         ..TrainConfig::default()
     };
-    // interleaved, so drift in the machine's speed hits both sides alike
+    // interleaved, so drift in the machine's speed hits both sides alike, each side first in
+    // every other pair (so does whatever the first run of a pair leaves the second)
     let mut t = ScriptVsRust { rust: vec![], script: vec![], rust_hooks: vec![], script_hooks: vec![] };
-    for _ in 0..reps {
-        let student = Model::new("cnn", cfg(vec![], 2))?;
-        let mut hooks = DropRegularization { seconds: 0.0 };
-        let started = Instant::now();
-        train::distill(&teacher, &student, &split, &config, &mut hooks)?;
-        t.rust.push(started.elapsed().as_secs_f64() * 1e3);
-        t.rust_hooks.push(hooks.seconds * 1e3);
-        let (total, in_hooks) = script_once()?;
+    for rep in 0..reps {
+        let mut rust = || -> Result<()> {
+            let student = Model::new("cnn", cfg(vec![], 2))?;
+            let mut hooks = DropRegularization { seconds: 0.0 };
+            let started = Instant::now();
+            train::distill(&teacher, &student, &split, &config, &mut hooks)?;
+            t.rust.push(started.elapsed().as_secs_f64() * 1e3);
+            t.rust_hooks.push(hooks.seconds * 1e3);
+            Ok(())
+        };
+        let script = || script_once();
+        let (total, in_hooks) = if rep % 2 == 0 {
+            rust()?;
+            script()?
+        } else {
+            let timed = script()?;
+            rust()?;
+            timed
+        };
         t.script.push(total);
         t.script_hooks.push(in_hooks);
     }
