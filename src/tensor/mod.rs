@@ -41,6 +41,7 @@ mod conv;
 mod conv_direct;
 mod elementwise;
 mod graph;
+mod im2col;
 mod index;
 pub mod matmul;
 mod norm;
