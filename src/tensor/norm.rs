@@ -55,37 +55,15 @@ impl Planes {
             return out; // no images, channels or values
         }
         out.spare_capacity_mut()[..len].par_chunks_mut(c * plane).enumerate().for_each(|(b, image)| {
-            wide(|| {
-                for (ch, o) in image.chunks_mut(plane).enumerate() {
-                    f(ch, (b * c + ch) * plane, o);
-                }
-            })
+            for (ch, o) in image.chunks_mut(plane).enumerate() {
+                f(ch, (b * c + ch) * plane, o);
+            }
         });
         // SAFETY: the chunks cover 0..len and every caller's `f` writes all of its plane
         // (each zips the plane with an input of at least its length).
         unsafe { out.set_len(len) };
         out
     }
-}
-
-/// `f()`, compiled for AVX-512F where the CPU has it (checked at run time): `f` and the
-/// closures it calls inline into a function built for those instructions, so their loops
-/// run 16 f32 (8 f64) values per instruction instead of the baseline's 4 (2). The
-/// operations and their order are the same, so the results are too.
-#[inline]
-fn wide<T>(f: impl FnOnce() -> T) -> T {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn run<T>(f: impl FnOnce() -> T) -> T {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, which is all `run` is compiled for.
-            return unsafe { run(f) };
-        }
-    }
-    f()
 }
 
 /// Two f64 sums kept in eight interleaved lanes: independent addition chains (one chain
