@@ -257,11 +257,12 @@ fn transform_input(x: &[f32], g: &Geom, t: &Tiles, chunk: Range<usize>, v: &mut 
     let n = chunk.len() * t.tw;
     let dn = n.next_multiple_of(LANE) + LANE;
     let (wp, hp) = (2 * t.tw + 2, 2 * t.th + 2);
-    scratch.clear();
     scratch.resize(POS * dn + hp * wp + 4 * LANE, 0.0);
     let (d, padded) = scratch.split_at_mut(POS * dn);
-    // Only rows inside the image are ever copied into `padded` (each whole lane past a row's
-    // end is zeros), so its borders stay zero.
+    // The gathered rows need no zeroing (what lies past the chunk's tiles only fills lanes
+    // that are dropped). The plane starts zero, and only rows inside the image are ever
+    // copied into it (each whole lane past a row's end is zeros), so its borders stay zero.
+    padded.fill(0.0);
     for ch in 0..g.c {
         for (image, rows, first) in parts(chunk.clone(), t.th) {
             let plane = &x[(image * g.c + ch) * g.h * g.w..][..g.h * g.w];
