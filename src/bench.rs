@@ -116,7 +116,7 @@ pub fn wsl_loss(batch: usize, classes: usize, reps: usize) -> Result<BenchRow> {
     let name = format!("WSL loss forward+backward, batch {batch}, {classes} classes");
     time_fn(&name, 0.0, reps, || {
         let s = Tensor::variable(s.data().to_vec(), s.shape())?;
-        let out = loss::compute(&s, Some(&t), &y, loss::Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None)?;
+        let out = loss::compute(&s, Some(&t), &y, loss::Loss::wsl(4.0, 2.25), None)?;
         out.loss.backward().map(|_| ())
     })
 }
@@ -139,7 +139,7 @@ pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
         Model::new("cnn", ModelConfig { classes: 10, input: vec![1, 28, 28], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
     let student_cfg = ModelConfig { classes: 10, input: vec![1, 28, 28], hidden: vec![256], ..ModelConfig::default() };
     let config = |loss, cache| TrainConfig { epochs: 1, batch_size: 128, loss, cache_teacher_logits: cache, ..TrainConfig::default() };
-    let kd = loss::Loss::Kd { temperature: 4.0, alpha: 0.9 };
+    let kd = loss::Loss::kd(4.0, 0.9);
     let student = Model::new("mlp", student_cfg.clone())?;
     let reps = reps.clamp(1, 11);
     let cached = train::predict(&teacher, &split.train, 256)?;
@@ -201,12 +201,13 @@ pub fn steps(reps: usize, only: Option<&str>) -> Result<Vec<BenchRow>> {
 const EPOCHS: usize = 3;
 
 const SCRIPT: &str = r#"
+let p = defaults(#{ epochs: 1 });
 let data = dataset("digits", #{ test_fraction: 0.2, seed: 7 });
 let teacher = model("mlp", #{ input: data.input, hidden: [256, 256], classes: data.classes, seed: 1 });
 let student = model("cnn", #{ input: data.input, channels: [16, 32], classes: data.classes, seed: 2 });
 let t0 = timestamp();
 let run = distill(teacher, student, data, #{
-        epochs: params.epochs, batch: 64, seed: 3,
+        epochs: p.epochs, batch: 64, seed: 3,
         optimizer: sgd(#{ lr: 0.05, momentum: 0.9, weight_decay: 5e-4 }),
         loss: "wsl", temperature: 4.0, alpha: 2.25,
         filter: |b| 1.0 - b.regularization,
@@ -305,7 +306,7 @@ pub fn script_vs_rust(reps: usize) -> Result<ScriptVsRust> {
         batch_size: 64,
         seed: 3,
         optimizer: OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4 },
-        loss: loss::Loss::Wsl { temperature: 4.0, alpha: 2.25 },
+        loss: loss::Loss::wsl(4.0, 2.25),
         ..TrainConfig::default()
     };
     // interleaved, so drift in the machine's speed hits both sides alike, each side first in

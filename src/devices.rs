@@ -312,9 +312,9 @@ pub fn loss_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
         let (sd, td) = (cuda.upload(s.data())?, cuda.upload(t.data())?);
         for (name, loss, weights) in [
             ("cross-entropy, label smoothing 0.1", Loss::CrossEntropy { label_smoothing: 0.1 }, None),
-            ("KD, T 4, alpha 0.9", Loss::Kd { temperature: 4.0, alpha: 0.9 }, None),
-            ("WSL, T 4, alpha 2.25", Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None),
-            ("WSL, T 2, alpha 2.5, filtered", Loss::Wsl { temperature: 2.0, alpha: 2.5 }, Some(&mask[..])),
+            ("KD, T 4, alpha 0.9", Loss::kd(4.0, 0.9), None),
+            ("WSL, T 4, alpha 2.25", Loss::wsl(4.0, 2.25), None),
+            ("WSL, T 2, alpha 2.5, filtered", Loss::wsl(2.0, 2.5), Some(&mask[..])),
         ] {
             let cpu = crate::loss::compute(&s, Some(&t), &labels, loss, weights)?;
             let grad = cpu.loss.backward()?.get(s.leaf_key().expect("a variable")).map(<[f32]>::to_vec).unwrap_or_default();

@@ -2,14 +2,19 @@
 //!
 //! Shapes: `b` = batch, `c` = classes; logits are `[b, c]`, labels `[b]` class indices.
 //!
-//! - cross-entropy: `mean_i -sum_k q_ik log_softmax(s_i)_k` with `q = (1 - eps) onehot(y) + eps / c`
-//! - KD: `mean_i ce(s_i, y_i) + alpha * temperature^2 * mean_i m_i soft_i`
+//! - cross-entropy: `mean_i ce_eps(s_i, y_i)`, where `ce_eps(s, y) = -sum_k q_k log_softmax(s)_k`
+//!   with the smoothed target `q = (1 - eps) onehot(y) + eps / c` (PyTorch's
+//!   `F.cross_entropy(..., label_smoothing=eps)`)
+//! - KD: `ce_weight * mean_i ce_eps(s_i, y_i) + alpha * temperature^2 * mean_i m_i soft_i`
 //! - WSL (Zhou et al., ICLR 2021): the same with each soft term weighted by
 //!   `w_i = 1 - exp(-max(ce(s_i, y_i) / (ce(t_i, y_i) + 1e-7), 0))`, computed without gradient
+//!   from the *unsmoothed* cross-entropies of the student and the teacher, as in the method
 //!
 //! where `soft_i = -sum_k softmax(t_i / temperature)_k log_softmax(s_i / temperature)_k` and `m_i`
 //! is an optional per-sample weight or keep-mask (1 when absent) used for sample filtering.
-//! Internals are computed in f64 and rounded once.
+//! `ce_weight` is 1 in the paper; it maps other codebases' conventions onto this one (torchdistill's
+//! `(1 - a) CE + a T^2 KL` is `ce_weight = 1 - a, alpha = a`; RepDistiller's `gamma CE + alpha KL`
+//! is `ce_weight = gamma`). Internals are computed in f64 and rounded once.
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -21,13 +26,42 @@ use std::rc::Rc;
 pub enum Loss {
     /// Cross-entropy on the labels only (a student trained from scratch, or a teacher).
     CrossEntropy { label_smoothing: f32 },
-    /// Hinton KD: cross-entropy plus the temperature-scaled soft cross-entropy to the teacher.
-    Kd { temperature: f32, alpha: f32 },
+    /// Hinton KD: cross-entropy (weighted by `ce_weight`, optionally label-smoothed) plus the
+    /// temperature-scaled soft cross-entropy to the teacher.
+    Kd { temperature: f32, alpha: f32, label_smoothing: f32, ce_weight: f32 },
     /// Weighted soft labels: KD with each sample's soft term weighted by the student/teacher CE ratio.
-    Wsl { temperature: f32, alpha: f32 },
+    Wsl { temperature: f32, alpha: f32, label_smoothing: f32, ce_weight: f32 },
 }
 
 impl Loss {
+    /// Hinton KD as in the WSL paper: `CE + alpha * temperature^2 * soft`.
+    pub fn kd(temperature: f32, alpha: f32) -> Loss {
+        Loss::Kd { temperature, alpha, label_smoothing: 0.0, ce_weight: 1.0 }
+    }
+
+    /// WSL as in the paper: `CE + alpha * temperature^2 * mean(w * soft)`.
+    pub fn wsl(temperature: f32, alpha: f32) -> Loss {
+        Loss::Wsl { temperature, alpha, label_smoothing: 0.0, ce_weight: 1.0 }
+    }
+
+    /// The same loss at another temperature and alpha (a schedule's value for one step); the
+    /// cross-entropy is unchanged.
+    pub fn at(self, temperature: f32, alpha: f32) -> Loss {
+        match self {
+            Loss::Kd { label_smoothing, ce_weight, .. } => Loss::Kd { temperature, alpha, label_smoothing, ce_weight },
+            Loss::Wsl { label_smoothing, ce_weight, .. } => Loss::Wsl { temperature, alpha, label_smoothing, ce_weight },
+            other => other,
+        }
+    }
+
+    /// `(temperature, alpha)` of KD and WSL.
+    pub fn soft(&self) -> Option<(f32, f32)> {
+        match *self {
+            Loss::Kd { temperature, alpha, .. } | Loss::Wsl { temperature, alpha, .. } => Some((temperature, alpha)),
+            Loss::CrossEntropy { .. } => None,
+        }
+    }
+
     /// Whether the loss reads teacher logits.
     pub fn needs_teacher(&self) -> bool {
         !matches!(self, Loss::CrossEntropy { .. })
@@ -189,28 +223,16 @@ struct Row {
 
 /// One sample's loss terms, and its gradient w.r.t. the student logits (of the batch mean)
 /// into `grad`. `m` scales the soft term (a sample filter's keep-mask).
-#[allow(clippy::too_many_arguments)]
-fn row_loss(
-    s_row: &[f32],
-    t_row: Option<&[f32]>,
-    label: usize,
-    smoothing: f64,
-    temperature: f64,
-    alpha: f64,
-    weighted: bool,
-    m: f64,
-    b: usize,
-    x: &mut Scratch,
-    grad: &mut [f32],
-) -> Row {
+fn row_loss(s_row: &[f32], t_row: Option<&[f32]>, label: usize, k: &Settings, m: f64, b: usize, x: &mut Scratch, grad: &mut [f32]) -> Row {
+    let Settings { smoothing, ce_weight, temperature, alpha, weighted } = *k;
     let c = s_row.len();
-    // hard part: cross-entropy at temperature 1
+    // hard part: (smoothed) cross-entropy at temperature 1, weighted by ce_weight
     softmax_row(s_row, 1.0, &mut x.log_s, &mut x.s);
     let ce_student = -x.log_s[label];
     let smooth_term = -sum_lanes(x.log_s.iter().copied()) / c as f64;
-    let mut total = (1.0 - smoothing) * ce_student + smoothing * smooth_term;
+    let mut total = ce_weight * ((1.0 - smoothing) * ce_student + smoothing * smooth_term);
     for (k, g) in x.g.iter_mut().enumerate() {
-        *g = (x.s[k] - ((1.0 - smoothing) * (k == label) as u8 as f64 + smoothing / c as f64)) / b as f64;
+        *g = ce_weight * (x.s[k] - ((1.0 - smoothing) * (k == label) as u8 as f64 + smoothing / c as f64)) / b as f64;
     }
     let mut row = Row { total: 0.0, ce_student, ce_teacher: 0.0, weight: 0.0, soft: 0.0 };
     if let Some(t_row) = t_row {
@@ -267,20 +289,39 @@ pub(crate) fn validate(
     Ok((b, c))
 }
 
-/// `(label smoothing, temperature, alpha, WSL-weighted)` of a loss, checked.
-pub(crate) fn settings(loss: Loss) -> Result<(f64, f64, f64, bool)> {
-    let (smoothing, temperature, alpha, weighted) = match loss {
-        Loss::CrossEntropy { label_smoothing } => (label_smoothing as f64, 1.0, 0.0, false),
-        Loss::Kd { temperature, alpha } => (0.0, temperature as f64, alpha as f64, false),
-        Loss::Wsl { temperature, alpha } => (0.0, temperature as f64, alpha as f64, true),
+/// A loss's coefficients in f64, checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub smoothing: f64,
+    pub ce_weight: f64,
+    pub temperature: f64,
+    pub alpha: f64,
+    /// WSL's per-sample weight on the soft term.
+    pub weighted: bool,
+}
+
+/// The coefficients of `loss`, checked: label smoothing in [0, 1), a positive finite
+/// temperature, finite non-negative alpha and ce_weight.
+pub(crate) fn settings(loss: Loss) -> Result<Settings> {
+    let (smoothing, ce_weight, temperature, alpha, weighted) = match loss {
+        Loss::CrossEntropy { label_smoothing } => (label_smoothing, 1.0, 1.0, 0.0, false),
+        Loss::Kd { temperature, alpha, label_smoothing, ce_weight } => (label_smoothing, ce_weight, temperature, alpha, false),
+        Loss::Wsl { temperature, alpha, label_smoothing, ce_weight } => (label_smoothing, ce_weight, temperature, alpha, true),
     };
     if !(0.0..1.0).contains(&smoothing) {
-        return Err(Error::invalid("cross_entropy", format!("label_smoothing {smoothing} must be in [0, 1)")));
+        return Err(Error::invalid("loss", format!("label_smoothing {smoothing} must be in [0, 1)")));
     }
     if !(temperature > 0.0 && temperature.is_finite()) {
         return Err(Error::invalid("loss", format!("temperature {temperature} must be positive")));
     }
-    Ok((smoothing, temperature, alpha, weighted))
+    if !(alpha >= 0.0 && alpha.is_finite()) {
+        return Err(Error::invalid("loss", format!("alpha {alpha} must be finite and >= 0")));
+    }
+    if !(ce_weight >= 0.0 && ce_weight.is_finite()) {
+        return Err(Error::invalid("loss", format!("ce_weight {ce_weight} must be finite and >= 0")));
+    }
+    let f = |v: f32| v as f64;
+    Ok(Settings { smoothing: f(smoothing), ce_weight: f(ce_weight), temperature: f(temperature), alpha: f(alpha), weighted })
 }
 
 /// Mean cross-entropy with optional label smoothing.
@@ -300,7 +341,7 @@ pub fn compute(
     let teacher =
         if loss.needs_teacher() { Some(teacher.ok_or_else(|| Error::invalid("loss", "KD and WSL need teacher logits"))?) } else { None };
     let (b, c) = validate(student, teacher, labels, sample_weight)?;
-    let (smoothing, temperature, alpha, weighted) = settings(loss)?;
+    let k = settings(loss)?;
 
     // one task per block of rows; every row's terms are summed in row order afterwards, so
     // the value does not depend on the thread count
@@ -316,7 +357,7 @@ pub fn compute(
                 let s_row = &s_data[i * c..(i + 1) * c];
                 let t_row = t_data.map(|t| &t[i * c..(i + 1) * c]);
                 let m = sample_weight.map_or(1.0, |m| m[i] as f64);
-                row_loss(s_row, t_row, labels[i], smoothing, temperature, alpha, weighted, m, b, scratch, grad)
+                row_loss(s_row, t_row, labels[i], &k, m, b, scratch, grad)
             },
         )
         .collect();
@@ -362,7 +403,7 @@ mod tests {
     fn wsl_matches_the_reference_vector() {
         let s = Tensor::variable(STUDENT.to_vec(), &[4, 5]).unwrap();
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
-        let out = compute(&s, Some(&t), &LABELS, Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None).unwrap();
+        let out = compute(&s, Some(&t), &LABELS, Loss::wsl(4.0, 2.25), None).unwrap();
         assert!(rel(out.loss.item().unwrap(), 21.2468577935) < 1e-5, "{}", out.loss.item().unwrap());
         let want_w = [0.4134486354, 0.2597611456, 0.2160929061, 0.4141967555];
         for (w, want) in out.parts.weight.iter().zip(want_w) {
@@ -380,9 +421,48 @@ mod tests {
     fn kd_matches_the_reference_vector() {
         let s = Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap();
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
-        let out = compute(&s, Some(&t), &LABELS, Loss::Kd { temperature: 4.0, alpha: 2.25 }, None).unwrap();
+        let out = compute(&s, Some(&t), &LABELS, Loss::kd(4.0, 2.25), None).unwrap();
         assert!(rel(out.loss.item().unwrap(), 62.1352537458) < 1e-5, "{}", out.loss.item().unwrap());
         assert_eq!(out.parts.weight, vec![1.0; 4]);
+    }
+
+    // Label smoothing and ce_weight on KD and WSL, float64 reference in pure Python (the test
+    // vector above, eps = 0.2, T = 4, alpha = 2.25):
+    //   q = (1 - eps) onehot(y) + eps / c; hard = -sum_k q_k log_softmax(s)_k
+    //   w from the unsmoothed ce_s, ce_t; loss = mean(ce_weight * hard + alpha T^2 w soft)
+    #[test]
+    fn label_smoothing_and_ce_weight_reach_kd_and_wsl() {
+        let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
+        let smooth = |l: Loss, eps: f32, cw: f32| match l {
+            Loss::Kd { temperature, alpha, .. } => Loss::Kd { temperature, alpha, label_smoothing: eps, ce_weight: cw },
+            Loss::Wsl { temperature, alpha, .. } => Loss::Wsl { temperature, alpha, label_smoothing: eps, ce_weight: cw },
+            other => other,
+        };
+        let cases = [
+            (smooth(Loss::wsl(4.0, 2.25), 0.2, 1.0), 21.375047649624644, [0.11347316389169321, -0.15819944509693487, 0.2864540644810809]),
+            (smooth(Loss::kd(4.0, 2.25), 0.2, 1.0), 62.26344380070323, [0.22558960769587835, -0.40612095050941105, 0.5304134005967945]),
+            (smooth(Loss::kd(4.0, 2.25), 0.2, 0.1), 60.532319291902915, [0.19458958803181392, -0.4210209863853235, 0.42737070865579463]),
+        ];
+        for (loss, want, want_g) in cases {
+            let s = Tensor::variable(STUDENT.to_vec(), &[4, 5]).unwrap();
+            let out = compute(&s, Some(&t), &LABELS, loss, None).unwrap();
+            assert!(rel(out.loss.item().unwrap(), want) < 1e-6, "{loss:?}: {} vs {want}", out.loss.item().unwrap());
+            let g = out.loss.backward().unwrap();
+            for (a, b) in g.get(s.leaf_key().unwrap()).unwrap().iter().zip(want_g) {
+                assert!(rel(*a, b) < 1e-5, "{loss:?}: {a} vs {b}");
+            }
+        }
+        // WSL's weight uses the unsmoothed cross-entropies: the same with and without smoothing
+        let s = Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap();
+        let plain = compute(&s, Some(&t), &LABELS, Loss::wsl(4.0, 2.25), None).unwrap().parts;
+        let smoothed = compute(&s, Some(&t), &LABELS, smooth(Loss::wsl(4.0, 2.25), 0.2, 1.0), None).unwrap().parts;
+        assert_eq!(plain, smoothed);
+        // out-of-range coefficients are refused
+        for bad in
+            [smooth(Loss::kd(4.0, 1.0), 1.0, 1.0), smooth(Loss::kd(4.0, 1.0), 0.0, -1.0), Loss::kd(4.0, f32::NAN), Loss::wsl(4.0, -2.0)]
+        {
+            assert!(compute(&s, Some(&t), &LABELS, bad, None).is_err(), "{bad:?}");
+        }
     }
 
     // PyTorch: F.cross_entropy(s, y) = 2.6620..., with label_smoothing=0.1 the smoothed target is used.
@@ -404,17 +484,13 @@ mod tests {
     fn gradients_match_finite_differences() {
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
         let mask = [1.0, 0.0, 1.0, 0.5];
-        for loss in [
-            Loss::CrossEntropy { label_smoothing: 0.1 },
-            Loss::Kd { temperature: 4.0, alpha: 2.25 },
-            Loss::Wsl { temperature: 2.0, alpha: 2.5 },
-        ] {
+        for loss in [Loss::CrossEntropy { label_smoothing: 0.1 }, Loss::kd(4.0, 2.25), Loss::wsl(2.0, 2.5)] {
             // WSL's weight carries no gradient by definition, so check against a fixed-weight objective:
             // the finite difference is taken with the weights frozen at the unperturbed point.
             let base = compute(&Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap(), Some(&t), &LABELS, loss, Some(&mask)).unwrap();
             let frozen: Vec<f32> = base.parts.weight.iter().zip(mask).map(|(w, m)| w * m).collect();
             let as_kd = match loss {
-                Loss::Wsl { temperature, alpha } => Loss::Kd { temperature, alpha },
+                Loss::Wsl { temperature, alpha, label_smoothing, ce_weight } => Loss::Kd { temperature, alpha, label_smoothing, ce_weight },
                 other => other,
             };
             let m = if matches!(loss, Loss::Wsl { .. }) { frozen.clone() } else { mask.to_vec() };
@@ -451,19 +527,19 @@ mod tests {
     fn bad_inputs_are_errors() {
         let s = Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap();
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
-        assert!(compute(&s, None, &LABELS, Loss::Kd { temperature: 4.0, alpha: 1.0 }, None).is_err());
+        assert!(compute(&s, None, &LABELS, Loss::kd(4.0, 1.0), None).is_err());
         assert!(cross_entropy(&s, &[0, 1, 2], 0.0).unwrap_err().to_string().contains("3"));
         assert!(cross_entropy(&s, &[0, 1, 2, 9], 0.0).unwrap_err().to_string().contains("label 9"));
-        assert!(compute(&s, Some(&t), &LABELS, Loss::Wsl { temperature: 0.0, alpha: 1.0 }, None).is_err());
+        assert!(compute(&s, Some(&t), &LABELS, Loss::wsl(0.0, 1.0), None).is_err());
         let t_bad = Tensor::zeros(&[4, 6]);
-        assert!(compute(&s, Some(&t_bad), &LABELS, Loss::Kd { temperature: 1.0, alpha: 1.0 }, None).is_err());
+        assert!(compute(&s, Some(&t_bad), &LABELS, Loss::kd(1.0, 1.0), None).is_err());
     }
 
     #[test]
     fn regularization_mask_compares_student_and_teacher_ce() {
         let s = Tensor::from_vec(STUDENT.to_vec(), &[4, 5]).unwrap();
         let t = Tensor::from_vec(TEACHER.to_vec(), &[4, 5]).unwrap();
-        let out = compute(&s, Some(&t), &LABELS, Loss::Kd { temperature: 4.0, alpha: 2.25 }, None).unwrap();
+        let out = compute(&s, Some(&t), &LABELS, Loss::kd(4.0, 2.25), None).unwrap();
         let want: Vec<bool> = out.parts.ce_student.iter().zip(&out.parts.ce_teacher).map(|(a, b)| a < b).collect();
         assert_eq!(out.parts.regularization_mask(), want);
     }

@@ -75,8 +75,8 @@ pub fn run(seed: u64, observe: &mut dyn FnMut(&str, &EpochRecord)) -> Result<Vec
 
     let students = [
         ("student (scratch)", Loss::CrossEntropy { label_smoothing: 0.0 }),
-        ("student (KD)", Loss::Kd { temperature: TEMPERATURE, alpha: ALPHA }),
-        ("student (WSL)", Loss::Wsl { temperature: TEMPERATURE, alpha: ALPHA }),
+        ("student (KD)", Loss::kd(TEMPERATURE, ALPHA)),
+        ("student (WSL)", Loss::wsl(TEMPERATURE, ALPHA)),
     ];
     for (name, loss) in students {
         let started = Instant::now();

@@ -283,19 +283,20 @@ __device__ double row_lse(const float* x, int c, double temperature) {
 // against labels y and teacher logits t (KD/WSL), one thread per sample, in double as
 // src/loss.rs: the gradient w.r.t. s goes to grad [b, c]; parts [b, 5] get ce_student,
 // ce_teacher, the soft-term weight, the soft term and the sample's term of the summed loss.
-// m [b] scales each soft term (sample filters).
-extern "C" __global__ void distill_loss(const float* s, const float* t, const int* y, const float* m, float* grad, double* parts, int kind, float smoothing_f, float temperature_f, float alpha_f, int b, int c) {
+// m [b] scales each soft term (sample filters); hard [2] holds the label smoothing and the
+// weight of the cross-entropy term (ce_weight).
+extern "C" __global__ void distill_loss(const float* s, const float* t, const int* y, const float* m, float* grad, double* parts, int kind, const float* hard_f, float temperature_f, float alpha_f, int b, int c) {
     LOOP(i, b) {
         const float* si = s + (size_t)i * c;
-        double smoothing = smoothing_f, T = temperature_f, alpha = alpha_f;
+        double smoothing = hard_f[0], cw = hard_f[1], T = temperature_f, alpha = alpha_f;
         double lse1 = row_lse(si, c, 1.0);
         double ce_s = -((double)si[y[i]] - lse1);
         double mean_lp = 0.0;
         for (int k = 0; k < c; k++) mean_lp += (double)si[k] - lse1;
-        double total = (1.0 - smoothing) * ce_s + smoothing * (-mean_lp / c);
+        double total = cw * ((1.0 - smoothing) * ce_s + smoothing * (-mean_lp / c));
         for (int k = 0; k < c; k++) {
             double q = (1.0 - smoothing) * (k == y[i] ? 1.0 : 0.0) + smoothing / c;
-            grad[(size_t)i * c + k] = (float)((exp((double)si[k] - lse1) - q) / b);
+            grad[(size_t)i * c + k] = (float)(cw * (exp((double)si[k] - lse1) - q) / b);
         }
         double ce_t = 0.0, w = 1.0, soft = 0.0;
         if (kind != 0) {
@@ -313,7 +314,7 @@ extern "C" __global__ void distill_loss(const float* s, const float* t, const in
             for (int k = 0; k < c; k++) {
                 double ps = exp((double)si[k] / T - lse_s), pt = exp((double)ti[k] / T - lse_t);
                 // recomputed in double from the float already written: the CE part first, as the CPU adds it
-                double hard = (exp((double)si[k] - lse1) - ((1.0 - smoothing) * (k == y[i] ? 1.0 : 0.0) + smoothing / c)) / b;
+                double hard = cw * (exp((double)si[k] - lse1) - ((1.0 - smoothing) * (k == y[i] ? 1.0 : 0.0) + smoothing / c)) / b;
                 grad[(size_t)i * c + k] = (float)(hard + scale * w * mi * (ps - pt) / T);
             }
         }

@@ -145,10 +145,10 @@ impl Cuda {
             None
         };
         let (b, c) = crate::loss::validate(student, teacher, labels, sample_weight)?;
-        let (smoothing, temperature, alpha, weighted) = crate::loss::settings(loss)?;
+        let k = crate::loss::settings(loss)?;
         let kind: i32 = if teacher.is_none() {
             0
-        } else if weighted {
+        } else if k.weighted {
             2
         } else {
             1
@@ -158,20 +158,9 @@ impl Cuda {
         let m = self.upload(&sample_weight.map_or_else(|| vec![1.0; b], <[f32]>::to_vec))?;
         let mut grad = self.output(b * c)?;
         let mut parts = self.dev.alloc_zeros::<f64>(b * 5).map_err(cuda_err)?;
-        let args = (
-            s,
-            t.unwrap_or(s),
-            &y,
-            &m,
-            &mut grad,
-            &mut parts,
-            kind,
-            smoothing as f32,
-            temperature as f32,
-            alpha as f32,
-            b as i32,
-            c as i32,
-        );
+        let hard = self.upload(&[k.smoothing as f32, k.ce_weight as f32])?;
+        let args =
+            (s, t.unwrap_or(s), &y, &m, &mut grad, &mut parts, kind, &hard, k.temperature as f32, k.alpha as f32, b as i32, c as i32);
         self.launch("distill_loss", b, args)?;
         let p = self.dev.dtoh_sync_copy(&parts).map_err(cuda_err)?;
         let total: f64 = p.chunks(5).map(|r| r[4]).sum();

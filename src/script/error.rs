@@ -1,6 +1,7 @@
 //! Script errors with the file, line and column, printed with the source line and a caret.
 
 use rhai::{EvalAltResult, ParseError, Position};
+use unicode_width::UnicodeWidthChar;
 
 /// Whether an error is the user's invocation (exit 2) or a failed run (exit 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,11 @@ impl ScriptError {
         ScriptError { kind: ErrorKind::Usage, file: file.into(), line: None, column: None, message: message.into(), source_line: None }
     }
 
+    /// A failed run with no position in the script.
+    pub fn failure(file: &str, message: impl Into<String>) -> Self {
+        ScriptError { kind: ErrorKind::Failure, ..Self::usage(file, message) }
+    }
+
     /// Exit code for the CLI: 2 for usage errors, 1 for failed runs.
     pub fn exit_code(&self) -> u8 {
         match self.kind {
@@ -36,9 +42,14 @@ impl ScriptError {
     }
 
     fn at(file: &str, source: &str, pos: Position, message: String) -> Self {
+        Self::at_position(file, source, pos, message, ErrorKind::Failure)
+    }
+
+    /// An error at `pos` in `source`, of `kind`.
+    pub(crate) fn at_position(file: &str, source: &str, pos: Position, message: String, kind: ErrorKind) -> Self {
         let (line, column) = (pos.line(), pos.position());
         let source_line = line.and_then(|l| source.lines().nth(l - 1)).map(str::to_string);
-        ScriptError { kind: ErrorKind::Failure, file: file.into(), line, column, message, source_line }
+        ScriptError { kind, file: file.into(), line, column, message, source_line }
     }
 
     pub(crate) fn from_parse(file: &str, source: &str, e: &ParseError) -> Self {
@@ -123,7 +134,12 @@ impl std::fmt::Display for ScriptError {
                     writeln!(f, "{gutter} |")?;
                     writeln!(f, "{line} | {src}")?;
                     if let Some(c) = col {
-                        let pad: String = src.chars().take(c.saturating_sub(1)).map(|ch| if ch == '\t' { '\t' } else { ' ' }).collect();
+                        // padded by display width: a wide (CJK) character takes two columns
+                        let pad: String = src
+                            .chars()
+                            .take(c.saturating_sub(1))
+                            .map(|ch| if ch == '\t' { "\t".to_string() } else { " ".repeat(ch.width().unwrap_or(0)) })
+                            .collect();
                         writeln!(f, "{gutter} | {pad}^")?;
                     }
                 }

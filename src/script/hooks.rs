@@ -160,7 +160,7 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             let reg: Vec<f32> = p.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
             m.insert("regularization".into(), t(vec_tensor(&reg)));
         }
-        if let Loss::Kd { temperature, alpha } | Loss::Wsl { temperature, alpha } = b.loss {
+        if let Some((temperature, alpha)) = b.loss.soft() {
             m.insert("temperature".into(), Dynamic::from_float(temperature as f64));
             m.insert("alpha".into(), Dynamic::from_float(alpha as f64));
         }
@@ -217,11 +217,7 @@ impl ScriptHooks<'_, '_> {
         let (Some(ts), Some(as_)) = (self.temperature.clone(), self.alpha.clone()) else { return Ok(base) };
         let r = self.eval_sched(&ts, "temperature", epoch, step).and_then(|t| Ok((t, self.eval_sched(&as_, "alpha", epoch, step)?)));
         let (temperature, alpha) = self.keep(r)?;
-        Ok(match base {
-            Loss::Kd { .. } => Loss::Kd { temperature, alpha },
-            Loss::Wsl { .. } => Loss::Wsl { temperature, alpha },
-            other => other,
-        })
+        Ok(base.at(temperature, alpha))
     }
 
     fn lr_inner(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {

@@ -127,7 +127,7 @@ pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let state = Rc::new(State::new(opts.seed, Arc::new(AtomicBool::new(false))));
     let engine = engine(&state, Rc::new(RefCell::new(|_: &str| {})), import_dirs(path, opts), opts.max_operations);
     let file = path.display().to_string();
-    let params = params::Params::load(&engine, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
+    let params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
     compile(&engine, &file, &source, opts.seed, &params).map(|_| ())
 }
 
@@ -143,13 +143,55 @@ fn compile(
     // loop variable of the same name shadows it (`for seed in [1, 2]` saw the run's seed)
     scope.push("params", params.map.clone());
     scope.push("seed", seed as rhai::INT);
-    engine.compile_with_scope(&scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
+    let parsed = engine.compile_with_scope(&scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
+    check_params(file, source, &parsed, params)?;
     // resolve imports now, so a bad import fails before anything runs
     let ast = engine.compile_into_self_contained(&scope, source).map_err(|e| ScriptError::from_eval(file, source, &e)).map(|mut a| {
         a.set_source(file);
         a
     })?;
     Ok((ast, scope))
+}
+
+/// The `defaults(#{...})` calls of a script: their position, and their map when it is a literal.
+fn defaults_calls(ast: &rhai::AST) -> Vec<(rhai::Position, Option<Map>)> {
+    use rhai::{ASTNode, Expr, Stmt};
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        // a call is an expression, or a statement of its own (`defaults(#{...});`)
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => Some((call, pos)),
+            _ => None,
+        };
+        if let Some((call, pos)) = call.filter(|(c, _)| c.name.as_str() == "defaults" && c.args.len() == 1) {
+            found.push((*pos, call.args[0].get_literal_value(None).and_then(|d| d.try_cast::<Map>())));
+        }
+        true
+    });
+    found
+}
+
+/// Given parameters (`--config`, `--set`) must be declared by the script: a script without
+/// `defaults(...)` would ignore them, and a literal `defaults(#{...})` is checked before anything
+/// runs (`retort check` included), naming the key and where it came from.
+fn check_params(file: &str, source: &str, ast: &rhai::AST, params: &params::Params) -> Result<(), ScriptError> {
+    let Some(first) = params.map.keys().next() else { return Ok(()) };
+    let calls = defaults_calls(ast);
+    if calls.is_empty() {
+        let from = params.sources.get(first.as_str()).map_or(String::new(), |s| format!(" (from {s})"));
+        return Err(ScriptError::failure(
+            file,
+            format!(
+                "params: '{first}'{from} is not a parameter of this script: it declares none, so the value would be ignored; declare it with `let p = defaults(#{{ {first}: ... }});` and read p.{first}"
+            ),
+        ));
+    }
+    for (pos, map) in calls {
+        if let Some(defaults) = map {
+            params.over(&defaults).map_err(|e| ScriptError::at_position(file, source, pos, e.to_string(), ErrorKind::Failure))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the script at `path`, sending `print` output to `out`. `interrupt` stops it (Ctrl-C).
@@ -170,8 +212,7 @@ pub fn run_source(
     let started = std::time::Instant::now();
     let mut state = State::new(opts.seed, interrupt);
     // parameters: from the run being resumed, or from --config and --set
-    let probe = bare_engine();
-    let mut params = params::Params::load(&probe, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
+    let mut params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
     if let Some((dir, resume)) = &opts.record {
         let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
         let run = if *resume { RunDir::open(dir).map_err(fail)? } else { RunDir::create(dir).map_err(fail)? };

@@ -2,7 +2,7 @@
 //! script as `params`; `defaults(#{...})` checks them against the script's own defaults.
 
 use super::convert::{err, suggest, type_of, Res};
-use rhai::{Dynamic, Engine, Map};
+use rhai::{Dynamic, Map};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -76,7 +76,7 @@ fn merge(into: &mut Map, from: Map) {
 
 impl Params {
     /// Reads `config` (YAML) if given, then applies `sets`. Errors name the file and line or the flag.
-    pub fn load(engine: &Engine, config: Option<&Path>, sets: &[String]) -> Result<Params, String> {
+    pub fn load(config: Option<&Path>, sets: &[String]) -> Result<Params, String> {
         let mut p = Params::default();
         if let Some(path) = config {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
@@ -105,7 +105,10 @@ impl Params {
             if parts.iter().any(|p| p.is_empty()) {
                 return Err(format!("--set '{set}': the key '{key}' has an empty part"));
             }
-            let v = engine.eval_expression::<Dynamic>(value).unwrap_or_else(|_| Dynamic::from(value.to_string()));
+            // the value as a YAML scalar or flow collection, exactly as it would read in a --config file
+            let yaml: serde_yaml::Value =
+                serde_yaml::from_str(value).map_err(|e| format!("--set '{set}': the value is not valid YAML: {e}"))?;
+            let v: Dynamic = rhai::serde::to_dynamic(&yaml).map_err(|e| format!("--set '{set}': {e}"))?;
             insert_path(&mut set_map, &parts, v).map_err(|part| format!("--set '{set}': '{part}' is already a value, not a map"))?;
         }
         collect_sources(&set_map, "", &|k| format!("--set {k}"), &mut p.sources);

@@ -52,9 +52,7 @@ impl Session {
     pub fn new(opts: &RunOptions, image_dir: PathBuf) -> Result<Session, ScriptError> {
         let interrupt = Arc::new(AtomicBool::new(false));
         let mut state = State::new(opts.seed, interrupt);
-        let probe = super::bare_engine();
-        state.params =
-            super::params::Params::load(&probe, opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
+        state.params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
         state.image_dir = Some(image_dir);
         let outputs: Rc<RefCell<Vec<Output>>> = Rc::new(RefCell::new(Vec::new()));
         let sink = outputs.clone();

@@ -65,9 +65,16 @@ pub fn summary(t: &Tensor) -> String {
     format!("Tensor{:?} [{}{more}]{grad}", t.shape(), shown.join(", "))
 }
 
-fn filled(shape: &Dynamic, value: f32) -> Res<Tensor> {
-    let s = dims(shape)?;
-    lib(Tensor::from_vec(vec![value; s.iter().product()], &s))
+/// A shape from a script, its size checked (no overflow, within the memory cap).
+fn sized(op: &'static str, shape: &Dynamic) -> Res<(Vec<usize>, usize)> {
+    let s = dims(shape).map_err(|e| format!("{op}: {e}"))?;
+    let n = lib(crate::tensor::limits::numel(op, &s))?;
+    Ok((s, n))
+}
+
+fn filled(op: &'static str, shape: &Dynamic, value: f32) -> Res<Tensor> {
+    let (s, n) = sized(op, shape)?;
+    lib(Tensor::from_vec(vec![value; n], &s))
 }
 
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
@@ -87,10 +94,12 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "A constant tensor from a number or nested arrays of numbers.\n```rhai\nlet t = tensor([[1.0, 2.0], [3.0, 4.0]]);\n```",
         |v: Dynamic| from_dynamic(&v)
     );
-    def!(engine, "zeros", "A tensor of zeros with the given shape.\n```rhai\nlet z = zeros([2, 3]);\n```", |s: Dynamic| filled(&s, 0.0));
-    def!(engine, "ones", "A tensor of ones with the given shape.\n```rhai\nlet o = ones([4]);\n```", |s: Dynamic| filled(&s, 1.0));
+    def!(engine, "zeros", "A tensor of zeros with the given shape.\n```rhai\nlet z = zeros([2, 3]);\n```", |s: Dynamic| filled(
+        "zeros", &s, 0.0
+    ));
+    def!(engine, "ones", "A tensor of ones with the given shape.\n```rhai\nlet o = ones([4]);\n```", |s: Dynamic| filled("ones", &s, 1.0));
     def!(engine, "full", "A tensor filled with `value`.\n```rhai\nlet f = full([2, 2], 0.5);\n```", |s: Dynamic, v: f64| filled(
-        &s, v as f32
+        "full", &s, v as f32
     ));
     let st = state.clone();
     def!(
@@ -98,15 +107,15 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "randn",
         "Standard-normal values from the run's seeded stream (`--seed`).\n```rhai\nlet r = randn([3, 5]);\n```",
         move |s: Dynamic| {
-            let s = dims(&s)?;
+            let (s, n) = sized("randn", &s)?;
             let mut rng = st.rng.borrow_mut();
-            lib(Tensor::from_vec((0..s.iter().product()).map(|_| rng.normal()).collect(), &s))
+            lib(Tensor::from_vec((0..n).map(|_| rng.normal()).collect(), &s))
         }
     );
-    def!(engine, "arange", "`0, 1, ..., n - 1` as a tensor.\n```rhai\nlet a = arange(5);\n```", |n: INT| lib(Tensor::from_vec(
-        (0..n.max(0)).map(|i| i as f32).collect(),
-        &[n.max(0) as usize]
-    )));
+    def!(engine, "arange", "`0, 1, ..., n - 1` as a tensor.\n```rhai\nlet a = arange(5);\n```", |n: INT| {
+        let (s, n) = sized("arange", &Dynamic::from_int(n))?;
+        lib(Tensor::from_vec((0..n).map(|i| i as f32).collect(), &s))
+    });
     def!(
         engine,
         "arange",

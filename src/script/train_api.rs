@@ -144,7 +144,7 @@ fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerC
 
 const TRAIN_KEYS: &[&str] =
     &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing", "label", "device"];
-const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter"];
+const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter", "ce_weight"];
 
 /// Reads the options common to `fit` and `distill` into a config and hooks.
 fn train_config<'a, 'c>(
@@ -250,10 +250,23 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
             None => o.string("loss")?.unwrap_or_default(),
         },
     };
+    let (label_smoothing, ce_weight) = (o.f32_or("label_smoothing", 0.0)?, o.f32_or("ce_weight", 1.0)?);
+    // an option that would have no effect with this loss is refused, never silently ignored
+    let refuse = |keys: &[&str], why: &str| match keys.iter().find(|k| o.get(k).is_some()) {
+        Some(k) => err(format!("distill: option '{k}' has no effect with loss \"{loss_name}\": {why}")),
+        None => Ok(()),
+    };
     cfg.loss = match loss_name.as_str() {
-        "ce" => Loss::CrossEntropy { label_smoothing: o.f32_or("label_smoothing", 0.0)? },
-        "kd" | "custom" => Loss::Kd { temperature: t0, alpha: a0 },
-        "wsl" => Loss::Wsl { temperature: t0, alpha: a0 },
+        "ce" => {
+            refuse(&["temperature", "alpha", "filter", "ce_weight"], "it has no soft term (use \"kd\" or \"wsl\", or fit)")?;
+            Loss::CrossEntropy { label_smoothing }
+        }
+        "custom" => {
+            refuse(&["label_smoothing", "ce_weight"], "the loss closure computes the whole loss (smooth inside it)")?;
+            Loss::kd(t0, a0)
+        }
+        "kd" => Loss::Kd { temperature: t0, alpha: a0, label_smoothing, ce_weight },
+        "wsl" => Loss::Wsl { temperature: t0, alpha: a0, label_smoothing, ce_weight },
         other => {
             let hint = super::convert::suggest(other, &["ce", "kd", "wsl"]).map_or(String::new(), |s| format!("; did you mean '{s}'?"));
             return err(format!("distill: loss '{other}' is unknown: use \"ce\", \"kd\", \"wsl\" or a closure |s, t, y, ctx| ...{hint}"));
@@ -273,6 +286,9 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
             (if uses_teacher { Teacher::Model(&t.model) } else { Teacher::None }, Some(&*t.model), t.model.arch().to_string())
         }
         TeacherArg::Logits(l) => {
+            if cfg.augment.is_some() && uses_teacher {
+                return err(format!("distill: the teacher logits in {} were computed once for the unaugmented training images, so they do not match randomly cropped or flipped inputs; use a teacher model with augment, or train without augment", l.path));
+            }
             let want = [data.0.train.len(), student.model.classes()];
             if l.shape != want {
                 return err(format!("distill: the teacher logits in {} have shape {:?}; this data set and student need {want:?} (training samples x classes, in data set order)", l.path, l.shape));
@@ -495,7 +511,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         Ok::<_, Box<rhai::EvalAltResult>>(LogitsRef { path: path.to_string(), shape: npy.shape, values: Rc::new(npy.values) })
     });
     let st = state.clone();
-    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample).\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
+    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample),\nce_weight (the weight of the hard-label CE term, 1 in the paper) and label_smoothing (of the hard-label term; WSL's weights keep the unsmoothed CE).\nOptions that would have no effect with the chosen loss (a filter or temperature with \"ce\") are refused.\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
     def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));
     def!(engine, "evaluate", "Evaluates on the test part of a data set.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data).accuracy);\n```", |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map));
 
@@ -522,14 +538,14 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         let labels = labels_of(&y, "cross_entropy", s.shape().get(1).copied().unwrap_or(0))?;
         lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
     });
-    def!(engine, "kd_loss", "Hinton KD: `CE + alpha * T^2 * soft` as a scalar tensor (built in).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 0.9);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-        builtin_loss(&s, &t, &y, Loss::Kd { temperature: temperature as f32, alpha: alpha as f32 }).map(|o| o.loss)
+    def!(engine, "kd_loss", "Hinton KD as in the WSL paper: `CE + alpha * T^2 * soft` as a scalar tensor (built in). The CE term has weight 1:\nRepDistiller's `alpha: 0.9` is not this alpha (see the README's loss conventions).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
+        builtin_loss(&s, &t, &y, Loss::kd(temperature as f32, alpha as f32)).map(|o| o.loss)
     });
     def!(engine, "wsl_loss", "Weighted soft labels (Zhou et al. 2021) as a scalar tensor (built in).\n```rhai\nlet l = wsl_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-        builtin_loss(&s, &t, &y, Loss::Wsl { temperature: temperature as f32, alpha: alpha as f32 }).map(|o| o.loss)
+        builtin_loss(&s, &t, &y, Loss::wsl(temperature as f32, alpha as f32)).map(|o| o.loss)
     });
     def!(engine, "loss_parts", "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n```rhai\nlet p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
-        let o = builtin_loss(&s.detach(), &t, &y, Loss::Wsl { temperature: temperature as f32, alpha: 1.0 })?;
+        let o = builtin_loss(&s.detach(), &t, &y, Loss::wsl(temperature as f32, 1.0))?;
         let v = |x: &[f32]| Dynamic::from(vec_tensor(x));
         let mut m = Map::new();
         m.insert("ce_student".into(), v(&o.parts.ce_student));

@@ -116,7 +116,10 @@ impl Op {
 }
 
 fn out_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Vec<usize>> {
-    broadcast_shapes(&a.shape, &b.shape).ok_or_else(|| Error::shape(op, format!("shapes that broadcast with {:?}", a.shape), &b.shape))
+    let shape = broadcast_shapes(&a.shape, &b.shape)
+        .ok_or_else(|| Error::shape(op, format!("shapes that broadcast with {:?}", a.shape), &b.shape))?;
+    super::limits::numel(op, &shape)?;
+    Ok(shape)
 }
 
 impl Tensor {

@@ -23,6 +23,7 @@ impl Tensor {
     pub fn one_hot(labels: &Tensor, classes: usize) -> Result<Tensor> {
         expect_rank("one_hot", labels, 1)?;
         let ys = labels.labels("one_hot", classes)?;
+        super::limits::numel("one_hot", &[ys.len(), classes])?;
         let mut out = vec![0.0; ys.len() * classes];
         ys.iter().enumerate().for_each(|(i, &y)| out[i * classes + y] = 1.0);
         Ok(Tensor::constant(vec![ys.len(), classes], Rc::new(out)))

@@ -135,6 +135,7 @@ impl Tensor {
         if rhs.shape[0] != k {
             return Err(Error::shape("matmul", format!("rhs [{k}, _] to match lhs {:?}", self.shape), &rhs.shape));
         }
+        super::limits::numel("matmul", &[m, n])?;
         let mut out = vec![0.0; m * n];
         gemm_into(Mat::new(&self.data, m, k), Mat::new(&rhs.data, k, n), &mut out, false);
         let (a, b) = (self.data.clone(), rhs.data.clone());

@@ -43,6 +43,7 @@ mod elementwise;
 mod graph;
 mod im2col;
 mod index;
+pub mod limits;
 pub mod matmul;
 mod norm;
 mod panel;

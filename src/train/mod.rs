@@ -277,7 +277,7 @@ impl<'a> Trainer<'a> {
             let lr = hooks.lr(epoch, step, scheduled)?;
             if b == 0 {
                 lr_at_start = lr;
-                if let Loss::Kd { temperature: t, alpha: a } | Loss::Wsl { temperature: t, alpha: a } = loss_kind {
+                if let Some((t, a)) = loss_kind.soft() {
                     (temperature, alpha) = (Some(t), Some(a));
                 }
             }

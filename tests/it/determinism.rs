@@ -21,7 +21,7 @@ fn twenty_steps() -> Vec<f32> {
     for batch in batches.take(20) {
         let t = teacher.forward(&batch.x, Mode::Eval, &mut rng).unwrap();
         let s = student.forward(&batch.x, Mode::Train, &mut rng).unwrap();
-        let out = loss::compute(&s, Some(&t), &batch.labels, Loss::Wsl { temperature: 4.0, alpha: 2.25 }, None).unwrap();
+        let out = loss::compute(&s, Some(&t), &batch.labels, Loss::wsl(4.0, 2.25), None).unwrap();
         losses.push(out.loss.item().unwrap());
         let mut g = out.loss.backward().unwrap();
         drop((s, out));

@@ -106,7 +106,7 @@ fn params_from_set_and_seed_reach_the_script() {
     let script = dir.join("p.rhai");
     std::fs::write(
         &script,
-        "print(params.distill.temperature * 2);\nprint(params.name);\nprint(params.widths);\nprint(seed);\nfor seed in [7, 8] { print(seed); }\nprint(randn([2]).to_array());\n",
+        "defaults(#{ distill: #{ temperature: 1.0 }, name: \"\", widths: [] });\nprint(params.distill.temperature * 2);\nprint(params.name);\nprint(params.widths);\nprint(seed);\nfor seed in [7, 8] { print(seed); }\nprint(randn([2]).to_array());\n",
     )
     .unwrap();
     let s = script.to_str().unwrap();
@@ -117,9 +117,9 @@ fn params_from_set_and_seed_reach_the_script() {
     // a loop variable named like the run's `seed` shadows it
     assert_eq!(&lines[..6], &["4", "wsl run", "[32, 16]", "5", "7", "8"]);
     // same seed, same stream; another seed, another stream
-    let again = retort(&["run", s, "--set", "distill.temperature=2", "--set", "name=x", "--set", "widths=1", "--seed", "5"]).1;
+    let again = retort(&["run", s, "--set", "distill.temperature=2", "--set", "name=x", "--set", "widths=[1]", "--seed", "5"]).1;
     assert_eq!(again.lines().last(), lines.last().copied());
-    let other = retort(&["run", s, "--set", "distill.temperature=2", "--set", "name=x", "--set", "widths=1", "--seed", "6"]).1;
+    let other = retort(&["run", s, "--set", "distill.temperature=2", "--set", "name=x", "--set", "widths=[1]", "--seed", "6"]).1;
     assert_ne!(other.lines().last(), lines.last().copied());
     let (code, _, err) = retort(&["run", s, "--set", "novalue"]);
     assert_eq!(code, 2, "{err}");

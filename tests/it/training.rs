@@ -26,7 +26,7 @@ fn distillation_leaves_the_teacher_untouched() {
     let student = Model::new("cnn", cfg(2)).unwrap();
     train::fit(&teacher, &split, &TrainConfig { epochs: 1, ..Default::default() }, &mut NoHooks).unwrap();
     let before: Vec<Vec<f32>> = teacher.params().iter().map(|p| p.values().to_vec()).collect();
-    for loss in [Loss::Kd { temperature: 4.0, alpha: 0.9 }, Loss::Wsl { temperature: 4.0, alpha: 2.25 }] {
+    for loss in [Loss::kd(4.0, 0.9), Loss::wsl(4.0, 2.25)] {
         // with augmentation the teacher runs every batch (eval mode), without it once up front
         let augment = Some(data::Augment { crop_padding: 1, horizontal_flip: false });
         for augment in [None, augment] {
