@@ -30,6 +30,21 @@ pub fn type_of(v: &Dynamic) -> String {
     }
 }
 
+/// An f32 (a tensor value, an accuracy, a loss) as the script's f64: the f64 nearest the
+/// shortest decimal that round-trips in f32, so it prints as `0.823`, not
+/// `0.8230000138282776`, in `print`, interpolation, `to_array`, tables and reports.
+pub fn widen(x: f32) -> f64 {
+    if !x.is_finite() {
+        return x as f64;
+    }
+    x.to_string().parse().unwrap_or(x as f64)
+}
+
+/// [`widen`] as a script value.
+pub fn float(x: f32) -> Dynamic {
+    Dynamic::from_float(widen(x))
+}
+
 pub fn as_f64(v: &Dynamic) -> Option<f64> {
     v.as_float().ok().or_else(|| v.as_int().ok().map(|i| i as f64))
 }

@@ -1,7 +1,7 @@
 //! Script closures as training hooks: temperature, alpha and learning-rate schedules,
 //! per-batch filters, custom losses and per-epoch callbacks.
 
-use super::convert::{as_f64, err, type_of, Res};
+use super::convert::{as_f64, err, float, type_of, Res};
 use super::state::State;
 use crate::loss::Loss;
 use crate::tensor::Tensor;
@@ -30,7 +30,7 @@ impl Sched {
 /// The keys of an epoch record as scripts see it.
 pub fn record_map(r: &EpochRecord) -> Map {
     let mut m = Map::new();
-    let f = |x: f32| Dynamic::from_float(x as f64);
+    let f = float;
     m.insert("epoch".into(), Dynamic::from_int(r.epoch as INT));
     m.insert("train_loss".into(), f(r.train_loss));
     m.insert("train_accuracy".into(), f(r.train_accuracy));
@@ -161,8 +161,8 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             m.insert("regularization".into(), t(vec_tensor(&reg)));
         }
         if let Some((temperature, alpha)) = b.loss.soft() {
-            m.insert("temperature".into(), Dynamic::from_float(temperature as f64));
-            m.insert("alpha".into(), Dynamic::from_float(alpha as f64));
+            m.insert("temperature".into(), float(temperature));
+            m.insert("alpha".into(), float(alpha));
         }
         m
     }

@@ -1,6 +1,6 @@
 //! Tensor built-ins: creation, inspection, shape ops and gradients.
 
-use super::convert::{as_f64, dims, err, lib, shape_array, type_of, Res};
+use super::convert::{as_f64, dims, err, float, lib, shape_array, type_of, widen, Res};
 use super::state::State;
 use crate::def;
 use crate::tensor::Tensor;
@@ -47,7 +47,7 @@ pub fn from_dynamic(v: &Dynamic) -> Res<Tensor> {
 fn to_array(t: &Tensor) -> Dynamic {
     fn nest(data: &[f32], shape: &[usize]) -> Dynamic {
         match shape.split_first() {
-            None => Dynamic::from_float(data[0] as f64),
+            None => float(data[0]),
             Some((&n, rest)) => {
                 let step: usize = rest.iter().product();
                 Dynamic::from_array((0..n).map(|i| nest(&data[i * step..(i + 1) * step], rest)).collect())
@@ -139,7 +139,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     def!(engine, "item", "The value of a one-element tensor.\n```rhai\nprint(sum(tensor([1, 2])).item());\n```", |t: &mut Tensor| lib(
         t.item()
     )
-    .map(|v| v as f64));
+    .map(widen));
 
     // shape ops
     def!(

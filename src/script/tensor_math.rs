@@ -2,10 +2,10 @@
 //! functions, reductions, softmax, comparisons and label indexing. All differentiable where
 //! it makes sense.
 
-use super::convert::{err, lib};
+use super::convert::{err, lib, type_of, Res};
 use crate::def;
 use crate::tensor::Tensor;
-use rhai::{Engine, INT};
+use rhai::{Dynamic, Engine, INT};
 
 fn scalar(x: f64) -> Tensor {
     Tensor::from_vec(vec![x as f32], &[]).expect("one value for shape []")
@@ -23,6 +23,9 @@ macro_rules! binary {
     }};
 }
 
+/// Registers a comparison for every pairing of a tensor with a tensor or a number, the number
+/// on either side. Any other operand is an error: without these, Rhai's fallback for unlike
+/// types would answer `x != "a"` with `true` and `2 < x` with `false`, silently.
 fn cmp(engine: &mut Engine, name: &'static str, symbol: &'static str, f: fn(f32, f32) -> bool) {
     let doc =
         format!("A 0/1 mask of `a {symbol} b` element-wise, broadcasting (no gradient).\n```rhai\nlet m = {name}(tensor([1, 5]), 2);\n```");
@@ -30,6 +33,13 @@ fn cmp(engine: &mut Engine, name: &'static str, symbol: &'static str, f: fn(f32,
         def!(engine, n, &doc, move |a: Tensor, b: Tensor| lib(a.compare(&b, name, f)));
         def!(engine, n, &doc, move |a: Tensor, b: f64| lib(a.compare(&scalar(b), name, f)));
         def!(engine, n, &doc, move |a: Tensor, b: INT| lib(a.compare(&scalar(b as f64), name, f)));
+        def!(engine, n, &doc, move |a: f64, b: Tensor| lib(scalar(a).compare(&b, name, f)));
+        def!(engine, n, &doc, move |a: INT, b: Tensor| lib(scalar(a as f64).compare(&b, name, f)));
+        let refuse = move |other: &Dynamic| -> Res<Tensor> {
+            err(format!("{name} ({symbol}): a tensor compares with a tensor or a number, not {}", type_of(other)))
+        };
+        engine.register_fn(n, move |_: Tensor, b: Dynamic| refuse(&b));
+        engine.register_fn(n, move |a: Dynamic, _: Tensor| refuse(&a));
     }
 }
 
@@ -101,6 +111,18 @@ pub fn register(engine: &mut Engine) {
         "Sum along `dim`, keeping it with size 1 when `keepdim`.\n```rhai\nlet s = sum(ones([2, 3]), 1, true);\n```",
         |t: Tensor, dim: INT, keep: bool| lib(t.sum_dim(dim, keep))
     );
+    def!(
+        engine,
+        "logsumexp",
+        "`log(sum(exp(x)))` along `dim`, stable for large values, with `-inf` entries counting as zero mass (torch.logsumexp).\n```rhai\nlet l = logsumexp(tensor([[1000.0, 999.0]]), 1);\n```",
+        |t: Tensor, dim: INT| lib(t.logsumexp(dim, false))
+    );
+    def!(
+        engine,
+        "logsumexp",
+        "`logsumexp` along `dim`, keeping it with size 1 when `keepdim`.\n```rhai\nlet l = logsumexp(tensor([[1.0, 2.0]]), 1, true);\n```",
+        |t: Tensor, dim: INT, keep: bool| lib(t.logsumexp(dim, keep))
+    );
     def!(engine, "mean", "Mean of all elements.\n```rhai\nlet m = mean(tensor([1, 2, 3]));\n```", |t: Tensor| lib(t.mean()));
     def!(engine, "mean", "Mean along `dim`.\n```rhai\nlet m = mean(ones([2, 3]), 0);\n```", |t: Tensor, dim: INT| lib(
         t.mean_dim(dim, false)
@@ -144,6 +166,7 @@ pub fn register(engine: &mut Engine) {
     cmp(engine, "ge", ">=", |a, b| a >= b);
     cmp(engine, "le", "<=", |a, b| a <= b);
     cmp(engine, "eq", "==", |a, b| a == b);
+    cmp(engine, "ne", "!=", |a, b| a != b);
     def!(engine, "where", "`mask ? a : b` element-wise (non-zero mask selects `a`), broadcasting.\n```rhai\nlet y = where(tensor([1, 0]), tensor([1, 2]), 0.0);\n```", |m: Tensor, a: Tensor, b: Tensor| lib(Tensor::where_(&m, &a, &b)));
     def!(
         engine,

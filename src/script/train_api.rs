@@ -1,7 +1,7 @@
 //! Data, model and training built-ins: `dataset`, `model`, `fit`, `distill`, `evaluate`,
 //! optimizers, learning-rate schedules and the built-in losses as tensor functions.
 
-use super::convert::{as_f64, dims, err, lib, shape_array, type_of, Opts, Res};
+use super::convert::{as_f64, dims, err, float, lib, shape_array, type_of, Opts, Res};
 use super::hooks::{labels_tensor, record_map, vec_tensor, Sched, ScriptHooks};
 use super::records::StageInfo;
 use super::state::State;
@@ -202,8 +202,8 @@ fn run_map(state: &State, history: &[EpochRecord], student: &Model, teacher: Opt
     let best = history.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
     m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
     m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
-    m.insert("final_accuracy".into(), Dynamic::from_float(last.map_or(0.0, |r| r.test_accuracy) as f64));
-    m.insert("best_accuracy".into(), Dynamic::from_float(best.map_or(0.0, |r| r.test_accuracy) as f64));
+    m.insert("final_accuracy".into(), float(last.map_or(0.0, |r| r.test_accuracy)));
+    m.insert("best_accuracy".into(), float(best.map_or(0.0, |r| r.test_accuracy)));
     m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
     m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
     m.insert("student".into(), student.arch().into());
@@ -324,9 +324,9 @@ fn train_stage(
 
 fn eval_map(e: train::Evaluation) -> Map {
     let mut m = Map::new();
-    m.insert("accuracy".into(), Dynamic::from_float(e.accuracy as f64));
-    m.insert("top5".into(), Dynamic::from_float(e.top5 as f64));
-    m.insert("loss".into(), Dynamic::from_float(e.loss as f64));
+    m.insert("accuracy".into(), float(e.accuracy));
+    m.insert("top5".into(), float(e.top5));
+    m.insert("loss".into(), float(e.loss));
     m.insert("samples".into(), Dynamic::from_int(e.samples as INT));
     m
 }

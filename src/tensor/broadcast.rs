@@ -52,11 +52,11 @@ fn source_indices(from: &[usize], out: &[usize]) -> Vec<usize> {
     result
 }
 
-/// Sums `grad` (shaped like the broadcast output) back to a tensor of shape `to`.
+/// Sums `grad` (shaped like the broadcast output) back to a tensor of shape `to`, in f64.
 fn reduce_to(grad: &[f32], map: &[usize], to_len: usize) -> Vec<f32> {
-    let mut out = vec![0.0; to_len];
-    grad.iter().zip(map).for_each(|(g, &i)| out[i] += g);
-    out
+    let mut out = vec![0.0f64; to_len];
+    grad.iter().zip(map).for_each(|(g, &i)| out[i] += *g as f64);
+    out.into_iter().map(|v| v as f32).collect()
 }
 
 #[derive(Clone, Copy)]
@@ -135,18 +135,20 @@ impl Tensor {
         let out: Vec<f32> = ia.iter().zip(&ib).map(|(&i, &j)| op.apply(self.data[i], rhs.data[j])).collect();
         let (a, b) = (self.data.clone(), rhs.data.clone());
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self, rhs], move |g, needs| {
-            let mut ga = needs[0].then(|| vec![0.0; a.len()]);
-            let mut gb = needs[1].then(|| vec![0.0; b.len()]);
+            // gradients summed over the broadcast dims in f64
+            let mut ga = needs[0].then(|| vec![0.0f64; a.len()]);
+            let mut gb = needs[1].then(|| vec![0.0f64; b.len()]);
             for ((gv, &i), &j) in g.iter().zip(&ia).zip(&ib) {
                 let (da, db) = op.partials(a[i], b[j]);
                 if let Some(ga) = ga.as_mut() {
-                    ga[i] += gv * da;
+                    ga[i] += (gv * da) as f64;
                 }
                 if let Some(gb) = gb.as_mut() {
-                    gb[j] += gv * db;
+                    gb[j] += (gv * db) as f64;
                 }
             }
-            vec![ga, gb]
+            let round = |v: Option<Vec<f64>>| v.map(|v| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>());
+            vec![round(ga), round(gb)]
         }))
     }
 
@@ -170,7 +172,7 @@ impl Tensor {
             };
             let (need_t, need_s) = if swapped { (needs[1], needs[0]) } else { (needs[0], needs[1]) };
             let gt = need_t.then(|| g.iter().enumerate().map(|(i, g)| g * parts(i).0).collect::<Vec<f32>>());
-            let gs = need_s.then(|| vec![g.iter().enumerate().map(|(i, g)| g * parts(i).1).sum::<f32>()]);
+            let gs = need_s.then(|| vec![g.iter().enumerate().map(|(i, g)| (g * parts(i).1) as f64).sum::<f64>() as f32]);
             if swapped {
                 vec![gs, gt]
             } else {

@@ -53,9 +53,9 @@ impl Tensor {
             .record(&[self], move |g, _| vec![Some(g.iter().map(|g| g * factor).collect())])
     }
 
-    /// Sum of all elements, as a one-element tensor.
+    /// Sum of all elements, as a one-element tensor (accumulated in f64, rounded once).
     pub fn sum(&self) -> Tensor {
-        let total: f32 = self.data.iter().sum();
+        let total = self.data.iter().map(|&v| v as f64).sum::<f64>() as f32;
         let n = self.len();
         Tensor::constant(vec![1], Rc::new(vec![total])).record(&[self], move |g, _| vec![Some(vec![g[0]; n])])
     }

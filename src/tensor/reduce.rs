@@ -30,19 +30,22 @@ impl Tensor {
         s
     }
 
-    /// Sum along `dim`.
-    pub fn sum_dim(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
-        let d = self.resolve_dim("sum", dim)?;
+    /// Sums along `dim` in f64, each divided by `divisor` before rounding once to f32.
+    fn sum_dim_f64(&self, op: &'static str, dim: i64, keepdim: bool, divisor: f64) -> Result<Tensor> {
+        let d = self.resolve_dim(op, dim)?;
         let (outer, n, inner) = self.around(d);
-        let mut out = vec![0.0; outer * inner];
+        let mut acc = vec![0.0f64; outer * inner];
         for o in 0..outer {
             for k in 0..n {
                 for i in 0..inner {
-                    out[o * inner + i] += self.data[(o * n + k) * inner + i];
+                    acc[o * inner + i] += self.data[(o * n + k) * inner + i] as f64;
                 }
             }
         }
+        let out: Vec<f32> = acc.iter().map(|s| (s / divisor) as f32).collect();
+        let scale = (1.0 / divisor) as f32;
         Ok(Tensor::constant(self.reduced_shape(d, keepdim), Rc::new(out)).record(&[self], move |g, _| {
+            let g: Vec<f32> = g.iter().map(|v| v * scale).collect();
             let mut gx = vec![0.0; outer * n * inner];
             for o in 0..outer {
                 for k in 0..n {
@@ -53,21 +56,26 @@ impl Tensor {
         }))
     }
 
-    /// Mean along `dim`.
+    /// Sum along `dim` (accumulated in f64, rounded once).
+    pub fn sum_dim(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
+        self.sum_dim_f64("sum", dim, keepdim, 1.0)
+    }
+
+    /// Mean along `dim` (accumulated in f64, rounded once).
     pub fn mean_dim(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
         let d = self.resolve_dim("mean", dim)?;
         if self.shape[d] == 0 {
             return Err(Error::invalid("mean", format!("dim {dim} of {:?} is empty", self.shape)));
         }
-        Ok(self.sum_dim(dim, keepdim)?.scale(1.0 / self.shape[d] as f32))
+        self.sum_dim_f64("mean", dim, keepdim, self.shape[d] as f64)
     }
 
-    /// Mean of all elements, as a one-element tensor.
+    /// Mean of all elements, as a one-element tensor (accumulated in f64, rounded once).
     pub fn mean(&self) -> Result<Tensor> {
         if self.is_empty() {
             return Err(Error::invalid("mean", "the tensor is empty"));
         }
-        Ok(self.sum().scale(1.0 / self.len() as f32))
+        self.reshape(&[self.len()])?.mean_dim(0, false)?.reshape(&[1])
     }
 
     /// Max (or min with `largest = false`) along `dim`; the gradient goes to the first extremum.
@@ -97,6 +105,46 @@ impl Tensor {
         Ok(Tensor::constant(self.reduced_shape(d, keepdim), Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; len];
             g.iter().zip(&at).for_each(|(g, &i)| gx[i] += g);
+            vec![Some(gx)]
+        }))
+    }
+
+    /// `log(sum(exp(x)))` along `dim`, computed stably in f64 (PyTorch's `torch.logsumexp`):
+    /// the row's maximum is taken out first, so large logits do not overflow and entries of
+    /// `-inf` (masked classes) contribute nothing. The gradient is the softmax along `dim`.
+    pub fn logsumexp(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
+        let d = self.resolve_dim("logsumexp", dim)?;
+        let (outer, n, inner) = self.around(d);
+        let mut out = vec![0.0f32; outer * inner];
+        let mut lse = vec![0.0f64; outer * inner];
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| self.data[(o * n + k) * inner + i] as f64;
+                let max = (0..n).map(at).fold(f64::NEG_INFINITY, f64::max);
+                let l = if max == f64::NEG_INFINITY || max.is_nan() {
+                    max
+                } else if max == f64::INFINITY {
+                    f64::INFINITY
+                } else {
+                    max + (0..n).map(|k| (at(k) - max).exp()).sum::<f64>().ln()
+                };
+                lse[o * inner + i] = l;
+                out[o * inner + i] = l as f32;
+            }
+        }
+        let x = self.data.clone();
+        Ok(Tensor::constant(self.reduced_shape(d, keepdim), Rc::new(out)).record(&[self], move |g, _| {
+            let mut gx = vec![0.0; outer * n * inner];
+            for o in 0..outer {
+                for i in 0..inner {
+                    let l = lse[o * inner + i];
+                    for k in 0..n {
+                        let at = (o * n + k) * inner + i;
+                        let p = if l.is_finite() { (x[at] as f64 - l).exp() } else { 0.0 };
+                        gx[at] = (g[o * inner + i] as f64 * p) as f32;
+                    }
+                }
+            }
             vec![Some(gx)]
         }))
     }
@@ -136,11 +184,11 @@ impl Tensor {
                     let idx = |k: usize| (o * n + k) * inner + i;
                     if log {
                         // d/dx log_softmax: g - softmax * sum(g)
-                        let gs: f32 = (0..n).map(|k| g[idx(k)]).sum();
+                        let gs = (0..n).map(|k| g[idx(k)] as f64).sum::<f64>() as f32;
                         (0..n).for_each(|k| gx[idx(k)] = g[idx(k)] - y[idx(k)].exp() * gs);
                     } else {
                         // d/dx softmax: y * (g - sum(g * y))
-                        let dot: f32 = (0..n).map(|k| g[idx(k)] * y[idx(k)]).sum();
+                        let dot = (0..n).map(|k| g[idx(k)] as f64 * y[idx(k)] as f64).sum::<f64>() as f32;
                         (0..n).for_each(|k| gx[idx(k)] = y[idx(k)] * (g[idx(k)] - dot));
                     }
                 }
@@ -181,6 +229,9 @@ mod tests {
             check(&[(v.clone(), vec![2, 2, 2])], |t| t[0].log_softmax(dim));
         }
         check(&[(v.clone(), vec![2, 4])], |t| t[0].mean());
+        for dim in [0, 1, -1] {
+            check(&[(v.clone(), vec![2, 4])], |t| t[0].logsumexp(dim, false));
+        }
         check(&[(v, vec![2, 4])], |t| t[0].max_all());
     }
 
@@ -189,6 +240,19 @@ mod tests {
         let e = Tensor::zeros(&[64, 10]).log_softmax(2).unwrap_err().to_string();
         assert_eq!(e, "log_softmax: dim 2 is out of range for a tensor of shape [64, 10]");
         assert!(Tensor::zeros(&[3]).sum_dim(-2, false).is_err());
+    }
+
+    // torch.logsumexp(torch.tensor([[1e4, 1e4 - 1, -inf], [-inf, -inf, -inf]], dtype=torch.float64), 1)
+    //   = [10000.313261687518, -inf]
+    #[test]
+    fn logsumexp_is_stable_and_masks_minus_infinity() {
+        let x = Tensor::from_vec(vec![1e4, 1e4 - 1.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY], &[2, 3])
+            .unwrap();
+        let l = x.logsumexp(1, false).unwrap();
+        assert!((l.data()[0] as f64 - 10000.313261687518).abs() < 1e-3, "{:?}", l.data());
+        assert_eq!(l.data()[1], f32::NEG_INFINITY);
+        let big = Tensor::from_vec(vec![1e30, 0.0, -1e30], &[3]).unwrap();
+        assert_eq!(big.logsumexp(0, false).unwrap().data(), &[1e30]);
     }
 
     #[test]

@@ -16,3 +16,4 @@ mod reproduction;
 mod runs_cli;
 mod scripts;
 mod training;
+mod trust;
