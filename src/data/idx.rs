@@ -22,12 +22,19 @@ pub fn read_images(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let dims = header(&bytes, path, 0x0000_0803, 3)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     let body = &bytes[16..];
-    if body.len() != n * rows * cols {
+    // checked: three 32-bit dims multiply past 2^64; the file's length is the bound
+    let want = n.checked_mul(rows).and_then(|v| v.checked_mul(cols));
+    if want != Some(body.len()) {
+        let size = want.map_or("more than 2^64 bytes".to_string(), |w| format!("{w} bytes"));
         return Err(Error::file(
             path,
-            format!("header says {n} images of {rows}x{cols} ({} bytes) but the file holds {} bytes", n * rows * cols, body.len()),
+            format!(
+                "byte 4: the header says {n} images of {rows}x{cols} ({size}) but the file holds {} bytes after the 16-byte header",
+                body.len()
+            ),
         ));
     }
+    crate::tensor::limits::fits("idx", "the images", body.len(), std::mem::size_of::<f32>())?;
     Ok((body.iter().map(|b| *b as f32 / 255.0).collect(), vec![n, 1, rows, cols]))
 }
 

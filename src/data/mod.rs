@@ -166,9 +166,20 @@ pub fn load(name: &str, root: Option<&Path>, test_fraction: f32, seed: u64) -> R
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
+        // decompressed under the memory cap: a corrupt or hostile stream cannot exhaust memory
+        let cap = crate::tensor::limits::memory_cap();
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+        std::io::Read::read_to_end(&mut std::io::Read::take(flate2::read::GzDecoder::new(&raw[..]), cap.saturating_add(1)), &mut out)
             .map_err(|e| Error::file(path, format!("not a valid gzip file: {e}")))?;
+        if out.len() as u64 > cap {
+            return Err(Error::file(
+                path,
+                format!(
+                    "decompresses to more than the memory cap of {}; set RETORT_MAX_MEMORY to allow more",
+                    crate::tensor::limits::human(cap)
+                ),
+            ));
+        }
         Ok(out)
     } else {
         Ok(raw)

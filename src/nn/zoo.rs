@@ -52,15 +52,46 @@ pub const ZOO: &[(&str, &str)] = &[
 pub(crate) struct Builder {
     pub params: Vec<Param>,
     rng: Rng,
+    /// The first layer whose size overflowed or passed the memory cap; [`build`] returns it.
+    error: Option<Error>,
+    /// Values allocated so far, held to the memory cap as a whole.
+    total: usize,
 }
 
 impl Builder {
     pub fn new(seed: u64) -> Self {
-        Builder { params: Vec::new(), rng: Rng::new(seed) }
+        Builder { params: Vec::new(), rng: Rng::new(seed), error: None, total: 0 }
+    }
+
+    /// The number of values of a weight of `shape` for layer `name`, checked (0 after an error,
+    /// which [`build`] then returns).
+    fn checked(&mut self, name: &str, shape: &[usize]) -> usize {
+        use crate::tensor::limits;
+        if self.error.is_some() {
+            return 0;
+        }
+        let total = limits::numel("model", shape).and_then(|n| {
+            let total = self.total.saturating_add(n);
+            limits::fits("model", "its parameters", total, std::mem::size_of::<f32>()).map(|_| (n, total))
+        });
+        match total {
+            Ok((n, total)) => {
+                self.total = total;
+                n
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let message = message.strip_prefix("model: ").unwrap_or(&message);
+                self.error = Some(Error::invalid("model", format!("layer '{name}': {message}")));
+                0
+            }
+        }
     }
 
     fn add(&mut self, name: String, shape: &[usize], values: Vec<f32>, trainable: bool) -> Param {
-        let p = Param::new(name, shape, values, trainable);
+        // after a size error the model is discarded: keep a placeholder of the values made
+        let shape = if self.error.is_some() { vec![values.len()] } else { shape.to_vec() };
+        let p = Param::new(name, &shape, values, trainable);
         self.params.push(p.clone());
         p
     }
@@ -68,8 +99,10 @@ impl Builder {
     /// PyTorch's `nn.Linear` default init: weight and bias uniform in ±1/sqrt(in).
     pub fn linear(&mut self, name: &str, inputs: usize, outputs: usize) -> Layer {
         let bound = 1.0 / (inputs as f32).sqrt();
-        let w = (0..inputs * outputs).map(|_| self.rng.uniform_in(-bound, bound)).collect();
-        let b = (0..outputs).map(|_| self.rng.uniform_in(-bound, bound)).collect();
+        let n = self.checked(name, &[outputs, inputs]);
+        let w = (0..n).map(|_| self.rng.uniform_in(-bound, bound)).collect();
+        let nb = self.checked(name, &[outputs]);
+        let b = (0..nb).map(|_| self.rng.uniform_in(-bound, bound)).collect();
         Layer::Linear {
             weight: self.add(format!("{name}.weight"), &[outputs, inputs], w, true),
             bias: Some(self.add(format!("{name}.bias"), &[outputs], b, true)),
@@ -79,7 +112,8 @@ impl Builder {
     /// Kaiming-normal (fan_out, ReLU) init as the benchmark ResNets use; no bias.
     pub fn conv(&mut self, name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
         let std = (2.0 / (outputs * kernel * kernel) as f32).sqrt();
-        let w = (0..outputs * inputs * kernel * kernel).map(|_| self.rng.normal() * std).collect();
+        let n = self.checked(name, &[outputs, inputs, kernel, kernel]);
+        let w = (0..n).map(|_| self.rng.normal() * std).collect();
         Layer::Conv2d {
             weight: self.add(format!("{name}.weight"), &[outputs, inputs, kernel, kernel], w, true),
             bias: None,
@@ -89,6 +123,7 @@ impl Builder {
     }
 
     pub fn batch_norm(&mut self, name: &str, channels: usize) -> Layer {
+        let channels = self.checked(name, &[channels, 4]) / 4;
         Layer::BatchNorm(BatchNorm {
             weight: self.add(format!("{name}.weight"), &[channels], vec![1.0; channels], true),
             bias: self.add(format!("{name}.bias"), &[channels], vec![0.0; channels], true),
@@ -110,7 +145,7 @@ fn image_input(name: &str, cfg: &ModelConfig) -> Result<(usize, usize, usize)> {
 
 fn mlp(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
     let mut layers = vec![Layer::Flatten];
-    let mut width: usize = cfg.input.iter().product();
+    let mut width = crate::tensor::limits::numel("model", &cfg.input)?;
     // names follow `nn.Sequential` indices inside a module attribute `layers`
     let mut index = 0;
     for &h in &cfg.hidden {
@@ -252,5 +287,8 @@ pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Pa
             return Err(Error::invalid("model", format!("unknown model '{other}'; the zoo has: {}", names.join(", "))));
         }
     };
-    Ok((layers, b.params))
+    match b.error {
+        Some(e) => Err(e),
+        None => Ok((layers, b.params)),
+    }
 }

@@ -49,10 +49,13 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Npy> {
         .map(|s| s.parse().map_err(|_| bad("the shape is malformed")))
         .collect::<Result<_>>()?;
     let data = &bytes[start + len..];
-    let count: usize = shape.iter().product();
-    if data.len() != count * size {
-        return Err(bad(&format!("the shape {shape:?} needs {} bytes of data, the file has {}", count * size, data.len())));
+    // checked: a corrupt shape can multiply past 2^64; the file's length is the bound
+    let need = shape.iter().try_fold(size as usize, |n: usize, &d| n.checked_mul(d));
+    if need != Some(data.len()) {
+        let need = need.map_or("more than 2^64".to_string(), |n| n.to_string());
+        return Err(bad(&format!("byte {}: the shape {shape:?} needs {need} bytes of data, the file has {}", start + len, data.len())));
     }
+    crate::tensor::limits::fits("npy", "the array", data.len() / size, std::mem::size_of::<f32>())?;
     let values = if size == 4 {
         data.chunks(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
     } else {

@@ -7,26 +7,47 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Element types retort reads and writes.
+/// Element types retort reads (all converted to f32 for a model) and writes (F32, F64, I64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dtype {
+    F16,
+    BF16,
     F32,
     F64,
+    I32,
     I64,
 }
 
 impl Dtype {
     fn name(self) -> &'static str {
         match self {
+            Dtype::F16 => "F16",
+            Dtype::BF16 => "BF16",
             Dtype::F32 => "F32",
             Dtype::F64 => "F64",
+            Dtype::I32 => "I32",
             Dtype::I64 => "I64",
         }
     }
+    fn parse(name: &str) -> Option<Dtype> {
+        [Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64, Dtype::I32, Dtype::I64].into_iter().find(|d| d.name() == name)
+    }
     fn size(self) -> usize {
         match self {
-            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
+            Dtype::F32 | Dtype::I32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
+        }
+    }
+    /// Little-endian bytes of one value as f64 (exact for every type but I64 beyond 2^53).
+    fn decode(self, c: &[u8]) -> f64 {
+        match self {
+            Dtype::F16 => half::f16::from_le_bytes([c[0], c[1]]).to_f64(),
+            Dtype::BF16 => half::bf16::from_le_bytes([c[0], c[1]]).to_f64(),
+            Dtype::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            Dtype::I32 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            Dtype::F64 => f64::from_le_bytes(c.try_into().expect("8 bytes")),
+            Dtype::I64 => i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64,
         }
     }
 }
@@ -86,8 +107,11 @@ impl SafeTensors {
         for e in self.tensors.values() {
             for v in &e.values {
                 match e.dtype {
+                    Dtype::F16 => out.extend(half::f16::from_f64(*v).to_le_bytes()),
+                    Dtype::BF16 => out.extend(half::bf16::from_f64(*v).to_le_bytes()),
                     Dtype::F32 => out.extend((*v as f32).to_le_bytes()),
                     Dtype::F64 => out.extend(v.to_le_bytes()),
+                    Dtype::I32 => out.extend((*v as i32).to_le_bytes()),
                     Dtype::I64 => out.extend((*v as i64).to_le_bytes()),
                 }
             }
@@ -117,10 +141,15 @@ impl SafeTensors {
                 continue;
             }
             let dtype = match v["dtype"].as_str() {
-                Some("F32") => Dtype::F32,
-                Some("F64") => Dtype::F64,
-                Some("I64") => Dtype::I64,
-                other => return Err(bad(format!("tensor '{name}' has dtype {other:?}; retort reads F32, F64 and I64"))),
+                Some(d) => Dtype::parse(d).ok_or_else(|| {
+                    Error::file(
+                        path,
+                        format!(
+                            "tensor '{name}' has dtype {d}, which retort cannot convert to f32 (it reads F16, BF16, F32, F64, I32 and I64)"
+                        ),
+                    )
+                })?,
+                None => return Err(bad(format!("tensor '{name}' has no dtype"))),
             };
             let shape: Vec<usize> = v["shape"]
                 .as_array()
@@ -132,9 +161,10 @@ impl SafeTensors {
             let offs: Vec<usize> =
                 v["data_offsets"].as_array().map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect()).unwrap_or_default();
             let [begin, end] = offs[..] else { return Err(bad(format!("tensor '{name}' has bad data_offsets"))) };
-            let count: usize = shape.iter().product();
-            if end < begin || end - begin != count * dtype.size() {
-                return Err(bad(format!("tensor '{name}': offsets {begin}..{end} do not hold {count} {} values", dtype.name())));
+            // checked: a corrupt shape can multiply past 2^64; the offsets are the bound
+            let bytes_needed = shape.iter().try_fold(dtype.size(), |n, &d| n.checked_mul(d));
+            if end < begin || Some(end - begin) != bytes_needed {
+                return Err(bad(format!("tensor '{name}': offsets {begin}..{end} do not hold a {shape:?} {} tensor", dtype.name())));
             }
             if end > data.len() {
                 return Err(bad(format!(
@@ -143,11 +173,7 @@ impl SafeTensors {
                 )));
             }
             let raw = &data[begin..end];
-            let values = match dtype {
-                Dtype::F32 => raw.chunks(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64).collect(),
-                Dtype::F64 => raw.chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
-                Dtype::I64 => raw.chunks(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64).collect(),
-            };
+            let values = raw.chunks(dtype.size()).map(|c| dtype.decode(c)).collect();
             out.tensors.insert(name, Entry { dtype, shape, values });
         }
         Ok(out)
@@ -196,5 +222,32 @@ mod tests {
         let mut garbage = bytes.clone();
         garbage[8] = b'!';
         assert!(SafeTensors::from_bytes(&garbage, p).unwrap_err().to_string().contains("not JSON"));
+    }
+
+    // safetensors.torch.save_file({"w": torch.tensor([1.5, -2.0, 0.1], dtype=d)}) for d in
+    // float16, bfloat16, float64: the values convert to f32 as `tensor.float()` does
+    #[test]
+    fn half_bfloat_and_double_tensors_read_as_their_values() {
+        let p = Path::new("h.safetensors");
+        let want = [(Dtype::F16, [1.5, -2.0, 0.0999755859375]), (Dtype::BF16, [1.5, -2.0, 0.10009765625]), (Dtype::F64, [1.5, -2.0, 0.1])];
+        for (dtype, values) in want {
+            let mut s = SafeTensors::default();
+            s.tensors.insert("w".into(), Entry { dtype, shape: vec![3], values: vec![1.5, -2.0, 0.1] });
+            let back = SafeTensors::from_bytes(&s.to_bytes(), p).unwrap();
+            assert_eq!(back.tensors["w"].values, values, "{dtype:?}");
+        }
+        // a dtype that cannot become f32 is named
+        let mut s = SafeTensors::default();
+        s.tensors.insert("w".into(), Entry::f32(&[1], &[1.0]));
+        let text = String::from_utf8_lossy(&s.to_bytes()).replace("\"F32\"", "\"C64\"");
+        let e = SafeTensors::from_bytes(text.as_bytes(), p).unwrap_err().to_string();
+        assert!(e.contains("dtype C64") && e.contains("cannot convert"), "{e}");
+        // a shape that multiplies past 2^64 is an error, not an overflow
+        let header = br#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header);
+        bytes.extend([0u8; 4]);
+        let e = SafeTensors::from_bytes(&bytes, p).unwrap_err().to_string();
+        assert!(e.contains("do not hold a [4294967296, 4294967296, 16] F32 tensor"), "{e}");
     }
 }

@@ -21,8 +21,12 @@ pub fn to_safetensors(model: &Model) -> SafeTensors {
 }
 
 /// Loads every parameter and buffer of `model` from `s` (as PyTorch's `load_state_dict`, strict).
+///
+/// A missing `num_batches_tracked` (state_dicts saved before PyTorch 0.4.1 lack it, and PyTorch
+/// fills it in) is taken as 0.
 pub fn load_into(model: &Model, s: &SafeTensors, path: &Path) -> Result<()> {
-    let missing: Vec<&str> = model.params().iter().map(|p| p.name()).filter(|n| !s.tensors.contains_key(*n)).collect();
+    let optional = |n: &str| n.ends_with("num_batches_tracked");
+    let missing: Vec<&str> = model.params().iter().map(|p| p.name()).filter(|n| !s.tensors.contains_key(*n) && !optional(n)).collect();
     let known: Vec<&str> = model.params().iter().map(|p| p.name()).collect();
     let unexpected: Vec<&str> = s.tensors.keys().map(|k| k.as_str()).filter(|k| !k.starts_with("optim.") && !known.contains(k)).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
@@ -34,14 +38,14 @@ pub fn load_into(model: &Model, s: &SafeTensors, path: &Path) -> Result<()> {
     }
     // check everything before changing anything
     for p in model.params() {
-        let e = &s.tensors[p.name()];
+        let Some(e) = s.tensors.get(p.name()) else { continue };
         let shape: Vec<usize> = if e.shape.is_empty() { vec![] } else { e.shape.clone() };
         if shape != p.shape() {
             return Err(Error::file(path, format!("tensor '{}' has shape {:?}, the model needs {:?}", p.name(), e.shape, p.shape())));
         }
     }
     for p in model.params() {
-        p.set(s.tensors[p.name()].as_f32())?;
+        p.set(s.tensors.get(p.name()).map_or_else(|| vec![0.0; p.len()], Entry::as_f32))?;
     }
     Ok(())
 }
@@ -83,5 +87,23 @@ mod tests {
         let wider = Model::new("cnn", ModelConfig { channels: vec![5], ..cfg(1) }).unwrap();
         assert!(load(&wider, &path).unwrap_err().to_string().contains("has shape [4, 1, 3, 3], the model needs [5, 1, 3, 3]"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // An old PyTorch state_dict (before 0.4.1) has no num_batches_tracked; PyTorch fills it in as 0.
+    #[test]
+    fn a_state_dict_without_num_batches_tracked_loads_with_zero() {
+        let cfg = |seed| ModelConfig { classes: 10, input: vec![1, 8, 8], channels: vec![4], seed, ..Default::default() };
+        let a = Model::new("cnn", cfg(1)).unwrap();
+        let mut s = to_safetensors(&a);
+        s.tensors.retain(|k, _| !k.ends_with("num_batches_tracked"));
+        let b = Model::new("cnn", cfg(2)).unwrap();
+        b.param("features.1.num_batches_tracked").unwrap().set(vec![7.0]).unwrap();
+        load_into(&b, &s, Path::new("old.safetensors")).unwrap();
+        assert_eq!(b.param("features.1.num_batches_tracked").unwrap().values().to_vec(), vec![0.0]);
+        assert_eq!(b.param("features.0.weight").unwrap().values(), a.param("features.0.weight").unwrap().values());
+        // any other missing key is still an error
+        s.tensors.remove("fc.bias");
+        let e = load_into(&b, &s, Path::new("old.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("missing [fc.bias]"), "{e}");
     }
 }

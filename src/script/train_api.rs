@@ -395,7 +395,10 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "batch",
         "The first `n` samples of a data part as #{ x, labels } tensors.\n```rhai\nlet b = batch(dataset(\"digits\").test, 8);\n```",
         |d: DataPart, n: INT| {
-            let subset = d.get().take(n.max(0) as usize);
+            if n <= 0 {
+                return err(format!("batch: the number of samples must be positive, got {n}"));
+            }
+            let subset = d.get().take(usize::try_from(n).unwrap_or(usize::MAX));
             let mut it = lib(data::Batches::new(&subset, subset.len().max(1), None, None))?;
             let mut m = Map::new();
             if let Some(b) = it.next() {
@@ -507,6 +510,15 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         let npy = lib(crate::run::npy::read(std::path::Path::new(path)))?;
         if npy.shape.len() != 2 {
             return err(format!("teacher_logits: {path} has shape {:?}; logits are [samples, classes]", npy.shape));
+        }
+        if let Some(i) = npy.values.iter().position(|v| !v.is_finite()) {
+            let classes = npy.shape[1].max(1);
+            return err(format!(
+                "teacher_logits: {path} holds {} at sample {}, class {} (flat index {i}); teacher logits must be finite numbers",
+                npy.values[i],
+                i / classes,
+                i % classes
+            ));
         }
         Ok::<_, Box<rhai::EvalAltResult>>(LogitsRef { path: path.to_string(), shape: npy.shape, values: Rc::new(npy.values) })
     });
