@@ -245,7 +245,8 @@ fn script_once() -> Result<(f64, f64)> {
     let printed = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
     let sink = printed.clone();
     let opts = crate::script::RunOptions { sets: vec![format!("epochs={EPOCHS}")], ..Default::default() };
-    let out: crate::script::Output = std::rc::Rc::new(std::cell::RefCell::new(move |s: &str| sink.borrow_mut().push_str(s)));
+    // each print replaces the last: the timing line comes last (after any filter warning)
+    let out: crate::script::Output = std::rc::Rc::new(std::cell::RefCell::new(move |s: &str| *sink.borrow_mut() = s.to_string()));
     crate::script::run_source("bench", SCRIPT, vec![], &opts, out, Default::default())
         .map_err(|e| crate::Error::invalid("bench", e.to_string()))?;
     let text = printed.borrow().clone();

@@ -18,6 +18,24 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The largest single allocation a script, flag or file may ask for (bytes, or with K, M, G
+    /// or T); default RETORT_MAX_MEMORY, else 3/4 of physical memory.
+    #[arg(long, global = true, value_parser = parse_memory)]
+    max_memory: Option<u64>,
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    retort::tensor::limits::parse_bytes(text).ok_or_else(|| format!("'{text}' is not a size such as 8G, 512M or 1048576"))
+}
+
+/// A closed stdout or stderr pipe (`retort runs | head`) ends the process quietly, as it does
+/// `cat` or `grep`, instead of a failed write panicking (Rust ignores SIGPIPE by default).
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[derive(Subcommand)]
@@ -527,7 +545,11 @@ fn keep_freed_memory() {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    default_sigpipe();
     let cli = Cli::parse();
+    if let Some(bytes) = cli.max_memory {
+        retort::tensor::limits::set_memory_cap(bytes);
+    }
     let script_result = match &cli.command {
         Command::Run { script, resume, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
             Some(prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {

@@ -5,7 +5,7 @@ pub mod param;
 pub mod zoo;
 
 pub use param::Param;
-pub use zoo::{ModelConfig, ZOO};
+pub use zoo::{arch_options, ModelConfig, ZOO};
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;

@@ -48,6 +48,17 @@ pub const ZOO: &[(&str, &str)] = &[
     ("wrn_40_2", "wide ResNet, depth 40, widen factor 2"),
 ];
 
+/// The [`ModelConfig`] fields an architecture reads besides `input`, `classes` and `seed`:
+/// a front end refuses the others rather than ignore them.
+pub fn arch_options(name: &str) -> &'static [&'static str] {
+    match name {
+        "mlp" => &["hidden", "dropout"],
+        "cnn" => &["channels"],
+        n if n.starts_with("wrn_") => &["dropout"],
+        _ => &[],
+    }
+}
+
 /// Creates named, initialized parameters.
 pub(crate) struct Builder {
     pub params: Vec<Param>,

@@ -42,6 +42,7 @@ pub fn record_map(r: &EpochRecord) -> Map {
     m.insert("alpha".into(), r.alpha.map_or(Dynamic::UNIT, f));
     m.insert("regularization".into(), Dynamic::from_int(r.regularization as INT));
     m.insert("filtered".into(), Dynamic::from_int(r.filtered as INT));
+    m.insert("empty_filter_batches".into(), Dynamic::from_int(r.empty_filter_batches as INT));
     m.insert("mean_weight".into(), f(r.mean_weight));
     m.insert("seconds".into(), Dynamic::from_float(r.seconds));
     m
@@ -72,6 +73,8 @@ pub struct ScriptHooks<'a, 'c> {
     /// Closure arities found so far (1: epoch, 2: epoch and step), keyed by function name.
     arity: std::collections::HashMap<String, usize>,
     interrupted: bool,
+    /// Whether the all-zero filter warning was given (once per call).
+    warned_empty_filter: bool,
     /// Seconds spent in script closures (and building their arguments) during training.
     pub seconds: f64,
 }
@@ -91,6 +94,7 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             error: None,
             arity: Default::default(),
             interrupted: false,
+            warned_empty_filter: false,
             seconds: 0.0,
         }
     }
@@ -205,6 +209,13 @@ impl Hooks for ScriptHooks<'_, '_> {
     }
 
     fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
+        if record.empty_filter_batches > 0 && !self.warned_empty_filter {
+            self.warned_empty_filter = true;
+            self.state.emit(super::session::Output::Text(format!(
+                "warning: {}: in epoch {} the filter set every weight of {} batch(es) to 0, so there the soft term vanished and the loss was plain cross-entropy (recorded as empty_filter_batches per epoch; this warning is given once)",
+                self.op, record.epoch, record.empty_filter_batches
+            )));
+        }
         if let Some(show) = &self.state.progress {
             show(&super::Progress::Epoch { label: self.op, record: record.clone() });
         }

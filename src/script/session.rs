@@ -97,7 +97,17 @@ impl Session {
         };
         let ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| shift(ScriptError::from_parse(&name, &source, &e)))?;
         let program = self.functions.merge(&ast);
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &program);
+        // a panic (a bug in retort) fails this input only: the session and its variables live on
+        let (engine, scope) = (&self.engine, &mut self.scope);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_ast_with_scope::<Dynamic>(scope, &program)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                Err(format!("internal error (a bug in retort; please report it): {what}").into())
+            });
         let outputs = std::mem::take(&mut *self.outputs.borrow_mut());
         self.state.interrupt.store(false, Ordering::SeqCst);
         let value = result.map_err(|e| shift(ScriptError::from_eval(&name, &source, &e)))?;

@@ -62,12 +62,34 @@ pub fn summary(m: &Model) -> String {
     s
 }
 
-fn labels_of(t: &Tensor, op: &'static str, classes: usize) -> Res<Vec<usize>> {
-    lib(t.labels(op, classes))
+/// The class indices `y [b]` for logits `s [b, c]`: the shapes must match, each label in 0..c.
+fn labels_of(s: &Tensor, y: &Tensor, op: &'static str) -> Res<Vec<usize>> {
+    let [b, c] = s.shape()[..] else { return err(format!("{op}: logits must be [batch, classes], got shape {:?}", s.shape())) };
+    if y.shape() != [b] {
+        return err(format!(
+            "{op}: labels must have shape [{b}] (one class index per row of the logits {:?}), got {:?}",
+            s.shape(),
+            y.shape()
+        ));
+    }
+    lib(y.labels(op, c))
 }
 
 fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
     let o = Opts::new("dataset", opts, &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"])?;
+    if name != "digits" {
+        // the other data sets ship with their own test set: nothing to split
+        if let Some(k) = ["test_fraction", "seed"].iter().find(|k| o.get(k).is_some()) {
+            return err(format!(
+                "dataset: option '{k}' has no effect on {name}, which comes with its own test set (it splits only digits)"
+            ));
+        }
+    }
+    for k in ["train_limit", "test_limit"] {
+        if o.get(k).is_some() && o.usize_or(k, 0)? == 0 {
+            return err(format!("dataset: option '{k}' must be at least 1 (omit it to keep every sample)"));
+        }
+    }
     let root = o.string("root")?.map(PathBuf::from);
     let mut split = lib(data::load(name, root.as_deref(), o.f32_or("test_fraction", 0.2)?, o.usize_or("seed", 0)? as u64))?;
     if let Some(n) = o.get("train_limit").map(|_| o.usize_or("train_limit", 0)).transpose()? {
@@ -84,6 +106,11 @@ fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
 
 fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
     let o = Opts::new("model", opts, &["input", "classes", "hidden", "channels", "dropout", "seed"])?;
+    let reads = crate::nn::arch_options(name);
+    if let Some(k) = ["hidden", "channels", "dropout"].iter().find(|k| o.get(k).is_some() && !reads.contains(k)) {
+        let takes: Vec<&str> = ["input", "classes"].into_iter().chain(reads.iter().copied()).chain(["seed"]).collect();
+        return err(format!("model: option '{k}' has no effect on {name}; it takes {}", takes.join(", ")));
+    }
     let Some(input) = o.dims("input")? else { return err("model: option 'input' is required (e.g. input: data.input)") };
     let classes = o.usize_or("classes", 0)?;
     if classes == 0 {
@@ -332,7 +359,7 @@ fn eval_map(e: train::Evaluation) -> Map {
 }
 
 fn builtin_loss(s: &Tensor, t: &Tensor, y: &Tensor, loss: Loss) -> Res<loss::LossOutput> {
-    let labels = labels_of(y, "loss", s.shape().get(1).copied().unwrap_or(0))?;
+    let labels = labels_of(s, y, "loss")?;
     lib(loss::compute(s, Some(t), &labels, loss, None))
 }
 
@@ -547,7 +574,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // losses as tensor functions
     def!(engine, "cross_entropy", "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n```rhai\nlet l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n```", |s: Tensor, y: Tensor| {
-        let labels = labels_of(&y, "cross_entropy", s.shape().get(1).copied().unwrap_or(0))?;
+        let labels = labels_of(&s, &y, "cross_entropy")?;
         lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
     });
     def!(engine, "kd_loss", "Hinton KD as in the WSL paper: `CE + alpha * T^2 * soft` as a scalar tensor (built in). The CE term has weight 1:\nRepDistiller's `alpha: 0.9` is not this alpha (see the README's loss conventions).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {

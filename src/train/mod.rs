@@ -75,6 +75,9 @@ pub struct EpochRecord {
     pub regularization: usize,
     /// Samples whose soft-term weight was set to 0 by a filter.
     pub filtered: usize,
+    /// Batches whose filter weights were all 0: their soft term vanished (plain cross-entropy).
+    #[serde(default)]
+    pub empty_filter_batches: usize,
     /// Mean weight applied to the soft term (WSL weight times filter), 1 when undistilled.
     pub mean_weight: f32,
     pub seconds: f64,
@@ -269,6 +272,7 @@ impl<'a> Trainer<'a> {
         let n_batches = batches.num_batches();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let (mut regularization, mut filtered, mut weight_sum) = (0usize, 0usize, 0.0f64);
+        let mut empty_filter_batches = 0usize;
         let mut control = Control::Continue;
         for (b, batch) in batches.enumerate() {
             let step = b + 1;
@@ -308,6 +312,12 @@ impl<'a> Trainer<'a> {
                     if w.len() != batch.labels.len() {
                         return Err(Error::shape("sample weights", format!("{} values, one per sample", batch.labels.len()), w.len()));
                     }
+                    if let Some((i, v)) = w.iter().enumerate().find(|(_, v)| !(**v >= 0.0 && v.is_finite())) {
+                        return Err(Error::invalid(
+                            "filter",
+                            format!("weight {v} for sample {i} of batch {step}, epoch {epoch}: filter weights must be finite and >= 0 (a keep-mask is 0 or 1)"),
+                        ));
+                    }
                 }
                 let custom = hooks.custom_loss(&view, weights.as_deref())?;
                 (weights, custom)
@@ -315,6 +325,7 @@ impl<'a> Trainer<'a> {
             if let Some(w) = &weights {
                 out = self.engine.loss(&mut pass, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
                 filtered += w.iter().filter(|v| **v == 0.0).count();
+                empty_filter_batches += w.iter().all(|v| *v == 0.0) as usize;
             }
             let custom_loss = custom.is_some();
             if let Some(c) = custom {
@@ -373,6 +384,7 @@ impl<'a> Trainer<'a> {
             alpha,
             regularization,
             filtered,
+            empty_filter_batches,
             mean_weight: (weight_sum / seen.max(1) as f64) as f32,
             seconds: started.elapsed().as_secs_f64(),
         };

@@ -9,6 +9,7 @@ mod determinism;
 mod docs;
 mod fashion_mnist;
 mod fuzz;
+mod fuzz_files;
 mod pytorch;
 mod records;
 mod repl;
