@@ -1,5 +1,6 @@
-//! `retort notebook run`: a Markdown file whose ```rhai blocks are cells, run in order in one
-//! [`Session`]. The output is the input with each cell's output inserted under it (text in an
+//! `retort notebook run`: a Markdown file whose fenced `rhai` code blocks (found by a
+//! CommonMark parser, pulldown-cmark: backtick or tilde fences of any length) are cells, run in
+//! order in one [`Session`]. The output is the input with each cell's output inserted under it (text in an
 //! `output` block, tables as Markdown tables, plots as PNG files beside it) and a header.
 //! Generated parts sit between `<!-- retort:output -->` markers, so a notebook can be re-run.
 
@@ -14,9 +15,15 @@ const CLOSE: &str = "<!-- /retort:output -->";
 
 /// The notebook without generated parts (header, outputs).
 pub fn strip(text: &str) -> String {
-    let mut out = String::new();
+    strip_with_lines(text).0
+}
+
+/// [`strip`], with the 1-based line in `text` of each line kept, so errors name the notebook's
+/// own line.
+fn strip_with_lines(text: &str) -> (String, Vec<usize>) {
+    let (mut out, mut lines) = (String::new(), Vec::new());
     let mut skipping = false;
-    for line in text.lines() {
+    for (i, line) in text.lines().enumerate() {
         if line.starts_with(HEADER) {
             continue;
         }
@@ -31,6 +38,49 @@ pub fn strip(text: &str) -> String {
         if !skipping {
             out.push_str(line);
             out.push('\n');
+            lines.push(i + 1);
+        }
+    }
+    (out, lines)
+}
+
+/// A ```rhai (or ~~~rhai, or longer-fenced) code block of a notebook.
+struct Cell {
+    code: String,
+    /// Byte offset in the stripped notebook where the block (its closing fence included) ends.
+    end: usize,
+    /// 0-based line, in the stripped notebook, of the code's first line.
+    first_line: usize,
+}
+
+/// The notebook's cells, found by a CommonMark parser: fenced code blocks whose info string
+/// starts with `rhai`, however they are fenced.
+fn cells(source: &str) -> Vec<Cell> {
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+    let line_of = |offset: usize| source[..offset].bytes().filter(|b| *b == b'\n').count();
+    let mut out = Vec::new();
+    let mut current: Option<Cell> = None;
+    for (event, range) in Parser::new(source).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                if info.split(|c: char| c.is_whitespace() || c == ',').next() == Some("rhai") =>
+            {
+                // the code starts on the line after the opening fence
+                current = Some(Cell { code: String::new(), end: range.end, first_line: line_of(range.start) + 1 });
+            }
+            Event::Text(text) => {
+                if let Some(c) = current.as_mut() {
+                    c.code.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(mut c) = current.take() {
+                    // through the closing fence's line break, where the output goes
+                    c.end = range.end + source[range.end..].starts_with('\n') as usize;
+                    out.push(c);
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -51,68 +101,70 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
     let stem = output.file_stem().map_or("notebook".into(), |s| s.to_string_lossy().to_string());
     session.set_image_prefix(&format!("{stem}-"));
     let started = Instant::now();
-    let source = strip(&text);
+    let (source, lines) = strip_with_lines(&text);
+    let source_lines: Vec<&str> = source.lines().collect();
     let mut body = String::new();
-    let (mut ok, mut cell, mut in_cell, mut code) = (true, 0, false, String::new());
-    for line in source.lines() {
-        body.push_str(line);
-        body.push('\n');
+    let (mut ok, mut copied, mut ran) = (true, 0, 0);
+    let all = cells(&source);
+    for (index, c) in all.iter().enumerate() {
+        let cell = index + 1;
+        body.push_str(&source[copied..c.end]);
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        copied = c.end;
         if !ok {
             continue;
         }
-        if !in_cell && line.trim_start().starts_with("```rhai") {
-            (in_cell, code) = (true, String::new());
-            continue;
-        }
-        if in_cell && line.trim_start().starts_with("```") {
-            in_cell = false;
-            cell += 1;
-            body.push_str(&format!("{OPEN}\n"));
-            match session.eval(&code) {
-                Ok(e) => {
-                    let mut text = String::new();
-                    for o in &e.outputs {
-                        match o {
-                            Output::Text(t) => text.push_str(&format!("{t}\n")),
-                            Output::Table(h, rows) => {
-                                flush_text(&mut body, &mut text);
-                                body.push_str(&markdown_table(h, rows));
-                            }
-                            Output::Image(p) => {
-                                flush_text(&mut body, &mut text);
-                                let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
-                                body.push_str(&format!("![cell {cell} plot]({name})\n"));
-                            }
+        ran += 1;
+        body.push_str(&format!("{OPEN}\n"));
+        match session.eval(&c.code) {
+            Ok(e) => {
+                let mut text = String::new();
+                for o in &e.outputs {
+                    match o {
+                        Output::Text(t) => text.push_str(&format!("{t}\n")),
+                        Output::Table(h, rows) => {
+                            flush_text(&mut body, &mut text);
+                            body.push_str(&markdown_table(h, rows));
+                        }
+                        Output::Image(p) => {
+                            flush_text(&mut body, &mut text);
+                            let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+                            body.push_str(&format!("![cell {cell} plot]({name})\n"));
                         }
                     }
-                    if let Some(v) = &e.value {
-                        text.push_str(&format!("{v}\n"));
-                    }
-                    flush_text(&mut body, &mut text);
-                    if let Some((h, rows)) = &e.value_table {
-                        body.push_str(&markdown_table(h, rows));
-                    }
                 }
-                Err(e) => {
-                    ok = false;
-                    body.push_str(&format!("```error\ncell {cell} failed:\n{e}```\n"));
+                if let Some(v) = &e.value {
+                    text.push_str(&format!("{v}\n"));
+                }
+                flush_text(&mut body, &mut text);
+                if let Some((h, rows)) = &e.value_table {
+                    body.push_str(&markdown_table(h, rows));
                 }
             }
-            body.push_str(&format!("{CLOSE}\n"));
-            continue;
+            Err(mut e) => {
+                ok = false;
+                // the error at the notebook's own line, not the cell's
+                e.file = shown.clone();
+                if let Some(l) = e.line {
+                    let stripped = c.first_line + l - 1;
+                    e.line = lines.get(stripped).copied();
+                    e.source_line = source_lines.get(stripped).map(|s| s.to_string());
+                }
+                body.push_str(&format!("```error\ncell {cell} failed:\n{e}```\n"));
+            }
         }
-        if in_cell {
-            code.push_str(line);
-            code.push('\n');
-        }
+        body.push_str(&format!("{CLOSE}\n"));
     }
+    body.push_str(&source[copied..]);
+    let status = if ok { format!("all {ran} cells ran") } else { format!("a cell failed: cell {ran} of {}", all.len()) };
     let header = format!(
-        "{HEADER} retort {} | seed {} | {} UTC | {:.1} s | {} -->\n",
+        "{HEADER} retort {} | seed {} | {} UTC | {:.1} s | {status} -->\n",
         env!("CARGO_PKG_VERSION"),
         opts.seed,
         crate::run::now_utc(),
         started.elapsed().as_secs_f64(),
-        if ok { "all cells ran" } else { "a cell failed" }
     );
     Ok(NotebookRun { markdown: format!("{header}{body}"), ok })
 }

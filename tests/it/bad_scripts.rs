@@ -41,6 +41,25 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("table-column", "let t = markdown_table([#{ a: 1 }], [\"a\", \"b\"]);\n", "markdown_table: no row has the column 'b' (the rows have: a)", "1:9"),
     ("plot-lines-name", "plot_lines(\"../up.png\", #{ series: [] });\n", "plot_lines: '../up.png' must be a plain file name ending in .png", "1:1"),
     ("plot-lines-ragged", "plot_lines(\"a.png\", #{ series: [#{ x: [1, 2], y: [1] }] });\n", "plot_lines: series 1: 2 x values but 1 y values", "1:1"),
+    // sizes: checked arithmetic and the memory cap, never a capacity overflow or an abort
+    ("one-hot-huge", "let y = one_hot(tensor([1]), 9223372036854775807);\n", "one_hot: shape [1, 9223372036854775807]", "1:9"),
+    ("randn-huge", "let r = randn([9223372036854775807]);\n", "overflows the address space", "1:9"),
+    ("full-huge", "let f = full([4611686018427387904, 4], 1.0);\n", "more values than the address space holds", "1:9"),
+    ("zeros-over-cap", "let z = zeros([100000, 100000]);\n", "over the memory cap", "1:9"),
+    ("broadcast-over-cap", "let z = zeros([100000, 1]) + zeros([1, 100000]);\n", "add: shape [100000, 100000] needs", "1:28"),
+    ("model-width-huge", "let m = model(\"mlp\", #{ input: 4, hidden: [9223372036854775807], classes: 2 });\n", "layer 'layers.0'", "1:9"),
+    ("batch-negative", "let b = batch(dataset(\"digits\").test, -5);\n", "batch: the number of samples must be positive, got -5", "1:9"),
+    // options that take effect or are refused
+    ("filter-with-ce", "@distill(m, m, d, #{ loss: \"ce\", filter: |b| b.ce_student });\n", "option 'filter' has no effect with loss \"ce\"", "3:1"),
+    ("temperature-with-ce", "@distill(m, m, d, #{ loss: \"ce\", temperature: 2.0 });\n", "option 'temperature' has no effect with loss \"ce\"", "3:1"),
+    ("smoothing-with-closure", "@distill(m, m, d, #{ loss: |s, t, y, ctx| mean(s), label_smoothing: 0.1 });\n", "option 'label_smoothing' has no effect", "3:1"),
+    ("channels-on-mlp", "let m = model(\"mlp\", #{ input: 4, classes: 2, channels: [8] });\n", "option 'channels' has no effect on mlp", "1:9"),
+    ("test-limit-zero", "let d = dataset(\"digits\", #{ test_limit: 0 });\n", "option 'test_limit' must be at least 1", "1:9"),
+    ("negative-filter", "@distill(m, m, d, #{ epochs: 1, filter: |b| b.ce_student * 0.0 - 1.0 });\n", "filter weights must be finite and >= 0", "3:1"),
+    ("labels-shape", "let l = cross_entropy(zeros([4, 3]), tensor([[0], [1], [2], [0]]));\n", "labels must have shape [4]", "1:9"),
+    ("labels-count", "let l = kd_loss(zeros([4, 3]), zeros([4, 3]), tensor([0, 1]), 4.0, 1.0);\n", "labels must have shape [4]", "1:9"),
+    // comparisons: a mask or an error, never Rhai's silent fallback for unlike types
+    ("compare-string", "let m = tensor([1, 2]) != \"2\";\n", "ne (!=): a tensor compares with a tensor or a number, not a string", "1:24"),
     ("closure-in-module-call", "import \"wsl\" as wsl;\nlet l = wsl::loss(zeros([2, 3]), zeros([2, 4]), tensor([0, 1]), 4.0, 1.0);\n", "shape mismatch: expected shapes that broadcast with [2, 4], got [2, 3] (in 'soft' at wsl:", "2:14"),
 ];
 

@@ -102,3 +102,201 @@ fn sums_and_means_over_large_tensors_accumulate_in_f64() {
     assert_eq!(v[2] as f32, 6000.0001f32, "{out}");
     assert_eq!(v[3] as f32, 0.1f32, "{out}");
 }
+
+// Label smoothing reaches KD and WSL through `distill`, and ce_weight weighs the hard term:
+// each changes the first epoch's training loss; with `ce_weight: 0` KD is the soft term alone.
+#[test]
+fn label_smoothing_and_ce_weight_change_distillation() {
+    let script = r#"
+let d = dataset("digits", #{ train_limit: 128, test_limit: 32 });
+let t = model("mlp", #{ input: d.input, hidden: [16], classes: d.classes, seed: 1 });
+for loss in ["kd", "wsl"] {
+    for opts in [#{}, #{ label_smoothing: 0.5 }, #{ ce_weight: 0.25 }] {
+        let s = model("mlp", #{ input: d.input, hidden: [8], classes: d.classes, seed: 2 });
+        opts.epochs = 1; opts.loss = loss; opts.temperature = 4.0; opts.alpha = 2.25;
+        print(distill(t, s, d, opts).history[0].train_loss);
+    }
+}
+"#;
+    let (code, out, err) = run_script("smoothing", script);
+    assert_eq!(code, 0, "{err}");
+    let v: Vec<f64> = out.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(v.len(), 6);
+    for run in [&v[0..3], &v[3..6]] {
+        assert!(run[0] != run[1] && run[0] != run[2] && run[1] != run[2], "{out}");
+    }
+}
+
+#[test]
+fn set_and_config_keys_a_script_never_declares_are_errors() {
+    let dir = temp("params");
+    let plain = dir.join("plain.rhai");
+    std::fs::write(&plain, "print(1);\n").unwrap();
+    let (code, _, err) = retort(&["run", plain.to_str().unwrap(), "--set", "epochs=5"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("'epochs' (from --set epochs) is not a parameter of this script"), "{err}");
+    // retort check reads the config against a literal defaults(...) without running anything
+    let declared = dir.join("declared.rhai");
+    std::fs::write(&declared, "let p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0 } });\nprint(p.epochs);\n").unwrap();
+    let cfg = dir.join("exp.yaml");
+    std::fs::write(&cfg, "epochs: 3\ndistill:\n  temprature: 8\n").unwrap();
+    let (code, _, err) = retort(&["check", declared.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("'distill.temprature'") && err.contains("exp.yaml:3") && err.contains("declared.rhai:1"), "{err}");
+    let (code, _, err) = retort(&["check", plain.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is not a parameter of this script: it declares none") && err.contains("exp.yaml:"), "{err}");
+    std::fs::write(&cfg, "epochs: 3\n").unwrap();
+    let (code, _, err) = retort(&["check", declared.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// `--set` values read as YAML scalars, the same as in a --config file: `.5` is 0.5.
+#[test]
+fn set_values_follow_the_yaml_scalar_rules() {
+    let dir = temp("yamlset");
+    let script = dir.join("lr.rhai");
+    std::fs::write(
+        &script,
+        "let p = defaults(#{ lr: 0.1, name: \"x\", on: false, widths: [1] });\nprint(`${p.lr} ${p.name} ${p.on} ${p.widths}`);\n",
+    )
+    .unwrap();
+    let s = script.to_str().unwrap();
+    let (code, out, err) = retort(&["run", s, "--set", "lr=.5", "--set", "name=wsl run", "--set", "on=true", "--set", "widths=[32, 16]"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "0.5 wsl run true [32, 16]");
+    let (code, out, err) = retort(&["run", s, "--set", "lr=1e-3"]);
+    assert_eq!((code, out.trim()), (0, "0.001 x false [1]"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn teacher_logits_are_checked_when_loaded_and_refused_with_augment() {
+    let dir = temp("logits");
+    let npy = dir.join("t.npy");
+    let mut values = vec![0.5f32; 20];
+    values[13] = f32::NAN;
+    std::fs::write(&npy, retort::run::npy::to_bytes(&[2, 10], &values)).unwrap();
+    let (code, _, err) = run_script("nan", &format!("let t = teacher_logits(\"{}\");\n", npy.display()));
+    assert_eq!(code, 1);
+    assert!(err.contains("holds NaN at sample 1, class 3") && err.contains(":1:9"), "{err}");
+    std::fs::write(&npy, retort::run::npy::to_bytes(&[20, 10], &[0.5; 200])).unwrap();
+    let script = format!(
+        "let d = dataset(\"digits\", #{{ train_limit: 20, test_limit: 8 }});\nlet s = model(\"mlp\", #{{ input: d.input, hidden: [4], classes: d.classes }});\ndistill(teacher_logits(\"{}\"), s, d, #{{ epochs: 1, augment: true }});\n",
+        npy.display()
+    );
+    let (code, _, err) = run_script("augment", &script);
+    assert_eq!(code, 1);
+    assert!(err.contains("do not match randomly cropped or flipped inputs") && err.contains(":3:1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn comparisons_with_the_number_on_either_side_give_masks() {
+    let (code, out, err) =
+        run_script("cmp", "let x = tensor([1, 2, 3]);\nprint((x != 2).to_array());\nprint((2 < x).to_array());\nprint((2.5 >= x).to_array());\nprint((x == x).to_array());\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[1.0, 0.0, 1.0]\n[0.0, 0.0, 1.0]\n[1.0, 1.0, 0.0]\n[1.0, 1.0, 1.0]\n");
+}
+
+#[test]
+fn values_print_as_the_shortest_f32_decimal() {
+    let (code, out, err) = run_script(
+        "print",
+        "let x = tensor([0.823, 0.1]);\nprint(sum(tensor([0.823])).item());\nprint(x.to_array());\nprint(`${mean(x).item()}`);\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    // f32(0.823) and f32(0.1) average to 0.46150000393 in f64, whose nearest f32 prints as 0.46150002
+    assert_eq!(out, "0.823\n[0.823, 0.1]\n0.46150002\n");
+}
+
+// The caret sits under the culprit after wide (CJK) characters: padded by display width.
+#[test]
+fn the_caret_is_padded_by_display_width() {
+    let (code, _, err) = run_script("cjk", "let s = \"温度\"; let z = frobnicate(1);\n");
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = err.lines().collect();
+    let src = lines.iter().position(|l| l.contains("frobnicate(1)")).unwrap();
+    let caret = lines[src + 1].find('^').unwrap();
+    let prefix = &lines[src][..lines[src].find("frobnicate").unwrap()];
+    assert_eq!(caret, unicode_width::UnicodeWidthStr::width(prefix), "{err}");
+}
+
+// A piped REPL survives an input that used to abort the process: its variables stay.
+#[test]
+fn a_repl_session_keeps_its_variables_after_an_aborting_input() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["repl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"let a = 41;\nlet z = zeros([100000, 100000]);\nlet y = one_hot(tensor([1]), 9223372036854775807);\nprint(a + 1);\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("42"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("over the memory cap") && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn notebook_cells_follow_commonmark_and_errors_name_the_notebook_line() {
+    let dir = temp("nb");
+    let nb = dir.join("nb.md");
+    std::fs::write(
+        &nb,
+        "# fences\n\n~~~rhai\nlet a = 1;\nprint(a);\n~~~\n\n````rhai\nprint(a + 1);\n````\n\n```rhai\nlet b = a +\n  frobnicate();\n```\n",
+    )
+    .unwrap();
+    let (code, _, _) = retort(&["notebook", "run", nb.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let text = std::fs::read_to_string(&nb).unwrap();
+    assert!(text.contains("```output\n1\n```") && text.contains("```output\n2\n```"), "{text}");
+    assert!(text.contains("a cell failed: cell 3 of 3") && text.contains("nb.md:14:3"), "{text}");
+    // re-run: the error names the line in the file as it now stands, outputs included
+    retort(&["notebook", "run", nb.to_str().unwrap()]);
+    let again = std::fs::read_to_string(&nb).unwrap();
+    let line = again.lines().position(|l| l == "  frobnicate();").unwrap() + 1;
+    assert!(again.contains(&format!("nb.md:{line}:3")), "{again}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn closures_built_in_a_loop_share_its_variable_and_the_documented_idioms_do_not() {
+    let (code, out, err) = run_script(
+        "closures",
+        "let a = [];\nfor t in [2.0, 4.0, 8.0] { a.push(|e| t); }\nprint(a.map(|f| f.call(0)));\nlet b = [];\nfor t in [2.0, 4.0, 8.0] { let fixed = t; b.push(|e| fixed); }\nprint(b.map(|f| f.call(0)));\nprint([2.0, 4.0, 8.0].map(|t| |e| t).map(|f| f.call(0)));\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[8.0, 8.0, 8.0]\n[2.0, 4.0, 8.0]\n[2.0, 4.0, 8.0]\n");
+    let api = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/script-api.md")).unwrap();
+    assert!(api.contains("## Closures built in a loop"));
+}
+
+#[test]
+fn safetensors_in_half_precision_load_into_a_model() {
+    use retort::nn::{Model, ModelConfig};
+    use retort::run::safetensors::Dtype;
+    let dir = temp("half");
+    let cfg = |seed| ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![4], seed, ..Default::default() };
+    let a = Model::new("mlp", cfg(1)).unwrap();
+    for dtype in [Dtype::F16, Dtype::BF16, Dtype::F64] {
+        let mut s = retort::run::weights::to_safetensors(&a);
+        s.tensors.values_mut().for_each(|e| e.dtype = dtype);
+        let path = dir.join("h.safetensors");
+        s.write(&path).unwrap();
+        let b = Model::new("mlp", cfg(2)).unwrap();
+        retort::run::weights::load(&b, &path).unwrap();
+        let (x, y) = (a.param("layers.0.weight").unwrap().values(), b.param("layers.0.weight").unwrap().values());
+        let tol = if dtype == Dtype::F64 { 0.0 } else { 1e-2 };
+        x.iter().zip(y.iter()).for_each(|(x, y)| assert!((x - y).abs() <= tol * x.abs().max(1e-3), "{dtype:?}: {x} vs {y}"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
