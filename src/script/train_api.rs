@@ -220,8 +220,17 @@ fn train_config<'a, 'c>(
 }
 
 /// What a finished `fit` or `distill` gives back to the script.
-fn run_map(state: &State, history: &[EpochRecord], student: &Model, teacher: Option<&Model>, loss: &str, hook_seconds: f64) -> Map {
+fn run_map(
+    state: &State,
+    history: &[EpochRecord],
+    student: &Model,
+    teacher: Option<&Model>,
+    loss: &str,
+    label: &str,
+    hook_seconds: f64,
+) -> Map {
     let mut m = Map::new();
+    m.insert("label".into(), label.into());
     // the stage number in the run record (what `retort runs compare` lists), when recording
     m.insert("stage".into(), state.recording.as_ref().map_or(Dynamic::UNIT, |r| Dynamic::from_int(r.stage_count() as INT)));
     m.insert("hook_seconds".into(), Dynamic::from_float(hook_seconds));
@@ -243,12 +252,12 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     let o = Opts::new("fit", &opts, TRAIN_KEYS)?;
     let (cfg, mut hooks) = train_config("fit", &o, &ctx, state)?;
     let label = o.string("label")?.unwrap_or_else(|| format!("fit {}", model.model.arch()));
-    let info = StageInfo { kind: "fit", label, teacher: None, loss: "ce" };
+    let info = StageInfo { kind: "fit", label: label.clone(), teacher: None, loss: "ce" };
     let result =
         Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|t| train_stage(state, t, &model.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
-    Ok(run_map(state, &history, &model.model, None, "ce", seconds))
+    Ok(run_map(state, &history, &model.model, None, "ce", &label, seconds))
 }
 
 /// The teacher of a `distill` call: a model, or logits computed elsewhere.
@@ -323,16 +332,12 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
             (if uses_teacher { Teacher::Logits(l.values.to_vec()) } else { Teacher::None }, None, format!("logits {}", l.path))
         }
     };
-    let info = StageInfo {
-        kind: "distill",
-        label: o.string("label")?.unwrap_or_else(|| format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch())),
-        teacher: teacher_model,
-        loss: &loss_name,
-    };
+    let label = o.string("label")?.unwrap_or_else(|| format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()));
+    let info = StageInfo { kind: "distill", label: label.clone(), teacher: teacher_model, loss: &loss_name };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let seconds = hooks.seconds;
     let history = hooks.finish(result)?;
-    Ok(run_map(state, &history, &student.model, teacher_model, &loss_name, seconds))
+    Ok(run_map(state, &history, &student.model, teacher_model, &loss_name, &label, seconds))
 }
 
 /// Trains through the run's recording when there is one.
@@ -530,7 +535,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // training
     let st = state.clone();
-    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\nlabel (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
+    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\nlabel (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), label, ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
     let st = state.clone();
     def!(engine, "distill", "Distills a student from precomputed teacher logits (see `teacher_logits`); options as with a teacher model.\n```rhai\nlet data = dataset(\"digits\");\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n// let run = distill(teacher_logits(\"teacher.npy\"), s, data, #{ loss: \"wsl\" });\n```", move |ctx: NativeCallContext, t: LogitsRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Logits(t), s, d, o));
     def!(engine, "teacher_logits", "Loads precomputed teacher logits from a .npy file (float32 or float64, [training samples, classes], in the data set's training order) to use as the teacher of `distill`.\n```rhai\n// let t = teacher_logits(\"teacher-logits.npy\");\n```", |path: &str| {

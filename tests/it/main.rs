@@ -10,6 +10,7 @@ mod docs;
 mod fashion_mnist;
 mod fuzz;
 mod fuzz_files;
+mod options;
 mod pytorch;
 mod records;
 mod repl;
