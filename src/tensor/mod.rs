@@ -77,8 +77,10 @@ impl std::fmt::Debug for Tensor {
 impl Tensor {
     /// A constant tensor (no gradient) from `data` laid out row-major in `shape`.
     pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        if n != data.len() {
+        // checked: `product` wraps silently, and [2^63, 2] would then fit no values
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if n != Some(data.len()) {
+            let n = n.map_or("more than 2^64".to_string(), |n| n.to_string());
             return Err(Error::shape("tensor", format!("{n} values for shape {shape:?}"), data.len()));
         }
         Ok(Tensor::constant(shape.to_vec(), Rc::new(data)))
@@ -151,8 +153,8 @@ impl Tensor {
 
     /// The same values under a new shape with the same element count (no copy).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        if n != self.len() {
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if n != Some(self.len()) {
             return Err(Error::shape("reshape", format!("{} elements", self.len()), shape));
         }
         let out = Tensor::constant(shape.to_vec(), self.data.clone());
