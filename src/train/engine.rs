@@ -29,6 +29,46 @@ pub(crate) struct Pass {
     dlogits: Option<crate::cuda::Buf>,
 }
 
+/// A built-in loss's per-sample terms for one batch, before sample weights.
+pub(crate) enum Terms {
+    Cpu(loss::LossTerms),
+    /// The GPU kernel's unweighted result (its gradient is on the device, in the pass).
+    #[cfg(feature = "cuda")]
+    Gpu(LossOutput),
+}
+
+impl Terms {
+    pub fn parts(&self) -> &loss::LossParts {
+        match self {
+            Terms::Cpu(t) => &t.parts,
+            #[cfg(feature = "cuda")]
+            Terms::Gpu(out) => &out.parts,
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Gpu<'_> {
+    /// The loss kernel on the pass's device logits; its gradient stays on the device.
+    fn loss(
+        &mut self,
+        pass: &mut Pass,
+        teacher: Option<&Tensor>,
+        labels: &[usize],
+        kind: Loss,
+        weights: Option<&[f32]>,
+    ) -> Result<LossOutput> {
+        let tape = pass.tape.as_ref().expect("a train-mode pass");
+        let t = match teacher.filter(|_| kind.needs_teacher()) {
+            Some(t) => Some(self.cuda.upload(t.data())?),
+            None => None,
+        };
+        let (out, grad) = self.cuda.loss(&tape.logits, t.as_ref(), &pass.logits, teacher, labels, kind, weights)?;
+        pass.dlogits = Some(grad);
+        Ok(out)
+    }
+}
+
 #[cfg(feature = "cuda")]
 pub(crate) struct Gpu<'a> {
     cuda: std::rc::Rc<Cuda>,
@@ -101,29 +141,38 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// A built-in loss (CE, KD, WSL) on the student's logits: on the CPU as `loss::compute`, on
-    /// the GPU by the loss kernel, which keeps the gradient on the device for [`Engine::step`].
-    pub fn loss(
+    /// A built-in loss (CE, KD, WSL) on the student's logits, before sample weights: its
+    /// per-sample parts, computed once ([`loss::terms`] on the CPU; on the GPU the loss kernel,
+    /// which keeps the gradient on the device for [`Engine::step`]).
+    pub fn loss_terms(&mut self, pass: &mut Pass, teacher: Option<&Tensor>, labels: &[usize], kind: Loss) -> Result<Terms> {
+        match self {
+            #[cfg(feature = "cuda")]
+            Engine::Gpu(g) => Ok(Terms::Gpu(g.loss(pass, teacher, labels, kind, None)?)),
+            _ => Ok(Terms::Cpu(loss::terms(&pass.logits, teacher, labels, kind)?)),
+        }
+    }
+
+    /// The loss from `terms` with each soft term scaled by `weights` (a filter's).
+    pub fn combine(
         &mut self,
         pass: &mut Pass,
+        terms: Terms,
         teacher: Option<&Tensor>,
         labels: &[usize],
         kind: Loss,
         weights: Option<&[f32]>,
     ) -> Result<LossOutput> {
-        match self {
+        let _ = (&teacher, labels, kind);
+        match (self, terms) {
+            (_, Terms::Cpu(t)) => t.combine(&pass.logits, weights),
             #[cfg(feature = "cuda")]
-            Engine::Gpu(g) => {
-                let tape = pass.tape.as_ref().expect("a train-mode pass");
-                let t = match teacher.filter(|_| kind.needs_teacher()) {
-                    Some(t) => Some(g.cuda.upload(t.data())?),
-                    None => None,
-                };
-                let (out, grad) = g.cuda.loss(&tape.logits, t.as_ref(), &pass.logits, teacher, labels, kind, weights)?;
-                pass.dlogits = Some(grad);
-                Ok(out)
-            }
-            _ => loss::compute(&pass.logits, teacher, labels, kind, weights),
+            (Engine::Gpu(g), Terms::Gpu(out)) => match weights {
+                None => Ok(out),
+                // the kernel weighs the soft terms as it forms the gradient on the device
+                Some(w) => g.loss(pass, teacher, labels, kind, Some(w)),
+            },
+            #[cfg(feature = "cuda")]
+            (Engine::Cpu(..), Terms::Gpu(out)) => Ok(out),
         }
     }
 

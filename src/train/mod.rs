@@ -293,19 +293,18 @@ impl<'a> Trainer<'a> {
             }
             // forward
             let mut pass = self.engine.forward(self.student, &batch.x, &mut dropout_rng)?;
-            let logits = pass.logits.clone();
             let teacher = self.teacher_logits(&batch.x, &batch.indices, &mut dropout_rng)?;
-            // loss
-            let mut out = self.engine.loss(&mut pass, teacher.as_ref(), &batch.labels, loss_kind, None)?;
+            // loss: the per-sample parts once, then weighed by the filter
+            let terms = self.engine.loss_terms(&mut pass, teacher.as_ref(), &batch.labels, loss_kind)?;
             let (weights, custom) = {
                 let view = BatchView {
                     epoch,
                     batch: step,
                     loss: loss_kind,
                     labels: &batch.labels,
-                    student_logits: &logits,
+                    student_logits: &pass.logits,
                     teacher_logits: teacher.as_ref(),
-                    parts: &out.parts,
+                    parts: terms.parts(),
                 };
                 let weights = hooks.sample_weights(&view)?;
                 if let Some(w) = &weights {
@@ -322,8 +321,8 @@ impl<'a> Trainer<'a> {
                 let custom = hooks.custom_loss(&view, weights.as_deref())?;
                 (weights, custom)
             };
+            let mut out = self.engine.combine(&mut pass, terms, teacher.as_ref(), &batch.labels, loss_kind, weights.as_deref())?;
             if let Some(w) = &weights {
-                out = self.engine.loss(&mut pass, teacher.as_ref(), &batch.labels, loss_kind, Some(w))?;
                 filtered += w.iter().filter(|v| **v == 0.0).count();
                 empty_filter_batches += w.iter().all(|v| *v == 0.0) as usize;
             }
@@ -338,7 +337,9 @@ impl<'a> Trainer<'a> {
             if !value.is_finite() {
                 return Err(Error::NonFinite { value, epoch, batch: b + 1 });
             }
-            // backward and step
+            // backward and step: the log keeps the logits' values, not their tape, so the step
+            // updates every parameter in place (nothing else holds its values)
+            let logits = pass.logits.detach();
             let loss = std::mem::replace(&mut out.loss, Tensor::zeros(&[1]));
             self.engine.step(self.student, pass, loss, custom_loss, lr)?;
             // log
@@ -433,5 +434,57 @@ pub fn distill_or_fit(
         distill(teacher, student, split, config, hooks)
     } else {
         fit(student, split, config, hooks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ModelConfig;
+
+    /// Holds that no optimizer step copied a parameter: each trainable parameter's values stay
+    /// in the allocation they started in (a copy-on-write would move them).
+    struct SameAllocation {
+        params: Vec<(crate::nn::Param, *const f32)>,
+        filter: bool,
+        steps: usize,
+    }
+
+    impl SameAllocation {
+        fn new(model: &Model, filter: bool) -> Self {
+            let params = model.trainable().map(|p| (p.clone(), p.values().as_ptr())).collect();
+            SameAllocation { params, filter, steps: 0 }
+        }
+    }
+
+    impl Hooks for SameAllocation {
+        fn sample_weights(&mut self, batch: &BatchView) -> Result<Option<Vec<f32>>> {
+            Ok(self.filter.then(|| batch.parts.regularization_mask().iter().map(|r| if *r { 0.0 } else { 1.0 }).collect()))
+        }
+        fn on_batch(&mut self, _: &BatchProgress) -> Result<Control> {
+            self.steps += 1;
+            for (p, ptr) in &self.params {
+                assert_eq!(p.values().as_ptr(), *ptr, "step {} copied {}", self.steps, p.name());
+            }
+            Ok(Control::Continue)
+        }
+    }
+
+    #[test]
+    fn an_optimizer_step_copies_no_parameter() {
+        let mut split = crate::data::load("digits", None, 0.2, 7).unwrap();
+        split.train = split.train.take(256);
+        let cfg = |channels| ModelConfig { classes: 10, input: vec![1, 8, 8], channels, hidden: vec![16], ..Default::default() };
+        let teacher = Model::new("mlp", cfg(vec![])).unwrap();
+        let student = Model::new("cnn", cfg(vec![4, 8])).unwrap();
+        let sgd = crate::optim::OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4 };
+        for (loss, filter) in
+            [(Loss::CrossEntropy { label_smoothing: 0.0 }, false), (Loss::kd(4.0, 2.25), false), (Loss::wsl(4.0, 2.25), true)]
+        {
+            let config = TrainConfig { epochs: 1, batch_size: 64, loss, optimizer: sgd.clone(), ..Default::default() };
+            let mut hooks = SameAllocation::new(&student, filter);
+            distill_or_fit(&teacher, &student, &split, &config, &mut hooks).unwrap();
+            assert_eq!(hooks.steps, 4, "{loss:?}");
+        }
     }
 }
