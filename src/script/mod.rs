@@ -5,6 +5,7 @@
 
 pub mod api;
 mod convert;
+pub mod core;
 mod display_api;
 pub mod docs;
 mod error;
@@ -124,33 +125,24 @@ fn read(path: &Path) -> Result<String, ScriptError> {
 /// Parses a script and resolves its imports without running it.
 pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let source = read(path)?;
-    let state = Rc::new(State::new(opts.seed, Arc::new(AtomicBool::new(false))));
-    let engine = engine(&state, Rc::new(RefCell::new(|_: &str| {})), import_dirs(path, opts), opts.max_operations);
     let file = path.display().to_string();
     let params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
-    compile(&engine, &file, &source, opts.seed, &params).map(|_| ())
+    let io =
+        core::Io { out: Rc::new(RefCell::new(|_: &str| {})), emit: Rc::new(|_| {}), import_dirs: import_dirs(path, opts), image_dir: None };
+    let core = core::start(opts, params, None, Arc::new(AtomicBool::new(false)), io);
+    compile(&core.engine, &file, &source, &core.scope, &core.state.params).map(|_| ())
 }
 
-fn compile(
-    engine: &Engine,
-    file: &str,
-    source: &str,
-    seed: u64,
-    params: &params::Params,
-) -> Result<(rhai::AST, Scope<'static>), ScriptError> {
-    let mut scope = Scope::new();
-    // plain variables, not constants: Rhai's optimizer would inline a constant even where a
-    // loop variable of the same name shadows it (`for seed in [1, 2]` saw the run's seed)
-    scope.push("params", params.map.clone());
-    scope.push("seed", seed as rhai::INT);
-    let parsed = engine.compile_with_scope(&scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
+/// Parses `source` in `scope`, checks the given parameters against its `defaults(...)`, and
+/// resolves its imports.
+fn compile(engine: &Engine, file: &str, source: &str, scope: &Scope, params: &params::Params) -> Result<rhai::AST, ScriptError> {
+    let parsed = engine.compile_with_scope(scope, source).map_err(|e| ScriptError::from_parse(file, source, &e))?;
     check_params(file, source, &parsed, params)?;
     // resolve imports now, so a bad import fails before anything runs
-    let ast = engine.compile_into_self_contained(&scope, source).map_err(|e| ScriptError::from_eval(file, source, &e)).map(|mut a| {
+    engine.compile_into_self_contained(scope, source).map_err(|e| ScriptError::from_eval(file, source, &e)).map(|mut a| {
         a.set_source(file);
         a
-    })?;
-    Ok((ast, scope))
+    })
 }
 
 /// The `defaults(#{...})` calls of a script: their position, and their map when it is a literal.
@@ -210,7 +202,7 @@ pub fn run_source(
     interrupt: Arc<AtomicBool>,
 ) -> Result<(), ScriptError> {
     let started = std::time::Instant::now();
-    let mut state = State::new(opts.seed, interrupt);
+    let mut recording = None;
     // parameters: from the run being resumed, or from --config and --set
     let mut params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
     if let Some((dir, resume)) = &opts.record {
@@ -241,21 +233,19 @@ pub fn run_source(
             };
             run.write_config(&config).map_err(fail)?;
         }
-        state.recording = Some(records::Recording::new(run, *resume));
+        recording = Some(records::Recording::new(run, *resume));
     }
-    state.params = params;
-    state.device = opts.device;
-    state.progress = opts.progress.clone();
+    // a script prints tables as Markdown and names the images it wrote
     let printer = out.clone();
-    state.emit = Some(Rc::new(move |o| match o {
+    let emit = Rc::new(move |o| match o {
         session::Output::Text(t) => (printer.borrow_mut())(&t),
         session::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
         session::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
-    }));
-    state.image_dir = state.recording.as_ref().map(|r| r.dir.path.clone());
-    let state = Rc::new(state);
-    let engine = engine(&state, out, dirs, opts.max_operations);
-    let (ast, mut scope) = compile(&engine, file, source, opts.seed, &state.params)?;
+    });
+    let image_dir = recording.as_ref().map(|r: &records::Recording| r.dir.path.clone());
+    let core::Core { state, engine, mut scope } =
+        core::start(opts, params, recording, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
+    let ast = compile(&engine, file, source, &scope, &state.params)?;
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))?;
     if let Some(rec) = &state.recording {
         let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());

@@ -50,24 +50,17 @@ pub struct Session {
 impl Session {
     /// A session with the run options' seed and parameters; images go to `image_dir`.
     pub fn new(opts: &RunOptions, image_dir: PathBuf) -> Result<Session, ScriptError> {
-        let interrupt = Arc::new(AtomicBool::new(false));
-        let mut state = State::new(opts.seed, interrupt);
-        state.params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
-        state.image_dir = Some(image_dir);
+        let params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
+        // a session captures every output of an input, in order, for its front end to show
         let outputs: Rc<RefCell<Vec<Output>>> = Rc::new(RefCell::new(Vec::new()));
-        let sink = outputs.clone();
-        state.emit = Some(Rc::new(move |o| sink.borrow_mut().push(o)));
-        let state = Rc::new(state);
-        let printed = outputs.clone();
-        let engine = super::engine(
-            &state,
-            Rc::new(RefCell::new(move |s: &str| printed.borrow_mut().push(Output::Text(s.to_string())))),
-            opts.search_path.clone(),
-            opts.max_operations,
-        );
-        let mut scope = Scope::new();
-        scope.push_constant("params", state.params.map.clone());
-        scope.push_constant("seed", opts.seed as rhai::INT);
+        let (sink, printed) = (outputs.clone(), outputs.clone());
+        let io = super::core::Io {
+            out: Rc::new(RefCell::new(move |s: &str| printed.borrow_mut().push(Output::Text(s.to_string())))),
+            emit: Rc::new(move |o| sink.borrow_mut().push(o)),
+            import_dirs: opts.search_path.clone(),
+            image_dir: Some(image_dir),
+        };
+        let super::core::Core { state, engine, scope } = super::core::start(opts, params, None, Arc::new(AtomicBool::new(false)), io);
         Ok(Session { engine, scope, functions: AST::empty(), imports: vec![], inputs: vec![], outputs, state, count: 0 })
     }
 

@@ -8,6 +8,7 @@ mod cuda;
 mod determinism;
 mod docs;
 mod fashion_mnist;
+mod frontends;
 mod fuzz;
 mod fuzz_files;
 mod options;
