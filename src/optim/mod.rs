@@ -1,6 +1,8 @@
 //! Optimizers over a model's trainable parameters: per-parameter state and the step; the
 //! element-wise updates are in [`update`].
 
+#[cfg(test)]
+mod reference;
 pub mod schedule;
 pub mod update;
 

@@ -91,8 +91,8 @@ pub fn adam(t: i32, lr: f32, betas: [f32; 2], eps: f32, decay: Option<Decay>, p:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::reference;
     use crate::rng::Rng;
-    use crate::tensor::backend::reference;
 
     // torch: p=[1,2], g=[0.5,-1], SGD(lr=0.1, momentum=0.9, weight_decay=0.01), two steps with the same g:
     // step 1: d = g + 0.01 p = [0.51, -0.98]; v = d; p = [0.949, 2.098]

@@ -8,13 +8,12 @@
 //! 3x3 layers with enough channels as Winograd F(2x2, 3x3) ([`winograd`]).
 
 use super::conv_direct;
+use super::geom::{Geom, SyncPtr};
 use super::im2col::{col2im, im2col};
-use super::matmul::threads;
 use super::panel::{self, transpose, Packed};
 use super::winograd;
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -27,35 +26,8 @@ const BAND_BYTES: usize = 1 << 20;
 /// layers (3 input channels) and tie at 16 -> 32 channels.
 const DIRECT_MAX_CHANNEL_PAIRS: usize = 128;
 
-/// Geometry of one convolution.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Geom {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub o: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: usize,
-    pub pad: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
+/// Which algorithm runs a convolution, and its bands of output rows.
 impl Geom {
-    /// Rows of an image's column matrix: `c * kh * kw`.
-    pub fn k(&self) -> usize {
-        self.c * self.kh * self.kw
-    }
-    /// Output positions per image: `oh * ow`.
-    pub fn l(&self) -> usize {
-        self.oh * self.ow
-    }
-    /// Values per input image.
-    pub fn image(&self) -> usize {
-        self.c * self.h * self.w
-    }
     /// Stride-1 convolutions with few channel pairs run direct (see [`conv_direct`]): their
     /// GEMMs would be too thin to pay for packing.
     fn direct(&self) -> Option<conv_direct::Plane> {
@@ -79,12 +51,6 @@ impl Geom {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
     }
-    /// Output columns `[lo, hi)` whose input column `xo * stride + j - pad` is inside the image.
-    pub fn valid_x(&self, j: usize) -> (usize, usize) {
-        let lo = (self.pad.saturating_sub(j)).div_ceil(self.stride).min(self.ow);
-        let hi = if self.w + self.pad > j { ((self.w + self.pad - j - 1) / self.stride + 1).min(self.ow) } else { 0 };
-        (lo, hi.max(lo))
-    }
     /// The output rows of one image in bands whose column matrix (`k` rows, one column per
     /// position) fits in [`BAND_BYTES`], the bands as even as they can be.
     fn bands(&self) -> impl Iterator<Item = Range<usize>> {
@@ -97,17 +63,6 @@ impl Geom {
     /// Positions in the widest band.
     fn band_len(&self) -> usize {
         self.bands().map(|r| r.len() * self.ow).max().unwrap_or(0)
-    }
-    /// Runs `f(first image, images, parallel)` over groups of consecutive images, one group
-    /// per core, and returns each group's result. Each group's GEMMs run on its own thread
-    /// (`parallel` false); a single image is one group whose GEMMs use every core.
-    pub fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
-        let groups = threads().min(self.n).max(1);
-        if groups == 1 {
-            return vec![f(0, self.n, true)];
-        }
-        let per = self.n.div_ceil(groups);
-        (0..self.n.div_ceil(per)).into_par_iter().map(|g| f(g * per, per.min(self.n - g * per), false)).collect()
     }
 }
 
@@ -230,22 +185,6 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
         gw
     });
     (need_x.then_some(gx), gw)
-}
-
-/// A raw pointer that threads writing disjoint ranges of one buffer may share.
-#[derive(Clone, Copy)]
-pub(super) struct SyncPtr(pub *mut f32);
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-
-impl SyncPtr {
-    /// # Safety
-    /// `start + len` must lie inside the buffer, the buffer must outlive the slice, and no
-    /// other live slice may overlap it.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
-    }
 }
 
 impl Tensor {

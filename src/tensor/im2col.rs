@@ -4,7 +4,7 @@
 //! gradient. A stride-1 convolution as wide as its input moves each column row as one
 //! shifted copy of the plane, with the taps that fall outside zeroed.
 
-use super::conv::Geom;
+use super::geom::Geom;
 use std::ops::Range;
 
 /// `cols[(c, i, j), (y, x)] = x[c, y*s + i - p, x*s + j - p]` (zero outside) for one image's

@@ -17,6 +17,7 @@ mod broadcast;
 mod conv;
 mod conv_direct;
 mod elementwise;
+mod geom;
 mod graph;
 mod im2col;
 mod index;

@@ -12,7 +12,7 @@
 //! position. The transforms work 16 tiles at a time, as one AVX-512 register where the CPU
 //! has it (chosen at run time; the same arithmetic in portable code elsewhere).
 
-use super::conv::{Geom, SyncPtr};
+use super::geom::{Geom, SyncPtr};
 use super::panel::{self, transpose_into, Packed};
 use std::ops::Range;
 
