@@ -281,11 +281,20 @@ fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
             std::process::exit(130);
         }
     });
-    let out = Rc::new(RefCell::new(|s: &str| {
+    // the first failed write (a full disk, a closed pipe) fails the run once it stops
+    let failed: Rc<RefCell<Option<std::io::Error>>> = Rc::default();
+    let first = failed.clone();
+    let out = Rc::new(RefCell::new(move |s: &str| {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{s}");
+        if let Err(e) = writeln!(stdout, "{s}").and_then(|_| stdout.flush()) {
+            first.borrow_mut().get_or_insert(e);
+        }
     }));
-    script::run(&script, &opts, out, interrupt)
+    script::run(&script, &opts, out, interrupt)?;
+    match failed.take() {
+        Some(e) => Err(ScriptError::failure(&script.display().to_string(), format!("cannot write the script's output to stdout: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// Options for `retort run`, from its flags or, with --resume, from the recorded run.
@@ -543,9 +552,34 @@ fn keep_freed_memory() {
     }
 }
 
+/// Any panic left (a failed `println!` to a full disk, or a bug) ends in a one-line error and
+/// exit code 1, never a panic message with exit code 101.
 fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        if what.starts_with("failed printing to") {
+            eprintln!("error: {what}");
+        } else {
+            eprintln!("error: internal error (a bug in retort; please report it): {info}");
+        }
+    }));
+    std::panic::catch_unwind(real_main).unwrap_or(ExitCode::FAILURE)
+}
+
+fn real_main() -> ExitCode {
     keep_freed_memory();
     default_sigpipe();
+    if let Ok(text) = std::env::var("RETORT_MAX_MEMORY") {
+        if let Err(e) = parse_memory(&text) {
+            eprintln!("error: RETORT_MAX_MEMORY: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     if let Some(bytes) = cli.max_memory {
         retort::tensor::limits::set_memory_cap(bytes);

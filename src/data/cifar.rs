@@ -37,6 +37,9 @@ pub fn read_records(path: &Path, label_bytes: usize, classes: usize, into: &mut 
             ),
         ));
     }
+    // the images as f32, with the ones read before, under the memory cap
+    let values = into.features.len().saturating_add(bytes.len() / record * PIXELS);
+    crate::tensor::limits::fits("cifar", &format!("{} with the files before it", path.display()), values, std::mem::size_of::<f32>())?;
     for (i, r) in bytes.chunks(record).enumerate() {
         let label = r[label_bytes - 1] as usize;
         if label >= classes {

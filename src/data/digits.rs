@@ -23,6 +23,7 @@ pub fn load_file(path: &Path) -> Result<Dataset> {
 }
 
 fn parse(csv: &str, path: &Path) -> Result<Dataset> {
+    crate::tensor::limits::fits("digits", &format!("{}'s pixels", path.display()), csv.lines().count().saturating_mul(64), 4)?;
     let mut features = Vec::new();
     let mut labels = Vec::new();
     for (line_no, line) in csv.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -34,7 +35,11 @@ fn parse(csv: &str, path: &Path) -> Result<Dataset> {
             ));
         }
         for f in &fields[..64] {
-            let v: f32 = f.parse().map_err(|_| Error::file(path, format!("line {}: pixel '{f}' is not a number", line_no + 1)))?;
+            let v: f32 = f
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .ok_or_else(|| Error::file(path, format!("line {}: pixel '{f}' is not a finite number", line_no + 1)))?;
             features.push(v / 16.0);
         }
         let y: usize = fields[64]

@@ -21,6 +21,9 @@ pub fn read_images(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let bytes = read_maybe_gz(path)?;
     let dims = header(&bytes, path, 0x0000_0803, 3)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
+    if rows == 0 || cols == 0 {
+        return Err(Error::file(path, format!("byte 8: the header says images of {rows}x{cols}; images need at least one row and column")));
+    }
     let body = &bytes[16..];
     // checked: three 32-bit dims multiply past 2^64; the file's length is the bound
     let want = n.checked_mul(rows).and_then(|v| v.checked_mul(cols));
@@ -78,7 +81,17 @@ fn load_set(root: &Path, prefix: &str, name: &str) -> Result<Dataset> {
 
 /// The `train-*` and `t10k-*` files of MNIST or Fashion-MNIST in `root`.
 pub fn load_split(root: &Path, name: &str) -> Result<Split> {
-    Ok(Split { train: load_set(root, "train", &format!("{name}/train"))?, test: load_set(root, "t10k", &format!("{name}/test"))? })
+    let (train, test) = (load_set(root, "train", &format!("{name}/train"))?, load_set(root, "t10k", &format!("{name}/test"))?);
+    if train.sample_shape != test.sample_shape {
+        return Err(Error::file(
+            root,
+            format!(
+                "the training images are {:?} but the test images {:?}; both sets must have one image size",
+                train.sample_shape, test.sample_shape
+            ),
+        ));
+    }
+    Ok(Split { train, test })
 }
 
 #[cfg(test)]

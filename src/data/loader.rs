@@ -42,6 +42,15 @@ impl<'a> Batches<'a> {
                 format!("augmentation needs image samples [c, h, w], {} has {:?}", data.name, data.sample_shape),
             ));
         }
+        if let Some(a) = &augment {
+            let (h, w) = (data.sample_shape[1], data.sample_shape[2]);
+            if a.crop_padding > h.min(w) {
+                return Err(Error::invalid(
+                    "augment",
+                    format!("crop_padding {} is larger than the {h}x{w} images of {}; CIFAR uses 4", a.crop_padding, data.name),
+                ));
+            }
+        }
         let mut order: Vec<usize> = (0..data.len()).collect();
         let mut aug_rng = None;
         if let Some(rng) = shuffle {

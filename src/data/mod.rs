@@ -91,6 +91,16 @@ impl Dataset {
         }
         rng.shuffle(&mut train);
         rng.shuffle(&mut test);
+        if test.is_empty() || train.is_empty() {
+            return Err(Error::invalid(
+                "split",
+                format!(
+                    "test_fraction {test_fraction} of {} samples leaves the {} set empty",
+                    self.len(),
+                    if test.is_empty() { "test" } else { "training" }
+                ),
+            ));
+        }
         let mut split = Split { train: self.subset(&train), test: self.subset(&test) };
         split.train.name = format!("{}/train", self.name);
         split.test.name = format!("{}/test", self.name);
@@ -166,10 +176,10 @@ pub fn load(name: &str, root: Option<&Path>, test_fraction: f32, seed: u64) -> R
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
-        // decompressed under the memory cap: a corrupt or hostile stream cannot exhaust memory
+        // every gzip member (files concatenated with `cat a.gz b.gz`), decompressed under the memory cap: a corrupt or hostile stream cannot exhaust memory
         let cap = crate::tensor::limits::memory_cap();
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(flate2::read::GzDecoder::new(&raw[..]), cap.saturating_add(1)), &mut out)
+        std::io::Read::read_to_end(&mut std::io::Read::take(flate2::read::MultiGzDecoder::new(&raw[..]), cap.saturating_add(1)), &mut out)
             .map_err(|e| Error::file(path, format!("not a valid gzip file: {e}")))?;
         if out.len() as u64 > cap {
             return Err(Error::file(

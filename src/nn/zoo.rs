@@ -122,7 +122,7 @@ impl Builder {
 
     /// Kaiming-normal (fan_out, ReLU) init as the benchmark ResNets use; no bias.
     pub fn conv(&mut self, name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
-        let std = (2.0 / (outputs * kernel * kernel) as f32).sqrt();
+        let std = (2.0 / (outputs as f32 * (kernel * kernel) as f32)).sqrt();
         let n = self.checked(name, &[outputs, inputs, kernel, kernel]);
         let w = (0..n).map(|_| self.rng.normal() * std).collect();
         Layer::Conv2d {

@@ -53,8 +53,8 @@ impl OptimizerConfig {
                 if *nesterov && *momentum == 0.0 {
                     return bad("nesterov needs a positive momentum".into());
                 }
-                if *weight_decay < 0.0 {
-                    return bad(format!("weight_decay {weight_decay} must not be negative"));
+                if !(*weight_decay >= 0.0 && weight_decay.is_finite()) {
+                    return bad(format!("weight_decay {weight_decay} must be a finite number >= 0"));
                 }
             }
             OptimizerConfig::Adam { lr, betas, eps, weight_decay, .. } => {
@@ -64,8 +64,11 @@ impl OptimizerConfig {
                 if betas.iter().any(|b| !(0.0..1.0).contains(b)) {
                     return bad(format!("betas {betas:?} must be in [0, 1)"));
                 }
-                if *eps <= 0.0 || *weight_decay < 0.0 {
-                    return bad("eps must be positive and weight_decay not negative".into());
+                if !(*eps > 0.0 && eps.is_finite()) {
+                    return bad(format!("eps {eps} must be a positive f32 (1e-8 by default)"));
+                }
+                if !(*weight_decay >= 0.0 && weight_decay.is_finite()) {
+                    return bad(format!("weight_decay {weight_decay} must be a finite number >= 0"));
                 }
             }
         }

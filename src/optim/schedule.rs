@@ -46,11 +46,11 @@ impl LrSchedule {
     pub fn validate(&self) -> Result<()> {
         let ok = match &self.schedule {
             Schedule::Constant => true,
-            Schedule::Step { step_size, gamma } => *step_size > 0 && *gamma > 0.0,
-            Schedule::MultiStep { milestones, gamma } => milestones.windows(2).all(|w| w[0] < w[1]) && *gamma > 0.0,
-            Schedule::Cosine { total_epochs, min_lr } => *total_epochs > 0 && *min_lr >= 0.0,
+            Schedule::Step { step_size, gamma } => *step_size > 0 && *gamma > 0.0 && gamma.is_finite(),
+            Schedule::MultiStep { milestones, gamma } => milestones.windows(2).all(|w| w[0] < w[1]) && *gamma > 0.0 && gamma.is_finite(),
+            Schedule::Cosine { total_epochs, min_lr } => *total_epochs > 0 && *min_lr >= 0.0 && min_lr.is_finite(),
         };
-        if !ok || self.warmup_epochs < 0.0 {
+        if !ok || !(self.warmup_epochs >= 0.0 && self.warmup_epochs <= 1e9) {
             return Err(Error::invalid(
                 "lr_schedule",
                 format!("{self:?} is not valid: sizes and gamma must be positive, milestones increasing"),

@@ -60,8 +60,11 @@ impl Checkpoint {
             }
         }
         let trainer = TrainerState { epoch: num("epoch")?, rng, optimizer_steps: num("optimizer_steps")?, slots };
-        let best_accuracy =
+        let best_accuracy: f32 =
             meta("best_accuracy")?.parse().map_err(|_| Error::file(path, "checkpoint metadata 'best_accuracy' is not a number"))?;
+        if !(0.0..=1.0).contains(&best_accuracy) {
+            return Err(Error::file(path, format!("checkpoint metadata 'best_accuracy' is {best_accuracy}, not an accuracy in [0, 1]")));
+        }
         let ckpt = Checkpoint { stage: num("stage")?, trainer, best_accuracy, best_epoch: num("best_epoch")? };
         weights::load_into(model, &s, path)?;
         Ok(ckpt)

@@ -133,6 +133,7 @@ impl SafeTensors {
         let Value::Object(header) = header else { return Err(bad("header is not a JSON object".into())) };
         let data = &bytes[8 + n..];
         let mut out = SafeTensors::default();
+        let mut spans: Vec<(usize, usize, String)> = Vec::new();
         for (name, v) in header {
             if name == "__metadata__" {
                 for (k, v) in v.as_object().ok_or_else(|| bad("__metadata__ is not an object".into()))? {
@@ -158,9 +159,11 @@ impl SafeTensors {
                 .map(|d| d.as_u64().map(|d| d as usize))
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad(format!("tensor '{name}' has a bad shape")))?;
-            let offs: Vec<usize> =
-                v["data_offsets"].as_array().map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect()).unwrap_or_default();
-            let [begin, end] = offs[..] else { return Err(bad(format!("tensor '{name}' has bad data_offsets"))) };
+            let offs: Option<Vec<usize>> =
+                v["data_offsets"].as_array().and_then(|a| a.iter().map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok())).collect());
+            let Some([begin, end]) = offs.as_deref().map(|o| <[usize; 2]>::try_from(o).ok()).flatten() else {
+                return Err(bad(format!("tensor '{name}' has bad data_offsets (two byte offsets are needed)")));
+            };
             // checked: a corrupt shape can multiply past 2^64; the offsets are the bound
             let bytes_needed = shape.iter().try_fold(dtype.size(), |n, &d| n.checked_mul(d));
             if end < begin || Some(end - begin) != bytes_needed {
@@ -173,8 +176,20 @@ impl SafeTensors {
                 )));
             }
             let raw = &data[begin..end];
+            crate::tensor::limits::fits("safetensors", &format!("tensor '{name}'"), raw.len() / dtype.size(), std::mem::size_of::<f64>())?;
             let values = raw.chunks(dtype.size()).map(|c| dtype.decode(c)).collect();
+            spans.push((begin, end, name.clone()));
             out.tensors.insert(name, Entry { dtype, shape, values });
+        }
+        // each tensor has bytes of its own
+        spans.sort();
+        for pair in spans.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                return Err(bad(format!(
+                    "tensors '{}' and '{}' overlap in the data (bytes {}..{} and {}..{})",
+                    pair[0].2, pair[1].2, pair[0].0, pair[0].1, pair[1].0, pair[1].1
+                )));
+            }
         }
         Ok(out)
     }

@@ -39,6 +39,9 @@ pub fn load_into(model: &Model, s: &SafeTensors, path: &Path) -> Result<()> {
     // check everything before changing anything
     for p in model.params() {
         let Some(e) = s.tensors.get(p.name()) else { continue };
+        if let Some(i) = e.values.iter().position(|v| !(*v as f32).is_finite()) {
+            return Err(Error::file(path, format!("tensor '{}' holds {} at index {i}, which is not a finite f32", p.name(), e.values[i])));
+        }
         let shape: Vec<usize> = if e.shape.is_empty() { vec![] } else { e.shape.clone() };
         if shape != p.shape() {
             return Err(Error::file(path, format!("tensor '{}' has shape {:?}, the model needs {:?}", p.name(), e.shape, p.shape())));

@@ -88,6 +88,7 @@ fn series_of(name: String, run: &Map) -> Res<Series> {
 
 /// `[x...]` and `[y...]` arrays of numbers as points.
 fn points(series: &Map, i: usize) -> Res<(String, Vec<(f64, f64)>)> {
+    super::convert::Opts::new("plot_lines (a series)", series, &["label", "x", "y"])?;
     let nums = |k: &str| -> Res<Vec<f64>> {
         let Some(a) = series.get(k).and_then(|v| v.read_lock::<Array>().map(|a| a.clone())) else {
             return err(format!("plot_lines: series {} needs '{k}', an array of numbers", i + 1));
@@ -143,6 +144,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         if !file.ends_with(".png") || file.contains(['/', '\\']) || file.starts_with('.') {
             return err(format!("plot_lines: '{file}' must be a plain file name ending in .png (it is written in the run directory)"));
         }
+        super::convert::Opts::new("plot_lines", &spec, &["title", "x_label", "y_label", "series"])?;
         let text = |k: &str| spec.get(k).map_or(String::new(), |v| v.to_string());
         let Some(series) = spec.get("series").and_then(|v| v.read_lock::<Array>().map(|a| a.clone())) else {
             return err("plot_lines: spec needs 'series', an array of #{ label, x, y } maps");

@@ -211,8 +211,13 @@ impl Hooks for ScriptHooks<'_, '_> {
     fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<Control> {
         if record.empty_filter_batches > 0 && !self.warned_empty_filter {
             self.warned_empty_filter = true;
+            let effect = if self.loss.is_some() {
+                "the loss closure got ctx.weights of all zeros there"
+            } else {
+                "so there the soft term vanished and the loss was plain cross-entropy"
+            };
             self.state.emit(super::session::Output::Text(format!(
-                "warning: {}: in epoch {} the filter set every weight of {} batch(es) to 0, so there the soft term vanished and the loss was plain cross-entropy (recorded as empty_filter_batches per epoch; this warning is given once)",
+                "warning: {}: in epoch {} the filter set every weight of {} batch(es) to 0, {effect} (recorded as empty_filter_batches per epoch; this warning is given once)",
                 self.op, record.epoch, record.empty_filter_batches
             )));
         }

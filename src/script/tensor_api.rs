@@ -74,7 +74,7 @@ fn sized(op: &'static str, shape: &Dynamic) -> Res<(Vec<usize>, usize)> {
 
 fn filled(op: &'static str, shape: &Dynamic, value: f32) -> Res<Tensor> {
     let (s, n) = sized(op, shape)?;
-    lib(Tensor::from_vec(vec![value; n], &s))
+    lib(Tensor::from_vec(lib(crate::tensor::limits::filled(op, n, value))?, &s))
 }
 
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
@@ -109,7 +109,9 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         move |s: Dynamic| {
             let (s, n) = sized("randn", &s)?;
             let mut rng = st.rng.borrow_mut();
-            lib(Tensor::from_vec((0..n).map(|_| rng.normal()).collect(), &s))
+            let mut values = lib(crate::tensor::limits::filled("randn", n, 0.0))?;
+            values.iter_mut().for_each(|v| *v = rng.normal());
+            lib(Tensor::from_vec(values, &s))
         }
     );
     def!(engine, "arange", "`0, 1, ..., n - 1` as a tensor.\n```rhai\nlet a = arange(5);\n```", |n: INT| {

@@ -74,6 +74,18 @@ pub fn register(engine: &mut Engine) {
 
     // element-wise functions
     def!(engine, "exp", "e to the power of each element.\n```rhai\nlet y = exp(tensor([0, 1]));\n```", |t: Tensor| t.exp());
+    def!(
+        engine,
+        "expm1",
+        "`exp(x) - 1`, exact for small `x` where `exp(x) - 1` cancels (torch.expm1).\n```rhai\nlet y = expm1(tensor([1e-7, 1.0]));\n```",
+        |t: Tensor| t.expm1()
+    );
+    def!(
+        engine,
+        "log1p",
+        "`log(1 + x)`, exact for small `x` (torch.log1p).\n```rhai\nlet y = log1p(tensor([1e-7, 1.0]));\n```",
+        |t: Tensor| t.log1p()
+    );
     def!(engine, "log", "Natural logarithm.\n```rhai\nlet y = log(tensor([1, 2]));\n```", |t: Tensor| t.log());
     def!(engine, "sqrt", "Square root.\n```rhai\nlet y = sqrt(tensor([1, 4]));\n```", |t: Tensor| t.sqrt());
     def!(engine, "abs", "Absolute value.\n```rhai\nlet y = abs(tensor([-1, 2]));\n```", |t: Tensor| t.abs());

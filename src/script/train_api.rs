@@ -107,6 +107,9 @@ fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
 fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
     let o = Opts::new("model", opts, &["input", "classes", "hidden", "channels", "dropout", "seed"])?;
     let reads = crate::nn::arch_options(name);
+    if name == "mlp" && o.get("dropout").is_some() && o.dims("hidden")?.is_some_and(|h| h.is_empty()) {
+        return err("model: option 'dropout' has no effect on an mlp without hidden layers (dropout follows each hidden layer)");
+    }
     if let Some(k) = ["hidden", "channels", "dropout"].iter().find(|k| o.get(k).is_some() && !reads.contains(k)) {
         let takes: Vec<&str> = ["input", "classes"].into_iter().chain(reads.iter().copied()).chain(["seed"]).collect();
         return err(format!("model: option '{k}' has no effect on {name}; it takes {}", takes.join(", ")));
@@ -148,10 +151,10 @@ fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerC
             let betas = match o.get("betas") {
                 None => [0.9, 0.999],
                 Some(v) => {
-                    let arr = v.read_lock::<Array>().map(|a| a.iter().filter_map(as_f64).collect::<Vec<_>>()).unwrap_or_default();
+                    let arr = v.read_lock::<Array>().and_then(|a| a.iter().map(as_f64).collect::<Option<Vec<_>>>()).unwrap_or_default();
                     match arr[..] {
                         [a, b] => [a as f32, b as f32],
-                        _ => return err(format!("{op}: option 'betas' must be an array of two numbers, got {}", type_of(v))),
+                        _ => return err(format!("{op}: option 'betas' must be an array of two numbers such as [0.9, 0.999], got {v}")),
                     }
                 }
             };
@@ -209,7 +212,11 @@ fn train_config<'a, 'c>(
         Some(v) => match v.read_lock::<Map>() {
             Some(m) => {
                 let a = Opts::new("augment", &m, &["crop_padding", "flip"])?;
-                Some(Augment { crop_padding: a.usize_or("crop_padding", 4)?, horizontal_flip: a.bool_or("flip", true)? })
+                let augment = Augment { crop_padding: a.usize_or("crop_padding", 4)?, horizontal_flip: a.bool_or("flip", true)? };
+                if augment.crop_padding == 0 && !augment.horizontal_flip {
+                    return err(format!("{op}: augment with crop_padding 0 and flip false changes nothing; use augment: false"));
+                }
+                Some(augment)
             }
             None => return err(format!("{op}: option 'augment' must be true, false or #{{ crop_padding, flip }}, got {}", type_of(v))),
         },

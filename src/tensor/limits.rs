@@ -14,9 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// 0: not yet read from the environment.
 static CAP: AtomicU64 = AtomicU64::new(0);
 
-/// Parses `8G`, `512M`, `1048576` (bytes; K, M, G, T are powers of 1024).
+/// Parses `8G`, `8GB`, `8GiB`, `512M`, `1048576` (bytes; K, M, G, T are powers of 1024).
 pub fn parse_bytes(text: &str) -> Option<u64> {
     let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix("ib"))
+        .or_else(|| t.strip_suffix('B').filter(|r| r.ends_with(|c: char| c.is_ascii_alphabetic())))
+        .unwrap_or(t);
     let (digits, scale) = match t.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => {
             let shift = match c.to_ascii_uppercase() {
@@ -83,12 +88,25 @@ pub fn fits(op: &'static str, what: &str, count: usize, item_bytes: usize) -> Re
 }
 
 /// The number of f32 values of `shape`, checked: no overflow, and within the memory cap.
+///
+/// The non-zero dims must multiply within `usize` too, even when a zero dim leaves the tensor
+/// empty: every product of some of its dims (strides, a reduction's output) then fits.
 pub fn numel(op: &'static str, shape: &[usize]) -> Result<usize> {
-    let n = shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::invalid(op, format!("shape {shape:?} has more values than the address space holds")))?;
+    let nonzero = shape.iter().filter(|d| **d > 0).try_fold(1usize, |n, &d| n.checked_mul(d));
+    let Some(nonzero) = nonzero else {
+        return Err(Error::invalid(op, format!("shape {shape:?}: its dims multiply past 2^64")));
+    };
+    let n = if shape.contains(&0) { 0 } else { nonzero };
     fits(op, &format!("shape {shape:?}"), n, std::mem::size_of::<f32>())
+}
+
+/// `n` copies of `value`, the allocation checked: a size under a raised cap that the machine
+/// cannot provide is an error, not an abort.
+pub fn filled(op: &'static str, n: usize, value: f32) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::invalid(op, format!("cannot allocate {} for {n} values", human(n as u64 * 4))))?;
+    v.resize(n, value);
+    Ok(v)
 }
 
 /// `1.5 GiB`-style sizes for messages.
@@ -116,6 +134,10 @@ mod tests {
         assert_eq!(parse_bytes("1048576"), Some(1 << 20));
         assert_eq!(parse_bytes("8G"), Some(8 << 30));
         assert_eq!(parse_bytes("512m"), Some(512 << 20));
+        assert_eq!(parse_bytes("1GB"), Some(1 << 30));
+        assert_eq!(parse_bytes("1GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("1B"), None);
+        assert_eq!(parse_bytes(""), None);
         assert_eq!(parse_bytes("0"), None);
         assert_eq!(parse_bytes("x"), None);
         assert_eq!(parse_bytes("99999999999T"), None);
@@ -124,10 +146,11 @@ mod tests {
     #[test]
     fn overflowing_and_huge_shapes_are_errors() {
         let e = numel("zeros", &[usize::MAX, 2]).unwrap_err().to_string();
-        assert!(e.contains("address space"), "{e}");
+        assert!(e.contains("2^64"), "{e}");
         let e = numel("zeros", &[100_000, 100_000, 1000]).unwrap_err().to_string();
         assert!(e.contains("memory cap"), "{e}");
         assert_eq!(numel("zeros", &[2, 3]).unwrap(), 6);
-        assert_eq!(numel("zeros", &[0, usize::MAX]).unwrap(), 0);
+        assert_eq!(numel("zeros", &[0, 1 << 40]).unwrap(), 0);
+        assert!(numel("zeros", &[0, usize::MAX, 2]).is_err());
     }
 }

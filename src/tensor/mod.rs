@@ -132,8 +132,8 @@ impl Tensor {
 
     /// The same values under a new shape with the same element count (no copy).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if n != Some(self.len()) {
+        let n = limits::numel("reshape", shape)?;
+        if n != self.len() {
             return Err(Error::shape("reshape", format!("{} elements", self.len()), shape));
         }
         let out = Tensor::constant(shape.to_vec(), self.data.clone());

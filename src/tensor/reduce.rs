@@ -15,9 +15,14 @@ impl Tensor {
         Ok(d as usize)
     }
 
-    /// (outer, size of dim, inner) of the layout around `dim`.
-    fn around(&self, dim: usize) -> (usize, usize, usize) {
-        (self.shape[..dim].iter().product(), self.shape[dim], self.shape[dim + 1..].iter().product())
+    /// (outer, size of dim, inner) of the layout around `dim`, checked: a tensor with no values
+    /// can have dims whose product passes 2^64, and a reduction's output (`outer * inner`
+    /// values) is held to the memory cap before it is allocated.
+    fn around(&self, op: &'static str, dim: usize) -> Result<(usize, usize, usize)> {
+        let product = |dims: &[usize]| super::limits::numel(op, dims);
+        let (outer, inner) = (product(&self.shape[..dim])?, product(&self.shape[dim + 1..])?);
+        super::limits::numel(op, &[outer, inner])?;
+        Ok((outer, self.shape[dim], inner))
     }
 
     fn reduced_shape(&self, dim: usize, keepdim: bool) -> Vec<usize> {
@@ -33,7 +38,7 @@ impl Tensor {
     /// Sums along `dim` in f64, each divided by `divisor` before rounding once to f32.
     fn sum_dim_f64(&self, op: &'static str, dim: i64, keepdim: bool, divisor: f64) -> Result<Tensor> {
         let d = self.resolve_dim(op, dim)?;
-        let (outer, n, inner) = self.around(d);
+        let (outer, n, inner) = self.around(op, d)?;
         let mut acc = vec![0.0f64; outer * inner];
         for o in 0..outer {
             for k in 0..n {
@@ -82,7 +87,7 @@ impl Tensor {
     pub fn extreme_dim(&self, dim: i64, keepdim: bool, largest: bool) -> Result<Tensor> {
         let op = if largest { "max" } else { "min" };
         let d = self.resolve_dim(op, dim)?;
-        let (outer, n, inner) = self.around(d);
+        let (outer, n, inner) = self.around(op, d)?;
         if n == 0 {
             return Err(Error::invalid(op, format!("dim {dim} of {:?} is empty", self.shape)));
         }
@@ -113,8 +118,9 @@ impl Tensor {
     /// the row's maximum is taken out first, so large logits do not overflow and entries of
     /// `-inf` (masked classes) contribute nothing. The gradient is the softmax along `dim`.
     pub fn logsumexp(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
-        let d = self.resolve_dim("logsumexp", dim)?;
-        let (outer, n, inner) = self.around(d);
+        let op = "logsumexp";
+        let d = self.resolve_dim(op, dim)?;
+        let (outer, n, inner) = self.around(op, d)?;
         let mut out = vec![0.0f32; outer * inner];
         let mut lse = vec![0.0f64; outer * inner];
         for o in 0..outer {
@@ -160,8 +166,13 @@ impl Tensor {
     }
 
     fn softmax_impl(&self, dim: i64, log: bool) -> Result<Tensor> {
-        let d = self.resolve_dim(if log { "log_softmax" } else { "softmax" }, dim)?;
-        let (outer, n, inner) = self.around(d);
+        let op = if log { "log_softmax" } else { "softmax" };
+        let d = self.resolve_dim(op, dim)?;
+        if self.is_empty() {
+            // nothing to normalize (and no positions to walk: the other dims may be huge)
+            return Ok(Tensor::constant(self.shape.clone(), Rc::new(Vec::new())).record(&[self], |_, _| vec![Some(Vec::new())]));
+        }
+        let (outer, n, inner) = self.around(op, d)?;
         let mut out = vec![0.0; self.len()];
         for o in 0..outer {
             for i in 0..inner {

@@ -1,4 +1,4 @@
-//! Differentiable element-wise functions: exp, log, sqrt, abs, neg, clamp, pow, sigmoid, tanh.
+//! Differentiable element-wise functions: exp, expm1, log, log1p, sqrt, abs, neg, clamp, pow, sigmoid, tanh.
 
 use super::Tensor;
 use crate::error::{Error, Result};
@@ -16,6 +16,14 @@ impl Tensor {
 
     pub fn exp(&self) -> Tensor {
         self.map_with_grad(f32::exp, |_, y| y)
+    }
+    /// `exp(x) - 1`, exact near 0 where the subtraction would cancel (`torch.expm1`).
+    pub fn expm1(&self) -> Tensor {
+        self.map_with_grad(f32::exp_m1, |_, y| y + 1.0)
+    }
+    /// `log(1 + x)`, exact near 0 (`torch.log1p`).
+    pub fn log1p(&self) -> Tensor {
+        self.map_with_grad(f32::ln_1p, |x, _| 1.0 / (1.0 + x))
     }
     /// Natural log (`-inf` at 0, NaN below).
     pub fn log(&self) -> Tensor {
@@ -67,6 +75,11 @@ mod tests {
         let s = vec![2, 3];
         check(&[(x.clone(), s.clone())], |v| Ok(v[0].exp()));
         check(&[(x.clone(), s.clone())], |v| Ok(v[0].log()));
+        check(&[(x.clone(), s.clone())], |v| Ok(v[0].expm1()));
+        check(&[(x.clone(), s.clone())], |v| Ok(v[0].log1p()));
+        // exact near 0 where exp(x) - 1 cancels: expm1(1e-7) = 1.00000005e-7
+        let tiny = crate::tensor::Tensor::from_vec(vec![1e-7], &[1]).unwrap();
+        assert!((tiny.expm1().data()[0] as f64 - 1.00000005e-7).abs() < 1e-14);
         check(&[(x.clone(), s.clone())], |v| Ok(v[0].sqrt()));
         check(&[(x.clone(), s.clone())], |v| Ok(v[0].neg().abs()));
         check(&[(x.clone(), s.clone())], |v| Ok(v[0].sigmoid().tanh()));

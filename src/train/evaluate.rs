@@ -36,6 +36,12 @@ pub fn predict(model: &Model, data: &Dataset, batch_size: usize) -> Result<Vec<f
 
 /// Scores `model` on `data` in eval mode.
 pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    if data.is_empty() {
+        return Err(crate::Error::invalid("evaluate", format!("{} has no samples", data.name)));
+    }
+    if data.classes != model.classes() {
+        return Err(crate::Error::shape("evaluate", format!("a model with {} classes for {}", data.classes, data.name), model.classes()));
+    }
     score(&predict(model, data, batch_size)?, data, model.classes())
 }
 

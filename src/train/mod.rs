@@ -187,8 +187,10 @@ impl<'a> Trainer<'a> {
             return Err(Error::invalid("train", "epochs and batch sizes must be at least 1"));
         }
         config.lr_schedule.validate()?;
-        if split.train.is_empty() {
-            return Err(Error::invalid("train", format!("{} has no samples", split.train.name)));
+        for set in [&split.train, &split.test] {
+            if set.is_empty() {
+                return Err(Error::invalid("train", format!("{} has no samples", set.name)));
+            }
         }
         if split.train.classes != student.classes() {
             return Err(Error::shape(
@@ -241,6 +243,23 @@ impl<'a> Trainer<'a> {
 
     /// Continues from `state` (the student's weights must be restored by the caller).
     pub fn restore(&mut self, state: &TrainerState) -> Result<()> {
+        // a checkpoint from another plan, or a corrupt one, is refused before anything changes
+        if state.epoch > self.config.epochs {
+            return Err(Error::invalid(
+                "resume",
+                format!("the checkpoint is at epoch {} but this stage trains {} epochs", state.epoch, self.config.epochs),
+            ));
+        }
+        let most_steps = self.config.epochs.saturating_mul(self.split.train.len().div_ceil(self.config.batch_size.max(1)).max(1));
+        if state.optimizer_steps > most_steps {
+            return Err(Error::invalid(
+                "resume",
+                format!("the checkpoint counts {} optimizer steps, more than this stage's {most_steps}", state.optimizer_steps),
+            ));
+        }
+        if state.rng == [0; 4] {
+            return Err(Error::invalid("resume", "the checkpoint's random-number state is all zero, which the generator never reaches"));
+        }
         self.engine.import(self.student.params(), &state.slots, state.optimizer_steps)?;
         self.rng = Rng::from_state(state.rng);
         self.epoch = state.epoch;

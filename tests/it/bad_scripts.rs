@@ -44,7 +44,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     // sizes: checked arithmetic and the memory cap, never a capacity overflow or an abort
     ("one-hot-huge", "let y = one_hot(tensor([1]), 9223372036854775807);\n", "one_hot: shape [1, 9223372036854775807]", "1:9"),
     ("randn-huge", "let r = randn([9223372036854775807]);\n", "overflows the address space", "1:9"),
-    ("full-huge", "let f = full([4611686018427387904, 4], 1.0);\n", "more values than the address space holds", "1:9"),
+    ("full-huge", "let f = full([4611686018427387904, 4], 1.0);\n", "its dims multiply past 2^64", "1:9"),
     ("zeros-over-cap", "let z = zeros([100000, 100000]);\n", "over the memory cap", "1:9"),
     ("broadcast-over-cap", "let z = zeros([100000, 1]) + zeros([1, 100000]);\n", "add: shape [100000, 100000] needs", "1:28"),
     ("model-width-huge", "let m = model(\"mlp\", #{ input: 4, hidden: [9223372036854775807], classes: 2 });\n", "layer 'layers.0'", "1:9"),
