@@ -46,7 +46,7 @@ enum Command {
         #[arg(required_unless_present = "resume")]
         script: Option<PathBuf>,
         /// Continue the interrupted run recorded in this directory (same script, seed and parameters).
-        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["script", "out", "config", "sets", "no_record"])]
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["script", "out", "config", "sets", "no_record", "seed"])]
         resume: Option<PathBuf>,
         /// The run directory (default: runs/<date>-<time>-<script name>).
         #[arg(long, value_name = "DIR")]
@@ -73,7 +73,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Stop the script after this many operations (guards against runaway loops).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_operations: Option<u64>,
     },
     /// An interactive session (reads piped stdin without a prompt).

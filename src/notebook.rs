@@ -158,6 +158,12 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
         body.push_str(&format!("{CLOSE}\n"));
     }
     body.push_str(&source[copied..]);
+    if ok {
+        if let Some(message) = session.undeclared_params() {
+            ok = false;
+            body.push_str(&format!("{OPEN}\n```error\n{message}\n```\n{CLOSE}\n"));
+        }
+    }
     let status = if ok { format!("all {ran} cells ran") } else { format!("a cell failed: cell {ran} of {}", all.len()) };
     let header = format!(
         "{HEADER} retort {} | seed {} | {} UTC | {:.1} s | {status} -->\n",

@@ -196,7 +196,7 @@ fn cnn(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
         (c, h, w) = (out, h / 2, w / 2);
     }
     layers.push(Layer::Flatten);
-    layers.push(b.linear("fc", c * h * w, cfg.classes));
+    layers.push(b.linear("fc", c.saturating_mul(h).saturating_mul(w), cfg.classes));
     Ok(layers)
 }
 

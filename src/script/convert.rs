@@ -45,6 +45,16 @@ pub fn float(x: f32) -> Dynamic {
     Dynamic::from_float(widen(x))
 }
 
+/// A script number as f32, refused where a finite number overflows f32 (`1e40` would become
+/// infinity silently).
+pub fn f32_of(op: &str, x: f64) -> Res<f32> {
+    let f = x as f32;
+    if x.is_finite() && !f.is_finite() {
+        return err(format!("{op}: {x} does not fit in a float32 (largest magnitude 3.4e38)"));
+    }
+    Ok(f)
+}
+
 pub fn as_f64(v: &Dynamic) -> Option<f64> {
     v.as_float().ok().or_else(|| v.as_int().ok().map(|i| i as f64))
 }

@@ -22,9 +22,11 @@ pub fn describe_value(v: &Dynamic) -> String {
     v.to_string()
 }
 
+/// A table cell: a number as the shortest decimal that reads back as the same f32 (`0.823`,
+/// `1e-9` as `0.000000001`, never rounded to a fixed number of places).
 fn cell(v: &Dynamic) -> String {
     match (v.is_float(), as_f64(v)) {
-        (true, Some(x)) => format!("{x:.4}"),
+        (true, Some(x)) => format!("{}", x as f32),
         _ => describe_value(v),
     }
 }
@@ -64,9 +66,16 @@ pub fn run_table(v: &Dynamic) -> Option<(Vec<String>, Vec<Vec<String>>)> {
 
 /// A Markdown table.
 pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut s = format!("| {} |\n|{}|\n", header.join(" | "), header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+    if header.is_empty() {
+        return "_(empty table)_\n".into();
+    }
+    // a `|` or a line break inside a cell would end it
+    let escape = |c: &String| c.replace('|', "\\|").replace("\r\n", "<br>").replace('\n', "<br>");
+    let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(escape).collect::<Vec<_>>().join(" | "));
+    let mut s = line(header);
+    s.push_str(&format!("|{}|\n", header.iter().map(|_| "---").collect::<Vec<_>>().join("|")));
     for r in rows {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
+        s.push_str(&line(r));
     }
     s
 }

@@ -72,6 +72,7 @@ pub type Output = Rc<RefCell<dyn FnMut(&str)>>;
 pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations: Option<u64>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(128, 64);
+    exact_float_comparisons(&mut engine);
     if let Some(n) = max_operations {
         engine.set_max_operations(n);
     }
@@ -90,6 +91,23 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
 }
 
 pub use display_api::{describe_value, markdown_table};
+
+/// Number comparisons as IEEE 754 defines them. Rhai's own compare floats within a relative
+/// epsilon, and against zero within 2.2e-16: `1e-17 > 0.0` was false, `0.1 + 0.2 == 0.3`
+/// true, and a statistic that tests `sxx == 0.0` took tiny data for constant. Registered
+/// functions override the built-in operators only with fast operators off.
+fn exact_float_comparisons(engine: &mut Engine) {
+    use rhai::{FLOAT, INT};
+    engine.set_fast_operators(false);
+    macro_rules! ops {
+        ($($name:literal => $op:tt),*) => {$(
+            engine.register_fn($name, |a: FLOAT, b: FLOAT| a $op b);
+            engine.register_fn($name, |a: FLOAT, b: INT| a $op b as FLOAT);
+            engine.register_fn($name, |a: INT, b: FLOAT| (a as FLOAT) $op b);
+        )*};
+    }
+    ops!("==" => ==, "!=" => !=, "<" => <, "<=" => <=, ">" => >, ">=" => >=);
+}
 
 /// The names of the documented built-ins (for completion).
 pub fn builtin_names() -> Vec<String> {
@@ -130,7 +148,21 @@ pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let io =
         core::Io { out: Rc::new(RefCell::new(|_: &str| {})), emit: Rc::new(|_| {}), import_dirs: import_dirs(path, opts), image_dir: None };
     let core = core::start(opts, params, None, Arc::new(AtomicBool::new(false)), io);
-    compile(&core.engine, &file, &source, &core.scope, &core.state.params).map(|_| ())
+    let ast = compile(&core.engine, &file, &source, &core.scope, &core.state.params)?;
+    // only a literal defaults map can be checked without running the script: say so rather
+    // than pass keys that `retort run` may refuse
+    let calls = defaults_calls(&ast);
+    if !core.state.params.map.is_empty() && calls.iter().all(|(_, map)| map.is_none()) {
+        let pos = calls.first().map_or(rhai::Position::NONE, |(p, _)| *p);
+        return Err(ScriptError::at_position(
+            &file,
+            &source,
+            pos,
+            "params: this script builds its defaults(...) map at run time, so retort check cannot verify --set/--config keys against it; run the script, or write the defaults as a map literal".into(),
+            ErrorKind::Failure,
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `source` in `scope`, checks the given parameters against its `defaults(...)`, and
@@ -247,6 +279,9 @@ pub fn run_source(
         core::start(opts, params, recording, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
     let ast = compile(&engine, file, source, &scope, &state.params)?;
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))?;
+    if let Some(message) = state.undeclared_params() {
+        return Err(ScriptError::failure(file, message));
+    }
     if let Some(rec) = &state.recording {
         let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
         let mut summary = rec.dir.read_summary().map_err(fail)?;

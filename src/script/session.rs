@@ -117,6 +117,11 @@ impl Session {
         Ok(Evaluated { outputs, value, value_table })
     }
 
+    /// An error when parameters were given to the session but no `defaults(...)` declared them.
+    pub fn undeclared_params(&self) -> Option<String> {
+        self.state.undeclared_params()
+    }
+
     /// Variables in scope: name, type and a short summary.
     pub fn vars(&self) -> Vec<(String, String, String)> {
         self.scope

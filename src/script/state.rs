@@ -28,6 +28,8 @@ pub struct State {
     pub image_prefix: RefCell<String>,
     /// The parameters the script sees, with where each came from.
     pub params: super::params::Params,
+    /// Whether `defaults(...)` ran: given parameters are otherwise never checked nor used.
+    pub defaults_called: Cell<bool>,
     /// Where `fit`/`distill` train unless told otherwise (`retort run --device`).
     pub device: crate::devices::DeviceName,
     /// Markdown from `report(...)`, and the images `plot_lines` wrote for it.
@@ -49,10 +51,23 @@ impl State {
             images: Cell::new(0),
             image_prefix: RefCell::new(String::new()),
             params: Default::default(),
+            defaults_called: Cell::new(false),
             device: crate::devices::DeviceName::Cpu,
             report: RefCell::new(String::new()),
             report_images: RefCell::new(Vec::new()),
         }
+    }
+
+    /// An error when parameters were given but no `defaults(...)` ran to declare them.
+    pub fn undeclared_params(&self) -> Option<String> {
+        if self.defaults_called.get() {
+            return None;
+        }
+        let first = self.params.map.keys().next()?;
+        let from = self.params.sources.get(first.as_str()).map_or(String::new(), |s| format!(" (from {s})"));
+        Some(format!(
+            "params: '{first}'{from} was never declared: no defaults(...) call ran, so the value was not used; declare it with `let p = defaults(#{{ {first}: ... }});`"
+        ))
     }
 
     pub fn interrupted(&self) -> bool {

@@ -1,6 +1,6 @@
 //! Tensor built-ins: creation, inspection, shape ops and gradients.
 
-use super::convert::{as_f64, dims, err, float, lib, shape_array, type_of, widen, Res};
+use super::convert::{as_f64, dims, err, f32_of, float, lib, shape_array, type_of, widen, Res};
 use super::state::State;
 use crate::def;
 use crate::tensor::Tensor;
@@ -13,7 +13,7 @@ fn flatten(v: &Dynamic, depth: usize, shape: &mut Vec<usize>, out: &mut Vec<f32>
         if depth != shape.len() && !(shape.is_empty() && depth == 0) {
             return err("tensor: ragged nested arrays (every row must have the same length)");
         }
-        out.push(x as f32);
+        out.push(f32_of("tensor", x)?);
         return Ok(());
     }
     let Some(arr) = v.read_lock::<Array>() else {
@@ -59,7 +59,7 @@ fn to_array(t: &Tensor) -> Dynamic {
 
 /// A short, readable summary: shape, a few values, whether it is tracked.
 pub fn summary(t: &Tensor) -> String {
-    let shown: Vec<String> = t.data().iter().take(8).map(|v| format!("{v:.4}")).collect();
+    let shown: Vec<String> = t.data().iter().take(8).map(|v| v.to_string()).collect();
     let more = if t.len() > 8 { format!(", ... ({} values)", t.len()) } else { String::new() };
     let grad = if t.tracked() { " (grad)" } else { "" };
     format!("Tensor{:?} [{}{more}]{grad}", t.shape(), shown.join(", "))
@@ -99,7 +99,9 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     ));
     def!(engine, "ones", "A tensor of ones with the given shape.\n```rhai\nlet o = ones([4]);\n```", |s: Dynamic| filled("ones", &s, 1.0));
     def!(engine, "full", "A tensor filled with `value`.\n```rhai\nlet f = full([2, 2], 0.5);\n```", |s: Dynamic, v: f64| filled(
-        "full", &s, v as f32
+        "full",
+        &s,
+        f32_of("full", v)?
     ));
     let st = state.clone();
     def!(
@@ -123,6 +125,9 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "arange",
         "`start, start + step, ...` below `end`.\n```rhai\nlet a = arange(0.0, 1.0, 0.25);\n```",
         |a: f64, b: f64, step: f64| {
+            if !(a.is_finite() && b.is_finite()) {
+                return err(format!("arange: start {a} and end {b} must be finite numbers"));
+            }
             if step == 0.0 || !step.is_finite() || ((b - a) / step) > 1e8 {
                 return err(format!("arange: step {step} must be non-zero and give at most 1e8 values"));
             }
@@ -153,9 +158,20 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     def!(engine, "flatten", "`[b, ...] -> [b, rest]`.\n```rhai\nlet f = zeros([2, 3, 4]).flatten();\n```", |t: &mut Tensor| lib(
         t.flatten()
     ));
-    def!(engine, "transpose", "Swaps the two dims of a matrix.\n```rhai\nlet t = zeros([2, 3]).transpose();\n```", |t: &mut Tensor| lib(
-        t.transpose(0, 1)
-    ));
+    def!(
+        engine,
+        "transpose",
+        "Swaps the two dims of a matrix (a tensor of rank 2; name the dims otherwise).\n```rhai\nlet t = zeros([2, 3]).transpose();\n```",
+        |t: &mut Tensor| {
+            if t.shape().len() != 2 {
+                return err(format!(
+                    "transpose: a tensor of shape {:?} is not a matrix; name the dims to swap, e.g. transpose(0, 1)",
+                    t.shape()
+                ));
+            }
+            lib(t.transpose(0, 1))
+        }
+    );
     def!(
         engine,
         "transpose",

@@ -52,18 +52,28 @@ pub fn register(engine: &mut Engine) {
         .maximum(b));
     binary!(engine, "minimum", "Element-wise minimum, broadcasting.\n```rhai\nlet y = minimum(tensor([-1, 2]), 0);\n```", |a, b| a
         .minimum(b));
-    binary!(
+    // as in PyTorch, max(x, other tensor) is element-wise and max(x, dim) reduces; a number
+    // beside a tensor would read both ways (max(x, 0) vs max(x, 0.0)), so it is refused
+    def!(
         engine,
         "max",
-        "Element-wise maximum of two operands, broadcasting.\n```rhai\nlet y = max(tensor([-1, 2]), tensor([0, 0]));\n```",
-        |a, b| a.maximum(b)
+        "Element-wise maximum of two tensors, broadcasting (torch.max(x, other)); `max(x, dim)` reduces, `maximum(x, 0.5)` takes a number.\n```rhai\nlet y = max(tensor([-1, 2]), tensor([0, 0]));\n```",
+        |a: Tensor, b: Tensor| lib(a.maximum(&b))
     );
-    binary!(
+    def!(
         engine,
         "min",
-        "Element-wise minimum of two operands, broadcasting.\n```rhai\nlet y = min(tensor([-1, 2]), tensor([0, 0]));\n```",
-        |a, b| a.minimum(b)
+        "Element-wise minimum of two tensors, broadcasting (torch.min(x, other)); `min(x, dim)` reduces, `minimum(x, 0.5)` takes a number.\n```rhai\nlet y = min(tensor([-1, 2]), tensor([0, 0]));\n```",
+        |a: Tensor, b: Tensor| lib(a.minimum(&b))
     );
+    for (name, elementwise) in [("max", "maximum"), ("min", "minimum")] {
+        let refuse = move || -> Res<Tensor> {
+            err(format!("{name}: with a tensor and a number, write {elementwise}(x, v) for the element-wise {elementwise} or {name}(x, dim) with an integer dim to reduce (as torch.{name}(x, dim))"))
+        };
+        engine.register_fn(name, move |_: Tensor, _: rhai::FLOAT| refuse());
+        engine.register_fn(name, move |_: rhai::FLOAT, _: Tensor| refuse());
+        engine.register_fn(name, move |_: INT, _: Tensor| refuse());
+    }
     def!(engine, "-", "Negation.\n```rhai\nlet y = -tensor([1, 2]);\n```", |a: Tensor| a.neg());
     def!(
         engine,
@@ -146,13 +156,31 @@ pub fn register(engine: &mut Engine) {
         |t: Tensor, dim: INT, keep: bool| lib(t.mean_dim(dim, keep))
     );
     def!(engine, "max", "Largest element.\n```rhai\nlet m = max(tensor([1, 5, 3]));\n```", |t: Tensor| lib(t.max_all()));
-    def!(engine, "max", "Largest values along `dim`.\n```rhai\nlet m = max(ones([2, 3]), 1);\n```", |t: Tensor, dim: INT| lib(
-        t.extreme_dim(dim, false, true)
-    ));
+    def!(
+        engine,
+        "max",
+        "Largest values along `dim` (torch.amax; an integer `dim`).\n```rhai\nlet m = max(ones([2, 3]), 1);\n```",
+        |t: Tensor, dim: INT| lib(t.extreme_dim(dim, false, true))
+    );
+    def!(
+        engine,
+        "amax",
+        "Largest values along `dim` (torch.amax).\n```rhai\nlet m = amax(ones([2, 3]), 1);\n```",
+        |t: Tensor, dim: INT| lib(t.extreme_dim(dim, false, true))
+    );
+    def!(
+        engine,
+        "amin",
+        "Smallest values along `dim` (torch.amin).\n```rhai\nlet m = amin(ones([2, 3]), 1);\n```",
+        |t: Tensor, dim: INT| lib(t.extreme_dim(dim, false, false))
+    );
     def!(engine, "min", "Smallest element.\n```rhai\nlet m = min(tensor([1, 5, 3]));\n```", |t: Tensor| lib(t.min_all()));
-    def!(engine, "min", "Smallest values along `dim`.\n```rhai\nlet m = min(ones([2, 3]), 1);\n```", |t: Tensor, dim: INT| lib(
-        t.extreme_dim(dim, false, false)
-    ));
+    def!(
+        engine,
+        "min",
+        "Smallest values along `dim` (torch.amin; an integer `dim`).\n```rhai\nlet m = min(ones([2, 3]), 1);\n```",
+        |t: Tensor, dim: INT| lib(t.extreme_dim(dim, false, false))
+    );
     def!(engine, "softmax", "Softmax along the last dim.\n```rhai\nlet p = softmax(tensor([[1.0, 2.0]]));\n```", |t: Tensor| lib(
         t.softmax(-1)
     ));

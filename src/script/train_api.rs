@@ -323,6 +323,11 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
     let uses_teacher = cfg.loss.needs_teacher() || hooks.loss.is_some();
     let (source, teacher_model, teacher_name) = match &teacher {
         TeacherArg::Model(t) => {
+            if Rc::ptr_eq(&t.model, &student.model) {
+                return err(
+                    "distill: the teacher and the student are the same model; the teacher must stay frozen while the student trains",
+                );
+            }
             if t.model.classes() != student.model.classes() {
                 return err(format!("distill: the teacher has {} classes but the student {}", t.model.classes(), student.model.classes()));
             }
@@ -568,13 +573,23 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // parameters and weights
     let st = state.clone();
-    def!(engine, "defaults", "The script's parameters: `params` (from --config and --set) merged over these defaults.\nA parameter the defaults do not name, or of another kind, is an error naming where it came from.\n```rhai\nlet p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0, alpha: 2.25 } });\nprint(p.distill.temperature);\n```", move |d: Map| st.params.over(&d));
+    def!(engine, "defaults", "The script's parameters: `params` (from --config and --set) merged over these defaults.\nA parameter the defaults do not name, or of another kind, is an error naming where it came from.\n```rhai\nlet p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0, alpha: 2.25 } });\nprint(p.distill.temperature);\n```", move |d: Map| {
+        st.defaults_called.set(true);
+        st.params.over(&d)
+    });
     let st = state.clone();
     def!(engine, "save_weights", "Saves a model's weights as safetensors with PyTorch names, inside the run directory\n(scripts write nowhere else; the path is relative to it).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n// save_weights(m, \"mlp.safetensors\");\n```", move |m: ModelRef, path: &str| {
         let Some(rec) = &st.recording else { return err("save_weights: this run has no run directory to write in (it was started without recording)") };
         let rel = std::path::Path::new(path);
         if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
             return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
+        }
+        // the run record's own files are not the script's to overwrite
+        const RECORD: [&str; 6] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints"];
+        if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
+            if RECORD.contains(&first) {
+                return err(format!("save_weights: '{path}' would overwrite the run record's own {first}; choose another name"));
+            }
         }
         let target = rec.dir.path.join(rel);
         if let Some(parent) = target.parent() {

@@ -143,7 +143,7 @@ impl Tensor {
     /// Flattens every dim after the first: `[b, ...] -> [b, rest]`.
     pub fn flatten(&self) -> Result<Tensor> {
         let b = *self.shape.first().ok_or_else(|| Error::shape("flatten", "at least 1 dim", &self.shape))?;
-        let rest = if b == 0 { 0 } else { self.len() / b };
+        let rest = self.shape[1..].iter().product();
         self.reshape(&[b, rest])
     }
 

@@ -300,3 +300,81 @@ fn safetensors_in_half_precision_load_into_a_model() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// Numbers compare as IEEE 754 says, not within Rhai's epsilon (1e-17 > 0.0 was false, and a
+// statistic over small data took it for constant); NaN prints as NaN in the stats recipes.
+#[test]
+fn number_comparisons_are_exact_and_nan_prints() {
+    let (code, out, err) = run_script(
+        "floats",
+        "import \"stats\" as stats;\nprint(1e-17 > 0.0);\nprint(0.1 + 0.2 == 0.3);\nprint(3 == 3.0);\nprint(stats::pearson([1e-9, 2e-9, 3e-9], [1, 2, 3]));\nprint(stats::fixed(0.0 / 0.0, 2));\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "true\nfalse\ntrue\n1.0\nNaN\n");
+}
+
+#[test]
+fn tables_show_shortest_values_and_escape_their_cells() {
+    let (code, out, err) = run_script("table", "print(markdown_table([#{ a: 1e-9, b: \"x|y\" }], [\"a\", \"b\"]));\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| 0.000000001 | x\\|y |"), "{out}");
+}
+
+// Parameters that no defaults(...) call ever declared: refused after the run (a branch not
+// taken), by retort check when the defaults map is built at run time, and by notebooks.
+#[test]
+fn parameters_a_run_never_declares_are_refused_everywhere() {
+    let dir = temp("undeclared");
+    let branch = dir.join("branch.rhai");
+    std::fs::write(&branch, "if seed > 100 { let p = defaults(#{ lr: 0.1 }); }\nprint(1);\n").unwrap();
+    let (code, _, err) = retort(&["run", branch.to_str().unwrap(), "--set", "lr=0.5"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("'lr' (from --set lr) was never declared"), "{err}");
+    let dynamic = dir.join("dynamic.rhai");
+    std::fs::write(&dynamic, "let base = #{ lr: 0.1 };\nlet p = defaults(base);\nprint(p.lr);\n").unwrap();
+    let (code, _, err) = retort(&["check", dynamic.to_str().unwrap(), "--set", "zzz=4"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot verify --set/--config keys") && err.contains("dynamic.rhai:2"), "{err}");
+    let nb = dir.join("nb.md");
+    std::fs::write(&nb, "```rhai\nprint(1);\n```\n").unwrap();
+    let (code, _, _) = retort(&["notebook", "run", nb.to_str().unwrap(), "--set", "lr=3"]);
+    assert_eq!(code, 1);
+    assert!(std::fs::read_to_string(&nb).unwrap().contains("'lr' (from --set lr) was never declared"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn flags_that_would_be_ignored_are_usage_errors() {
+    let (code, _, err) = retort(&["run", "--resume", "runs/none", "--seed", "5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--seed"), "{err}");
+    let (code, _, err) = retort(&["run", "scripts/01-tensors.rhai", "--max-operations", "0"]);
+    assert_eq!(code, 2, "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_retort")).args(["models"]).env("RETORT_MAX_MEMORY", "abc").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RETORT_MAX_MEMORY: 'abc' is not a size"));
+}
+
+#[test]
+fn save_weights_cannot_overwrite_the_run_record() {
+    let dir = temp("reserved");
+    let script = dir.join("s.rhai");
+    std::fs::write(&script, "let m = model(\"mlp\", #{ input: 4, hidden: [3], classes: 2 });\nsave_weights(m, \"config.yaml\");\n")
+        .unwrap();
+    let (code, _, err) = retort(&["run", script.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("would overwrite the run record's own config.yaml"), "{err}");
+    let config = std::fs::read_to_string(dir.join("run/config.yaml")).unwrap();
+    assert!(config.contains("script_hash"), "{config}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A closed or full stdout ends in an error, never a panic.
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("Linux's /dev/full");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_retort")).args(["models"]).stdout(full).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device") && !err.contains("panicked at"), "{err}");
+}
