@@ -151,6 +151,13 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
                     let stripped = c.first_line + l - 1;
                     e.line = lines.get(stripped).copied();
                     e.source_line = source_lines.get(stripped).map(|s| s.to_string());
+                    // a cell inside a list item or a quote: its lines carry the container's prefix
+                    let code_line = c.code.lines().nth(l - 1).unwrap_or("");
+                    if let (Some(col), Some(src)) = (e.column, &e.source_line) {
+                        if let Some(at) = src.find(code_line).filter(|_| !code_line.is_empty()) {
+                            e.column = Some(col + src[..at].chars().count());
+                        }
+                    }
                 }
                 body.push_str(&format!("```error\ncell {cell} failed:\n{e}```\n"));
             }

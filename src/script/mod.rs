@@ -107,6 +107,34 @@ fn exact_float_comparisons(engine: &mut Engine) {
         )*};
     }
     ops!("==" => ==, "!=" => !=, "<" => <, "<=" => <=, ">" => >, ">=" => >=);
+    // a number against a string, a bool or a character: Rhai answers false (true for !=)
+    // without a word; here it is an error (`x == ()`, the test for "not set yet", stays)
+    for op in ["==", "!=", "<", "<=", ">", ">="] {
+        macro_rules! refuse {
+            ($($a:ty, $b:ty);*) => {$(
+                engine.register_fn(op, move |a: $a, b: $b| -> convert::Res<bool> {
+                    let (a, b) = (Dynamic::from(a), Dynamic::from(b));
+                    convert::err(format!("{op}: {} and {} cannot be compared ({a:?} {op} {b:?})", convert::type_of(&a), convert::type_of(&b)))
+                });
+            )*};
+        }
+        refuse!(INT, rhai::ImmutableString; rhai::ImmutableString, INT; FLOAT, rhai::ImmutableString; rhai::ImmutableString, FLOAT;
+            INT, bool; bool, INT; FLOAT, bool; bool, FLOAT; INT, char; char, INT; FLOAT, char; char, FLOAT;
+            rhai::ImmutableString, bool; bool, rhai::ImmutableString);
+    }
+}
+
+/// Refuses comparisons of a retort value (a model, a data set, an optimizer...) with anything:
+/// Rhai's fallback would answer `model == 1` with false, silently.
+pub(crate) fn refuse_comparisons<T: rhai::Variant + Clone>(engine: &mut Engine, what: &'static str) {
+    for op in ["==", "!=", "<", "<=", ">", ">="] {
+        engine.register_fn(op, move |_: T, other: Dynamic| -> convert::Res<bool> {
+            convert::err(format!("{op}: a {what} cannot be compared with {}; compare one of its properties", convert::type_of(&other)))
+        });
+        engine.register_fn(op, move |other: Dynamic, _: T| -> convert::Res<bool> {
+            convert::err(format!("{op}: {} cannot be compared with a {what}; compare one of its properties", convert::type_of(&other)))
+        });
+    }
 }
 
 /// The names of the documented built-ins (for completion).

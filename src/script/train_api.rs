@@ -387,6 +387,12 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         .register_type_with_name::<ModelRef>("Model")
         .register_type_with_name::<OptimizerConfig>("Optimizer")
         .register_type_with_name::<LrSchedule>("LrSchedule");
+    super::refuse_comparisons::<ModelRef>(engine, "Model");
+    super::refuse_comparisons::<DataRef>(engine, "Dataset");
+    super::refuse_comparisons::<DataPart>(engine, "DataPart");
+    super::refuse_comparisons::<OptimizerConfig>(engine, "Optimizer");
+    super::refuse_comparisons::<LrSchedule>(engine, "LrSchedule");
+    super::refuse_comparisons::<LogitsRef>(engine, "TeacherLogits");
 
     // data
     def!(engine, "dataset", "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n```rhai\nlet data = dataset(\"digits\");\n```", |name: &str| load_dataset(name, &Map::new()));

@@ -86,6 +86,9 @@ impl Op {
             Op::Sub => a - b,
             Op::Mul => a * b,
             Op::Div => a / b,
+            // NaN propagates, as in torch.maximum / torch.minimum (f32::max would drop it)
+            Op::Max if a.is_nan() || b.is_nan() => f32::NAN,
+            Op::Min if a.is_nan() || b.is_nan() => f32::NAN,
             Op::Max => a.max(b),
             Op::Min => a.min(b),
         }

@@ -24,7 +24,15 @@ impl Tensor {
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor {
-        let out = Rc::new(zip_map(&self.data, &self.data, |x, _| x.max(0.0)));
+        // NaN stays NaN, as in torch.relu (f32::max would turn it into 0 and hide it)
+        let out = Rc::new(zip_map(&self.data, &self.data, |x, _| {
+            let m = x.max(0.0);
+            if x.is_nan() {
+                x
+            } else {
+                m
+            }
+        }));
         let y = out.clone();
         Tensor::constant(self.shape.clone(), out)
             .record(&[self], move |g, _| vec![Some(zip_map(g, &y, |g, y| if y > 0.0 { g } else { 0.0 }))])

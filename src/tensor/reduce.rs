@@ -98,7 +98,8 @@ impl Tensor {
                 let mut best = 0;
                 for k in 1..n {
                     let (v, b) = (self.data[(o * n + k) * inner + i], self.data[(o * n + best) * inner + i]);
-                    if (largest && v > b) || (!largest && v < b) {
+                    // the first NaN wins, as in torch.max / torch.min
+                    if (largest && v > b) || (!largest && v < b) || (v.is_nan() && !b.is_nan()) {
                         best = k;
                     }
                 }

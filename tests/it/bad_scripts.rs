@@ -80,6 +80,10 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("evaluate-classes", "@let x = model(\"mlp\", #{ input: d.input, hidden: [4], classes: 9 });\nevaluate(x, d);\n", "evaluate: shape mismatch: expected a model with 10 classes", "4:1"),
     ("empty-test-set", "let d = dataset(\"digits\", #{ test_fraction: 1e-9 });\n", "leaves the test set empty", "1:9"),
     ("dkd-with-a-filter", "@import \"dkd\" as dkd;\ndistill(t, m, d, #{ epochs: 1, loss: |s, tl, y, ctx| dkd::distill_loss(s, tl, y, ctx), filter: |b| b.ce_student * 0.0 + 1.0 });\n", "dkd::distill_loss does not weigh samples", "4:59"),
+    ("compare-int-string", "let b = 1 == \"1\";\n", "an integer and a string cannot be compared", "1:11"),
+    ("compare-bool-int", "let b = true < 1;\n", "a boolean and an integer cannot be compared", "1:14"),
+    ("compare-dataset", "let b = dataset(\"digits\") == 1;\n", "a Dataset cannot be compared with an integer", "1:27"),
+    ("compare-schedule", "let b = cosine(3) != 5;\n", "a LrSchedule cannot be compared", "1:19"),
     ("closure-in-module-call", "import \"wsl\" as wsl;\nlet l = wsl::loss(zeros([2, 3]), zeros([2, 4]), tensor([0, 1]), 4.0, 1.0);\n", "shape mismatch: expected shapes that broadcast with [2, 4], got [2, 3] (in 'soft' at wsl:", "2:14"),
 ];
 

@@ -378,3 +378,27 @@ fn a_full_stdout_is_an_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left on device") && !err.contains("panicked at"), "{err}");
 }
+
+// NaN propagates through relu, maximum/minimum and max/min, as in PyTorch, instead of
+// turning into 0 or 1 and hiding a diverged value.
+#[test]
+fn nan_propagates_through_relu_and_extrema() {
+    let (code, out, err) = run_script(
+        "nan",
+        "let n = 0.0 / 0.0;\nprint(relu(tensor([n, -1.0, 2.0])).to_array());\nprint(maximum(tensor([n, 1.0]), 0.0).to_array());\nprint(minimum(tensor([n, 1.0]), 0.0).to_array());\nprint(max(tensor([1.0, n])).item());\nprint(min(tensor([n, 1.0])).item());\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[NaN, 0.0, 2.0]\n[NaN, 1.0]\n[NaN, 0.0]\nNaN\nNaN\n");
+}
+
+#[test]
+fn a_cell_inside_a_list_item_reports_its_own_column() {
+    let dir = temp("nested");
+    let nb = dir.join("n.md");
+    std::fs::write(&nb, "- item\n\n  ```rhai\n  let a = 1 +\n    nope1();\n  ```\n").unwrap();
+    let (code, _, _) = retort(&["notebook", "run", nb.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let text = std::fs::read_to_string(&nb).unwrap();
+    assert!(text.contains("n.md:5:5"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
