@@ -337,3 +337,50 @@ pub fn script_vs_rust(reps: usize) -> Result<ScriptVsRust> {
     }
     Ok(t)
 }
+
+/// resnet8x4 (CIFAR-100) SGD steps at `batch` on GPU `ordinal`: the median, min and max step
+/// time (ms) over `reps` steps, and the median of each phase (forward, loss, backward, update).
+#[cfg(feature = "cuda")]
+pub fn gpu_step(ordinal: usize, batch: usize, reps: usize) -> Result<((f64, f64, f64), [f64; 4])> {
+    use crate::cuda::model::{GpuModel, GpuOptimizer};
+    use crate::nn::{Model, ModelConfig};
+    use crate::optim::OptimizerConfig;
+    use std::time::Instant;
+    let cuda = std::rc::Rc::new(crate::cuda::Cuda::open(ordinal)?);
+    let model = Model::new("resnet8x4", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
+    let mut gpu = GpuModel::new(cuda.clone(), &model)?;
+    let mut opt = GpuOptimizer::new(OptimizerConfig::Sgd { lr: 0.01, momentum: 0.9, nesterov: false, weight_decay: 5e-4 })?;
+    let mut rng = Rng::new(0);
+    let x = crate::cuda::check::random(&mut rng, batch * 3 * 32 * 32, -1.0, 1.0);
+    let labels: Vec<usize> = (0..batch).map(|i| i % 100).collect();
+    let mut step = || -> Result<[f64; 4]> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let (logits, tape) = gpu.forward_train(&x, &[batch, 3, 32, 32], &mut rng)?;
+        let forward = ms(t);
+        let t = Instant::now();
+        let l = Tensor::variable(logits, &[batch, 100])?;
+        let dl = crate::loss::cross_entropy(&l, &labels, 0.0)?.loss.backward()?.get(l.leaf_key().expect("a variable")).map(<[f32]>::to_vec);
+        let loss = ms(t);
+        let t = Instant::now();
+        gpu.backward(tape, &dl.unwrap_or_default())?;
+        cuda.sync()?;
+        let backward = ms(t);
+        let t = Instant::now();
+        opt.step(&mut gpu, 0.01)?;
+        cuda.sync()?;
+        Ok([forward, loss, backward, ms(t)])
+    };
+    for _ in 0..3 {
+        step()?;
+    }
+    let phases: Vec<[f64; 4]> = (0..reps).map(|_| step()).collect::<Result<_>>()?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let totals: Vec<f64> = phases.iter().map(|p| p.iter().sum()).collect();
+    let (lo, hi) = (totals.iter().copied().fold(f64::INFINITY, f64::min), totals.iter().copied().fold(0.0, f64::max));
+    let each = [0, 1, 2, 3].map(|k| median(phases.iter().map(|p| p[k]).collect()));
+    Ok(((median(totals), lo, hi), each))
+}

@@ -19,7 +19,6 @@ pub mod nn;
 pub mod notebook;
 pub mod optim;
 pub mod quickstart;
-pub mod repl;
 pub mod rng;
 pub mod run;
 pub mod script;

@@ -1,9 +1,12 @@
 //! The `retort` command line: run and check scripts, quickstart, the model zoo, docs, benchmarks.
 
+mod cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::nn::{Model, ModelConfig, ZOO};
+use retort::run::recording::Record;
 use retort::script::{self, RunOptions, ScriptError};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -320,14 +323,14 @@ fn prepare_run(
             max_operations,
             search_path: retort_path(),
             config: None,
-            record: Some((dir.clone(), true)),
+            record: Some(Record::Resume(dir.clone())),
             report: None,
             device: Default::default(),
         };
         return Ok((opts, PathBuf::from(recorded.script)));
     }
     let script = script.clone().expect("clap requires a script without --resume");
-    let record = (!no_record).then(|| (out.clone().unwrap_or_else(|| default_run_dir(&script)), false));
+    let record = (!no_record).then(|| Record::New(out.clone().unwrap_or_else(|| default_run_dir(&script))));
     Ok((
         RunOptions {
             progress: None,
@@ -425,7 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{t}");
         }
         Command::Device { device, check, tolerance, train, bench } => {
-            use retort::devices::{agreement, DeviceName};
+            use retort::devices::DeviceName;
             let gpu = match device.parse::<DeviceName>()? {
                 DeviceName::Cpu => {
                     println!("cpu: {} threads (rayon)", rayon::current_num_threads());
@@ -441,15 +444,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", gpu.describe());
             #[cfg(not(feature = "cuda"))]
             let _ = (train, bench);
+            #[cfg(not(feature = "cuda"))]
+            let _ = (check, tolerance, ordinal);
+            #[cfg(feature = "cuda")]
             if check {
-                #[allow(unused_mut)]
-                let mut rows = agreement(&gpu, 1)?;
-                #[cfg(feature = "cuda")]
-                rows.extend(retort::devices::loss_agreement(ordinal)?);
-                #[cfg(feature = "cuda")]
-                rows.extend(retort::devices::pool_agreement(ordinal)?);
-                #[cfg(feature = "cuda")]
-                rows.extend(retort::devices::layer_agreement(ordinal)?);
+                use retort::cuda::check;
+                let mut rows = check::agreement(&gpu, 1)?;
+                rows.extend(check::loss_agreement(ordinal)?);
+                rows.extend(check::pool_agreement(ordinal)?);
+                rows.extend(check::layer_agreement(ordinal)?);
                 let mut t = table(&["op", "shape", "relative error", "result"]);
                 for r in &rows {
                     t.add_row(vec![
@@ -470,7 +473,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             #[cfg(feature = "cuda")]
             if train {
                 let epochs = 10;
-                let [(cpu, cpu_acc), (gpu, gpu_acc)] = retort::devices::train_check(ordinal, "cnn", epochs)?;
+                let [(cpu, cpu_acc), (gpu, gpu_acc)] = retort::cuda::check::train_check(ordinal, "cnn", epochs)?;
                 let mut t = table(&["epoch", "train loss (cpu)", "train loss (cuda)", "relative difference"]);
                 for (e, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
                     t.add_row(vec![(e + 1).to_string(), format!("{a:.6}"), format!("{b:.6}"), format!("{:.2e}", ((a - b) / a).abs())]);
@@ -478,18 +481,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{t}");
                 println!("test accuracy: cpu {:.2}%, cuda {:.2}%", 100.0 * cpu_acc, 100.0 * gpu_acc);
                 let (first, last) = (gpu[0], gpu[gpu.len() - 1]);
-                let close = cpu.iter().zip(&gpu).all(|(a, b)| ((a - b) / a).abs() < 0.02);
+                let follows = retort::cuda::check::training_follows_the_cpu(&cpu, &gpu);
                 println!(
                     "training: cuda loss {first:.4} -> {last:.4}; {}",
-                    if close { "within 2% of the CPU every epoch" } else { "NOT within 2% of the CPU" }
+                    if follows {
+                        "falls and stays within 2% of the CPU every epoch"
+                    } else {
+                        "does NOT fall and stay within 2% of the CPU"
+                    }
                 );
-                if !(last < first * 0.5 && close) {
+                if !follows {
                     anyhow::bail!("training on CUDA does not follow the CPU run");
                 }
             }
             #[cfg(feature = "cuda")]
             if let Some(batch) = bench {
-                let ((median, min, max), [fwd, loss, bwd, upd]) = retort::devices::time_gpu_step(ordinal, batch, 21)?;
+                let ((median, min, max), [fwd, loss, bwd, upd]) = retort::bench::gpu_step(ordinal, batch, 21)?;
                 println!(
                     "resnet8x4 (CIFAR-100) SGD step, batch {batch}, on {}: median {median:.3} ms (min {min:.3}, max {max:.3}, 21 steps)",
                     gpu.describe()
@@ -599,7 +606,7 @@ fn real_main() -> ExitCode {
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },
         )),
-        Command::Repl { sets, seed, config } => Some(retort::repl::run(&RunOptions {
+        Command::Repl { sets, seed, config } => Some(cli::repl::run(&RunOptions {
             sets: sets.clone(),
             seed: *seed,
             config: config.clone(),

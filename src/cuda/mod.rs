@@ -3,6 +3,7 @@
 //! CUDA C in `kernels.cu`, compiled to PTX by build.rs. [`model::GpuModel`] runs a model's
 //! layers and optimizer updates here; [`Cuda::loss`] runs CE/KD/WSL as `crate::loss` defines them.
 
+pub mod check;
 pub mod model;
 
 use crate::error::{Error, Result};

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod listing;
 pub mod npy;
 pub mod plot;
+pub mod recording;
 pub mod report;
 pub mod safetensors;
 pub mod weights;
@@ -34,7 +35,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        // test hook "NAME:N": die half-way through the N-th write of file NAME
+        // test hook "NAME:N": die half-way through the N-th write of file NAME (only in builds
+        // with the `fault-injection` feature, which the tests enable)
+        #[cfg(feature = "fault-injection")]
         if let Some((target, n)) = std::env::var("RETORT_TEST_ABORT_WRITING")
             .ok()
             .and_then(|v| v.split_once(':').map(|(a, b)| (a.to_string(), b.parse::<usize>().unwrap_or(1))))

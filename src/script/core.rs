@@ -2,11 +2,11 @@
 //! kernel) sets up a script's state, engine and scope. Only where input comes from and where
 //! output goes differ ([`Io`]); the rest is here once, so the front ends cannot drift apart.
 
+use super::output::Output as Emitted;
 use super::params::Params;
-use super::records::Recording;
-use super::session::Output as Emitted;
 use super::state::State;
 use super::{engine, Output, RunOptions};
+use crate::run::recording::Recording;
 use rhai::{Engine, Scope, INT};
 use std::path::PathBuf;
 use std::rc::Rc;

@@ -2,7 +2,7 @@
 //! `plot` built-ins, whose output the front end renders (terminal, Markdown, PNG file).
 
 use super::convert::{as_f64, err, type_of, Res};
-use super::session::Output;
+use super::output::Output;
 use super::state::State;
 use super::train_api::ModelRef;
 use crate::def;

@@ -216,7 +216,7 @@ impl Hooks for ScriptHooks<'_, '_> {
             } else {
                 "so there the soft term vanished and the loss was plain cross-entropy"
             };
-            self.state.emit(super::session::Output::Text(format!(
+            self.state.emit(super::output::Output::Text(format!(
                 "warning: {}: in epoch {} the filter set every weight of {} batch(es) to 0, {effect} (recorded as empty_filter_batches per epoch; this warning is given once)",
                 self.op, record.epoch, record.empty_filter_batches
             )));

@@ -11,8 +11,8 @@ pub mod docs;
 mod error;
 mod hooks;
 mod modules;
+pub mod output;
 mod params;
-mod records;
 pub mod session;
 mod state;
 mod tensor_api;
@@ -22,7 +22,8 @@ mod train_api;
 pub use error::{ErrorKind, ScriptError};
 pub use modules::STDLIB;
 
-use crate::run::{RunConfig, RunDir};
+use crate::run::recording::Recording;
+use crate::run::RunConfig;
 use rhai::{Dynamic, Engine, Map, Scope};
 use state::State;
 use std::cell::RefCell;
@@ -52,8 +53,8 @@ pub struct RunOptions {
     pub sets: Vec<String>,
     /// A YAML file of parameters under the `--set` values.
     pub config: Option<PathBuf>,
-    /// Record into this run directory (`resume`: continue the run recorded there).
-    pub record: Option<(PathBuf, bool)>,
+    /// Where to record the run (none: not recorded).
+    pub record: Option<crate::run::recording::Record>,
     pub seed: u64,
     /// Bound on script operations (runaway loops stop with an error).
     pub max_operations: Option<u64>,
@@ -265,44 +266,35 @@ pub fn run_source(
     let mut recording = None;
     // parameters: from the run being resumed, or from --config and --set
     let mut params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
-    if let Some((dir, resume)) = &opts.record {
-        let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
-        let run = if *resume { RunDir::open(dir).map_err(fail)? } else { RunDir::create(dir).map_err(fail)? };
-        if *resume {
-            let recorded = run.read_config().map_err(fail)?;
-            if recorded.script_hash != crate::run::content_hash(source) {
-                return Err(ScriptError::usage(
-                    file,
-                    format!("{file} changed since the run in {} was recorded; resume needs the same script", dir.display()),
-                ));
-            }
+    if let Some(record) = &opts.record {
+        let value: serde_yaml::Value = rhai::serde::from_dynamic(&Dynamic::from_map(params.map.clone())).unwrap_or(serde_yaml::Value::Null);
+        let config = || RunConfig {
+            retort_version: env!("CARGO_PKG_VERSION").into(),
+            script: file.into(),
+            script_hash: crate::run::content_hash(source),
+            seed: opts.seed,
+            created: crate::run::now_utc(),
+            config_file: opts.config.as_ref().map(|p| p.display().to_string()),
+            sets: opts.sets.clone(),
+            params: value,
+        };
+        let (run, recorded) =
+            Recording::start(record, &crate::run::content_hash(source), config).map_err(|e| ScriptError::usage(file, e.to_string()))?;
+        if run.resume {
+            // the parameters the run was recorded with
             let d: Dynamic = rhai::serde::to_dynamic(&recorded.params).map_err(|e| ScriptError::usage(file, e.to_string()))?;
             params.map = d.try_cast::<Map>().unwrap_or_default();
-        } else {
-            let value: serde_yaml::Value =
-                rhai::serde::from_dynamic(&Dynamic::from_map(params.map.clone())).unwrap_or(serde_yaml::Value::Null);
-            let config = RunConfig {
-                retort_version: env!("CARGO_PKG_VERSION").into(),
-                script: file.into(),
-                script_hash: crate::run::content_hash(source),
-                seed: opts.seed,
-                created: crate::run::now_utc(),
-                config_file: opts.config.as_ref().map(|p| p.display().to_string()),
-                sets: opts.sets.clone(),
-                params: value,
-            };
-            run.write_config(&config).map_err(fail)?;
         }
-        recording = Some(records::Recording::new(run, *resume));
+        recording = Some(run);
     }
     // a script prints tables as Markdown and names the images it wrote
     let printer = out.clone();
     let emit = Rc::new(move |o| match o {
-        session::Output::Text(t) => (printer.borrow_mut())(&t),
-        session::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
-        session::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
+        output::Output::Text(t) => (printer.borrow_mut())(&t),
+        output::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
+        output::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
     });
-    let image_dir = recording.as_ref().map(|r: &records::Recording| r.dir.path.clone());
+    let image_dir = recording.as_ref().map(|r: &Recording| r.dir.path.clone());
     let core::Core { state, engine, mut scope } =
         core::start(opts, params, recording, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
     let ast = compile(&engine, file, source, &scope, &state.params)?;

@@ -12,16 +12,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What one input produced, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// A printed line.
-    Text(String),
-    /// A table: header and rows (`table(...)`).
-    Table(Vec<String>, Vec<Vec<String>>),
-    /// A PNG written by `plot(...)`.
-    Image(PathBuf),
-}
+pub use super::output::Output;
 
 /// The result of one input: its outputs and, when it ends in an expression, that value.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,11 +16,11 @@ pub struct State {
     /// Set by Ctrl-C; training stops between batches and the script stops.
     pub interrupt: Arc<AtomicBool>,
     /// The run directory training stages are recorded in (none for `check`, tests, tools).
-    pub recording: Option<super::records::Recording>,
+    pub recording: Option<crate::run::recording::Recording>,
     /// Where training progress goes (the CLI draws bars; the library never prints).
     pub progress: Option<super::ProgressFn>,
     /// Where `table` and `plot` output goes (a session's capture, or the run's printer).
-    pub emit: Option<Rc<dyn Fn(super::session::Output)>>,
+    pub emit: Option<Rc<dyn Fn(super::output::Output)>>,
     /// Where `plot` writes PNG files.
     pub image_dir: Option<std::path::PathBuf>,
     /// Images written so far, and the file-name prefix (a notebook's name).
@@ -75,7 +75,7 @@ impl State {
     }
 
     /// Hands output to the front end (dropped when there is none).
-    pub fn emit(&self, o: super::session::Output) {
+    pub fn emit(&self, o: super::output::Output) {
         if let Some(f) = &self.emit {
             f(o);
         }

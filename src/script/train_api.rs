@@ -3,7 +3,6 @@
 
 use super::convert::{as_f64, dims, err, float, lib, shape_array, type_of, Opts, Res};
 use super::hooks::{labels_tensor, record_map, vec_tensor, Sched, ScriptHooks};
-use super::records::StageInfo;
 use super::state::State;
 use crate::data::{self, Augment, Dataset, Split};
 use crate::def;
@@ -11,6 +10,7 @@ use crate::loss::{self, Loss};
 use crate::nn::{Mode, Model, ModelConfig};
 use crate::optim::schedule::Schedule;
 use crate::optim::{LrSchedule, OptimizerConfig};
+use crate::run::recording::StageInfo;
 use crate::tensor::Tensor;
 use crate::train::{self, EpochRecord, Teacher, TrainConfig, Trainer};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, INT};

@@ -185,3 +185,12 @@ mod gpu {
 }
 
 pub use gpu::Gpu;
+
+#[cfg(all(test, not(feature = "cuda")))]
+mod tests {
+    #[test]
+    fn without_the_feature_cuda_is_a_clear_error() {
+        let e = super::Gpu::open(0).err().unwrap().to_string();
+        assert!(e.contains("built without CUDA") && e.contains("--features cuda"), "{e}");
+    }
+}

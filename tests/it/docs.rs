@@ -21,7 +21,7 @@ fn every_builtin_has_a_doc_with_an_example_that_runs() {
         assert!(!code.trim().is_empty(), "built-in '{name}' has no ```rhai example");
         let sink = Rc::new(RefCell::new(|_: &str| {}));
         // each example runs as `retort run` does, recording into a run directory
-        let opts = RunOptions { record: Some((dir.join(format!("run-{i}")), false)), ..Default::default() };
+        let opts = RunOptions { record: Some(retort::run::recording::Record::New(dir.join(format!("run-{i}")))), ..Default::default() };
         let r = script::run_source(&format!("example of {name}"), &code, vec![], &opts, sink, Arc::new(AtomicBool::new(false)));
         assert!(r.is_ok(), "the example of '{name}' fails:\n{code}\n{}", r.unwrap_err());
     }

@@ -4,13 +4,22 @@
 //! resume the script runs again from the top: finished stages load their final weights and
 //! history instead of training; the stage in progress continues from `last.safetensors`.
 
-use crate::error::Result;
+use super::{weights, Checkpoint, MetricsLine, RunConfig, RunDir, SafeTensors, StageSummary};
+use crate::error::{Error, Result};
 use crate::nn::Model;
-use crate::run::{weights, Checkpoint, MetricsLine, RunDir, SafeTensors, StageSummary};
 use crate::train::{Control, EpochRecord, Hooks, Trainer};
 use std::cell::Cell;
 
 /// The run directory of a `retort run`, shared by the script's training calls.
+/// Where a run is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A new run directory at this path.
+    New(std::path::PathBuf),
+    /// The run recorded here, to continue after an interruption.
+    Resume(std::path::PathBuf),
+}
+
 pub struct Recording {
     pub dir: RunDir,
     /// Continue an interrupted run instead of starting fresh.
@@ -29,6 +38,35 @@ pub struct StageInfo<'a> {
 impl Recording {
     pub fn new(dir: RunDir, resume: bool) -> Self {
         Recording { dir, resume, stages: Cell::new(0) }
+    }
+
+    /// Opens where `record` says: a new run directory gets `config` (made only then); a run to
+    /// resume must have been recorded from a script with `script_hash`, and its recorded
+    /// config comes back, for the parameters and seed it ran with.
+    pub fn start(record: &Record, script_hash: &str, config: impl FnOnce() -> RunConfig) -> Result<(Recording, RunConfig)> {
+        match record {
+            Record::New(path) => {
+                let dir = RunDir::create(path)?;
+                let config = config();
+                dir.write_config(&config)?;
+                Ok((Recording::new(dir, false), config))
+            }
+            Record::Resume(path) => {
+                let dir = RunDir::open(path)?;
+                let recorded = dir.read_config()?;
+                if recorded.script_hash != script_hash {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "{} changed since the run in {} was recorded; resume needs the same script",
+                            recorded.script,
+                            path.display()
+                        ),
+                    ));
+                }
+                Ok((Recording::new(dir, true), recorded))
+            }
+        }
     }
 
     /// How many stages the script has started so far (the number of the latest).
@@ -80,7 +118,7 @@ impl Recording {
             Checkpoint { stage: k, trainer: trainer.state()?, best_accuracy: best, best_epoch }.save(student, &last_path)?;
             history.push(record);
             let title = self.dir.path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
-            crate::run::plot::run_curves(&metrics, &title, &self.dir.path.join("curves.png"))?;
+            super::plot::run_curves(&metrics, &title, &self.dir.path.join("curves.png"))?;
             // test hook: die right after epoch E of stage K was recorded ("K:E")
             if std::env::var("RETORT_TEST_DIE_AFTER").is_ok_and(|v| v == format!("{k}:{}", trainer.epoch())) {
                 std::process::abort();

@@ -2,9 +2,9 @@
 //! strings are open, Tab completion, meta-commands, Ctrl-C to stop training, Ctrl-D to leave.
 //! With piped stdin it reads inputs without a prompt.
 
-use crate::script::session::{Evaluated, Output, Session};
-use crate::script::{self, RunOptions, ScriptError};
 use comfy_table::{presets::UTF8_FULL, Table};
+use retort::script::session::{Evaluated, Output, Session};
+use retort::script::{self, RunOptions, ScriptError};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -157,7 +157,7 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
             },
             "save" => {
                 let text = session.borrow().script();
-                match crate::run::atomic_write(std::path::Path::new(arg), text.as_bytes()) {
+                match retort::run::atomic_write(std::path::Path::new(arg), text.as_bytes()) {
                     Ok(()) => {
                         let _ = writeln!(out, "saved {} inputs to {arg}", text.lines().filter(|l| !l.is_empty()).count());
                     }
@@ -166,7 +166,7 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                     }
                 }
             }
-            "runs" => match crate::run::listing::list(std::path::Path::new("runs")) {
+            "runs" => match retort::run::listing::list(std::path::Path::new("runs")) {
                 Ok(runs) => {
                     for r in runs {
                         let _ = writeln!(out, "{}", r.row().join("  "));
