@@ -116,31 +116,57 @@ fn points(series: &Map, i: usize) -> Res<(String, Vec<(f64, f64)>)> {
 
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
     let st = state.clone();
-    def!(engine, "report", "Adds Markdown to the run's report (`report.md` in the run directory; `retort run --report FILE`\nputs it into FILE as this script's section). Without a run directory the text is shown instead.\n```rhai\nreport(\"## Results\\nWSL beat KD on 4 of 5 seeds.\");\n```", move |text: &str| {
-        let mut r = st.report.borrow_mut();
-        r.push_str(text);
-        r.push('\n');
-        if st.recording.is_none() {
-            st.emit(Output::Text(text.to_string()));
+    def!(
+        engine,
+        "report",
+        "Adds Markdown to the run's report (`report.md` in the run directory; `retort run --report FILE`\n\
+        puts it into FILE as this script's section). Without a run directory the text is shown instead.\n\
+        ```rhai\n\
+        report(\"## Results\\n\
+        WSL beat KD on 4 of 5 seeds.\");\n\
+        ```",
+        move |text: &str| {
+            let mut r = st.report.borrow_mut();
+            r.push_str(text);
+            r.push('\n');
+            if st.recording.is_none() {
+                st.emit(Output::Text(text.to_string()));
+            }
         }
-    });
-    def!(engine, "markdown_table", "An array of maps as a Markdown table (text), e.g. for `report`; columns in key order.\n```rhai\nlet t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n```", |rows: Array| {
-        let (header, body) = table_of(&rows)?;
-        Ok::<_, Box<rhai::EvalAltResult>>(markdown_table(&header, &body))
-    });
-    def!(engine, "markdown_table", "An array of maps as a Markdown table with these columns, in this order.\n```rhai\nlet t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }], [\"method\", \"accuracy\"]);\n```", |rows: Array, columns: Array| {
-        let (header, body) = table_of(&rows)?;
-        let mut order = Vec::new();
-        for c in &columns {
-            let name = c.to_string();
-            let Some(i) = header.iter().position(|h| *h == name) else {
-                return err(format!("markdown_table: no row has the column '{name}' (the rows have: {})", header.join(", ")));
-            };
-            order.push(i);
+    );
+    def!(
+        engine,
+        "markdown_table",
+        "An array of maps as a Markdown table (text), e.g. for `report`; columns in key order.\n\
+        ```rhai\n\
+        let t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n\
+        ```",
+        |rows: Array| {
+            let (header, body) = table_of(&rows)?;
+            Ok::<_, Box<rhai::EvalAltResult>>(markdown_table(&header, &body))
         }
-        let body: Vec<Vec<String>> = body.iter().map(|r| order.iter().map(|&i| r[i].clone()).collect()).collect();
-        Ok(markdown_table(&order.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(), &body))
-    });
+    );
+    def!(
+        engine,
+        "markdown_table",
+        "An array of maps as a Markdown table with these columns, in this order.\n\
+        ```rhai\n\
+        let t = markdown_table([#{ method: \"KD\", accuracy: 0.93 }], [\"method\", \"accuracy\"]);\n\
+        ```",
+        |rows: Array, columns: Array| {
+            let (header, body) = table_of(&rows)?;
+            let mut order = Vec::new();
+            for c in &columns {
+                let name = c.to_string();
+                let Some(i) = header.iter().position(|h| *h == name) else {
+                    return err(format!("markdown_table: no row has the column '{name}' (the rows have: {})", header.join(", ")));
+                };
+                order.push(i);
+            }
+            let body: Vec<Vec<String>> = body.iter().map(|r| order.iter().map(|&i| r[i].clone()).collect()).collect();
+            Ok(markdown_table(&order.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(), &body))
+        }
+    );
     let st = state.clone();
     def!(
         engine,
@@ -149,7 +175,11 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         move || { st.recording.as_ref().map_or(String::new(), |r| r.dir.path.display().to_string()) }
     );
     let st = state.clone();
-    def!(engine, "plot_lines", "Draws named series of points as a PNG called `file` in the run directory and returns the file name\n(for `report(\"![...](file)\")`). spec: #{ title, x_label, y_label, series: [#{ label, x: [..], y: [..] }] }.\n```rhai\n// plot_lines(\"counts.png\", #{ title: \"counts\", x_label: \"epoch\", y_label: \"n\", series: [#{ label: \"T=4\", x: [1, 2], y: [5, 3] }] });\n```", move |file: &str, spec: Map| {
+    def!(engine, "plot_lines", "Draws named series of points as a PNG called `file` in the run directory and returns the file name\n\
+        (for `report(\"![...](file)\")`). spec: #{ title, x_label, y_label, series: [#{ label, x: [..], y: [..] }] }.\n\
+        ```rhai\n\
+        // plot_lines(\"counts.png\", #{ title: \"counts\", x_label: \"epoch\", y_label: \"n\", series: [#{ label: \"T=4\", x: [1, 2], y: [5, 3] }] });\n\
+        ```", move |file: &str, spec: Map| {
         if !file.ends_with(".png") || file.contains(['/', '\\']) || file.starts_with('.') {
             return err(format!("plot_lines: '{file}' must be a plain file name ending in .png (it is written in the run directory)"));
         }
@@ -173,13 +203,26 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     });
 
     let st = state.clone();
-    def!(engine, "table", "Shows an array of maps as a table (a Markdown table in notebooks).\n```rhai\ntable([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n```", move |rows: Array| {
-        let (header, body) = table_of(&rows)?;
-        st.emit(Output::Table(header, body));
-        Ok::<_, Box<rhai::EvalAltResult>>(())
-    });
+    def!(
+        engine,
+        "table",
+        "Shows an array of maps as a table (a Markdown table in notebooks).\n\
+        ```rhai\n\
+        table([#{ method: \"KD\", accuracy: 0.93 }, #{ method: \"WSL\", accuracy: 0.95 }]);\n\
+        ```",
+        move |rows: Array| {
+            let (header, body) = table_of(&rows)?;
+            st.emit(Output::Table(header, body));
+            Ok::<_, Box<rhai::EvalAltResult>>(())
+        }
+    );
     let st = state.clone();
-    def!(engine, "plot", "Draws train loss and test accuracy per epoch of a `fit`/`distill` result, or of an array of them, as a PNG (in the run directory, or beside a notebook).\n```rhai\nlet data = dataset(\"digits\", #{ train_limit: 100, test_limit: 50 });\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nplot(fit(m, data, #{ epochs: 2 }));\n```", move |runs: Dynamic| {
+    def!(engine, "plot", "Draws train loss and test accuracy per epoch of a `fit`/`distill` result, or of an array of them, as a PNG (in the run directory, or beside a notebook).\n\
+        ```rhai\n\
+        let data = dataset(\"digits\", #{ train_limit: 100, test_limit: 50 });\n\
+        let m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\n\
+        plot(fit(m, data, #{ epochs: 2 }));\n\
+        ```", move |runs: Dynamic| {
         let list: Vec<Dynamic> = match runs.read_lock::<Array>() {
             Some(a) => a.clone(),
             None => vec![runs.clone()],

@@ -188,12 +188,21 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "A copy of the tensor that records gradients (a leaf for `grad`).\n```rhai\nlet x = requires_grad(tensor([1.0, 2.0]));\n```",
         |t: &mut Tensor| lib(Tensor::variable(t.data().to_vec(), t.shape()))
     );
-    def!(engine, "grad", "The gradient of the scalar `y` with respect to the leaf `x` (zeros if `y` does not depend on it).\n```rhai\nlet x = requires_grad(tensor([1.0, 2.0]));\nlet g = grad(sum(x * x), x);\n```", |y: Tensor, x: Tensor| {
-        let Some(key) = x.leaf_key() else {
-            return err("grad: the second argument must be a leaf made with requires_grad(...)");
-        };
-        let grads = lib(y.backward())?;
-        let g = grads.get(key).map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; x.len()]);
-        lib(Tensor::from_vec(g, x.shape()))
-    });
+    def!(
+        engine,
+        "grad",
+        "The gradient of the scalar `y` with respect to the leaf `x` (zeros if `y` does not depend on it).\n\
+        ```rhai\n\
+        let x = requires_grad(tensor([1.0, 2.0]));\n\
+        let g = grad(sum(x * x), x);\n\
+        ```",
+        |y: Tensor, x: Tensor| {
+            let Some(key) = x.leaf_key() else {
+                return err("grad: the second argument must be a leaf made with requires_grad(...)");
+            };
+            let grads = lib(y.backward())?;
+            let g = grads.get(key).map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; x.len()]);
+            lib(Tensor::from_vec(g, x.shape()))
+        }
+    );
 }

@@ -57,13 +57,19 @@ pub fn register(engine: &mut Engine) {
     def!(
         engine,
         "max",
-        "Element-wise maximum of two tensors, broadcasting (torch.max(x, other)); `max(x, dim)` reduces, `maximum(x, 0.5)` takes a number.\n```rhai\nlet y = max(tensor([-1, 2]), tensor([0, 0]));\n```",
+        "Element-wise maximum of two tensors, broadcasting (torch.max(x, other)); `max(x, dim)` reduces, `maximum(x, 0.5)` takes a number.\n\
+            ```rhai\n\
+            let y = max(tensor([-1, 2]), tensor([0, 0]));\n\
+            ```",
         |a: Tensor, b: Tensor| lib(a.maximum(&b))
     );
     def!(
         engine,
         "min",
-        "Element-wise minimum of two tensors, broadcasting (torch.min(x, other)); `min(x, dim)` reduces, `minimum(x, 0.5)` takes a number.\n```rhai\nlet y = min(tensor([-1, 2]), tensor([0, 0]));\n```",
+        "Element-wise minimum of two tensors, broadcasting (torch.min(x, other)); `min(x, dim)` reduces, `minimum(x, 0.5)` takes a number.\n\
+            ```rhai\n\
+            let y = min(tensor([-1, 2]), tensor([0, 0]));\n\
+            ```",
         |a: Tensor, b: Tensor| lib(a.minimum(&b))
     );
     for (name, elementwise) in [("max", "maximum"), ("min", "minimum")] {
@@ -136,7 +142,10 @@ pub fn register(engine: &mut Engine) {
     def!(
         engine,
         "logsumexp",
-        "`log(sum(exp(x)))` along `dim`, stable for large values, with `-inf` entries counting as zero mass (torch.logsumexp).\n```rhai\nlet l = logsumexp(tensor([[1000.0, 999.0]]), 1);\n```",
+        "`log(sum(exp(x)))` along `dim`, stable for large values, with `-inf` entries counting as zero mass (torch.logsumexp).\n\
+            ```rhai\n\
+            let l = logsumexp(tensor([[1000.0, 999.0]]), 1);\n\
+            ```",
         |t: Tensor, dim: INT| lib(t.logsumexp(dim, false))
     );
     def!(
@@ -207,7 +216,15 @@ pub fn register(engine: &mut Engine) {
     cmp(engine, "le", "<=", |a, b| a <= b);
     cmp(engine, "eq", "==", |a, b| a == b);
     cmp(engine, "ne", "!=", |a, b| a != b);
-    def!(engine, "where", "`mask ? a : b` element-wise (non-zero mask selects `a`), broadcasting.\n```rhai\nlet y = where(tensor([1, 0]), tensor([1, 2]), 0.0);\n```", |m: Tensor, a: Tensor, b: Tensor| lib(Tensor::where_(&m, &a, &b)));
+    def!(
+        engine,
+        "where",
+        "`mask ? a : b` element-wise (non-zero mask selects `a`), broadcasting.\n\
+        ```rhai\n\
+        let y = where(tensor([1, 0]), tensor([1, 2]), 0.0);\n\
+        ```",
+        |m: Tensor, a: Tensor, b: Tensor| lib(Tensor::where_(&m, &a, &b))
+    );
     def!(
         engine,
         "where",

@@ -395,8 +395,24 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     super::refuse_comparisons::<LogitsRef>(engine, "TeacherLogits");
 
     // data
-    def!(engine, "dataset", "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n```rhai\nlet data = dataset(\"digits\");\n```", |name: &str| load_dataset(name, &Map::new()));
-    def!(engine, "dataset", "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n```rhai\nlet data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n```", |name: &str, opts: Map| load_dataset(name, &opts));
+    def!(
+        engine,
+        "dataset",
+        "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        ```",
+        |name: &str| load_dataset(name, &Map::new())
+    );
+    def!(
+        engine,
+        "dataset",
+        "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n\
+        ```",
+        |name: &str, opts: Map| load_dataset(name, &opts)
+    );
     def!(
         engine,
         "get$features",
@@ -461,13 +477,49 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // models
     let st = state.clone();
-    def!(engine, "model", "Builds a zoo model: mlp, cnn, resnet8..110, resnet8x4, resnet32x4, wrn_16_1/16_2/40_1/40_2.\nOptions: input, classes (required), hidden, channels, dropout, seed.\n```rhai\nlet m = model(\"mlp\", #{ input: 64, hidden: [32], classes: 10 });\n```", move |name: &str, opts: Map| build_model(&st, name, &opts));
-    def!(engine, "forward", "Logits for a batch `x`; records gradients in train mode.\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nlet y = m.forward(randn([2, 4]));\n```", {
-        let st = state.clone();
-        move |m: &mut ModelRef, x: Tensor| lib(m.model.forward(&x, m.mode.get(), &mut st.rng.borrow_mut()))
-    });
-    def!(engine, "train_mode", "Puts the model in train mode (batch statistics, dropout, gradients); the default.\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.train_mode();\n```", |m: &mut ModelRef| m.mode.set(Mode::Train));
-    def!(engine, "eval_mode", "Puts the model in eval mode (running statistics, no dropout, no gradients). (`eval` is a reserved word in Rhai.)\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\nm.eval_mode();\n```", |m: &mut ModelRef| m.mode.set(Mode::Eval));
+    def!(
+        engine,
+        "model",
+        "Builds a zoo model: mlp, cnn, resnet8..110, resnet8x4, resnet32x4, wrn_16_1/16_2/40_1/40_2.\n\
+        Options: input, classes (required), hidden, channels, dropout, seed.\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 64, hidden: [32], classes: 10 });\n\
+        ```",
+        move |name: &str, opts: Map| build_model(&st, name, &opts)
+    );
+    def!(
+        engine,
+        "forward",
+        "Logits for a batch `x`; records gradients in train mode.\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        let y = m.forward(randn([2, 4]));\n\
+        ```",
+        {
+            let st = state.clone();
+            move |m: &mut ModelRef, x: Tensor| lib(m.model.forward(&x, m.mode.get(), &mut st.rng.borrow_mut()))
+        }
+    );
+    def!(
+        engine,
+        "train_mode",
+        "Puts the model in train mode (batch statistics, dropout, gradients); the default.\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        m.train_mode();\n\
+        ```",
+        |m: &mut ModelRef| m.mode.set(Mode::Train)
+    );
+    def!(
+        engine,
+        "eval_mode",
+        "Puts the model in eval mode (running statistics, no dropout, no gradients). (`eval` is a reserved word in Rhai.)\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        m.eval_mode();\n\
+        ```",
+        |m: &mut ModelRef| m.mode.set(Mode::Eval)
+    );
     def!(
         engine,
         "params_count",
@@ -486,19 +538,27 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "The zoo name of the architecture.\n```rhai\nprint(model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).arch);\n```",
         |m: &mut ModelRef| m.model.arch().to_string()
     );
-    def!(engine, "parameters", "Every parameter and buffer as #{ name, shape, trainable }, in PyTorch state_dict order.\n```rhai\nlet ps = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).parameters();\n```", |m: &mut ModelRef| {
-        m.model
-            .params()
-            .iter()
-            .map(|p| {
-                let mut e = Map::new();
-                e.insert("name".into(), p.name().into());
-                e.insert("shape".into(), Dynamic::from_array(shape_array(p.shape())));
-                e.insert("trainable".into(), p.trainable().into());
-                Dynamic::from_map(e)
-            })
-            .collect::<Array>()
-    });
+    def!(
+        engine,
+        "parameters",
+        "Every parameter and buffer as #{ name, shape, trainable }, in PyTorch state_dict order.\n\
+        ```rhai\n\
+        let ps = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }).parameters();\n\
+        ```",
+        |m: &mut ModelRef| {
+            m.model
+                .params()
+                .iter()
+                .map(|p| {
+                    let mut e = Map::new();
+                    e.insert("name".into(), p.name().into());
+                    e.insert("shape".into(), Dynamic::from_array(shape_array(p.shape())));
+                    e.insert("trainable".into(), p.trainable().into());
+                    Dynamic::from_map(e)
+                })
+                .collect::<Array>()
+        }
+    );
     def!(
         engine,
         "to_string",
@@ -507,11 +567,27 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     );
 
     // optimizers and schedules
-    def!(engine, "sgd", "SGD with options lr, momentum, nesterov, weight_decay (PyTorch semantics).\n```rhai\nlet opt = sgd(#{ lr: 0.1, momentum: 0.9, weight_decay: 5e-4 });\n```", |o: Map| optimizer("sgd", &o, None));
+    def!(
+        engine,
+        "sgd",
+        "SGD with options lr, momentum, nesterov, weight_decay (PyTorch semantics).\n\
+        ```rhai\n\
+        let opt = sgd(#{ lr: 0.1, momentum: 0.9, weight_decay: 5e-4 });\n\
+        ```",
+        |o: Map| optimizer("sgd", &o, None)
+    );
     def!(engine, "adam", "Adam with options lr, betas, eps, weight_decay (L2).\n```rhai\nlet opt = adam(#{ lr: 1e-3 });\n```", |o: Map| {
         optimizer("adam", &o, Some(false))
     });
-    def!(engine, "adamw", "AdamW (decoupled weight decay, default 0.01) with options lr, betas, eps, weight_decay.\n```rhai\nlet opt = adamw(#{ lr: 1e-3, weight_decay: 0.05 });\n```", |o: Map| optimizer("adamw", &o, Some(true)));
+    def!(
+        engine,
+        "adamw",
+        "AdamW (decoupled weight decay, default 0.01) with options lr, betas, eps, weight_decay.\n\
+        ```rhai\n\
+        let opt = adamw(#{ lr: 1e-3, weight_decay: 0.05 });\n\
+        ```",
+        |o: Map| optimizer("adamw", &o, Some(true))
+    );
     def!(engine, "constant_lr", "A constant learning rate.\n```rhai\nlet s = constant_lr();\n```", || LrSchedule::default());
     def!(
         engine,
@@ -553,10 +629,30 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
 
     // training
     let st = state.clone();
-    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\nlabel (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\nReturns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), label, ... }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\nlet run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
+    def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\n\
+        label (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\n\
+        Returns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), label, ... }.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\n\
+        let run = fit(m, data, #{ epochs: 2, optimizer: sgd(#{ lr: 0.1 }) });\n\
+        ```", move |ctx: NativeCallContext, m: ModelRef, d: DataRef, o: Map| fit(ctx, &st, m, d, o));
     let st = state.clone();
-    def!(engine, "distill", "Distills a student from precomputed teacher logits (see `teacher_logits`); options as with a teacher model.\n```rhai\nlet data = dataset(\"digits\");\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n// let run = distill(teacher_logits(\"teacher.npy\"), s, data, #{ loss: \"wsl\" });\n```", move |ctx: NativeCallContext, t: LogitsRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Logits(t), s, d, o));
-    def!(engine, "teacher_logits", "Loads precomputed teacher logits from a .npy file (float32 or float64, [training samples, classes], in the data set's training order) to use as the teacher of `distill`.\n```rhai\n// let t = teacher_logits(\"teacher-logits.npy\");\n```", |path: &str| {
+    def!(
+        engine,
+        "distill",
+        "Distills a student from precomputed teacher logits (see `teacher_logits`); options as with a teacher model.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n\
+        // let run = distill(teacher_logits(\"teacher.npy\"), s, data, #{ loss: \"wsl\" });\n\
+        ```",
+        move |ctx: NativeCallContext, t: LogitsRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Logits(t), s, d, o)
+    );
+    def!(engine, "teacher_logits", "Loads precomputed teacher logits from a .npy file (float32 or float64, [training samples, classes], in the data set's training order) to use as the teacher of `distill`.\n\
+        ```rhai\n\
+        // let t = teacher_logits(\"teacher-logits.npy\");\n\
+        ```", |path: &str| {
         let npy = lib(crate::run::npy::read(std::path::Path::new(path)))?;
         if npy.shape.len() != 2 {
             return err(format!("teacher_logits: {path} has shape {:?}; logits are [samples, classes]", npy.shape));
@@ -573,61 +669,153 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         Ok::<_, Box<rhai::EvalAltResult>>(LogitsRef { path: path.to_string(), shape: npy.shape, values: Rc::new(npy.values) })
     });
     let st = state.clone();
-    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample),\nce_weight (the weight of the hard-label CE term, 1 in the paper) and label_smoothing (of the hard-label term; WSL's weights keep the unsmoothed CE).\nOptions that would have no effect with the chosen loss (a filter or temperature with \"ce\") are refused.\n```rhai\nlet data = dataset(\"digits\");\nlet t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\nlet s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\nlet run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
-    def!(engine, "evaluate", "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data.test).accuracy);\n```", |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map));
-    def!(engine, "evaluate", "Evaluates on the test part of a data set.\n```rhai\nlet data = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\nprint(evaluate(m, data).accuracy);\n```", |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map));
+    def!(engine, "distill", "Distills a student from a frozen teacher. Options as `fit`, plus loss (\"kd\", \"wsl\", \"ce\" or |s, t, y, ctx| ...), temperature and alpha (numbers or |epoch| ... closures), filter (|b| keep-mask or weights per sample),\n\
+        ce_weight (the weight of the hard-label CE term, 1 in the paper) and label_smoothing (of the hard-label term; WSL's weights keep the unsmoothed CE).\n\
+        Options that would have no effect with the chosen loss (a filter or temperature with \"ce\") are refused.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let t = model(\"mlp\", #{ input: data.input, hidden: [64], classes: data.classes });\n\
+        let s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n\
+        let run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n\
+        ```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
+    def!(
+        engine,
+        "evaluate",
+        "Top-1 and top-5 accuracy and loss on a data part, in eval mode: #{ accuracy, top5, loss, samples }.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\n\
+        print(evaluate(m, data.test).accuracy);\n\
+        ```",
+        |m: ModelRef, d: DataPart| lib(train::evaluate(&m.model, d.get(), 256)).map(eval_map)
+    );
+    def!(
+        engine,
+        "evaluate",
+        "Evaluates on the test part of a data set.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\n\
+        print(evaluate(m, data).accuracy);\n\
+        ```",
+        |m: ModelRef, d: DataRef| lib(train::evaluate(&m.model, &d.0.test, 256)).map(eval_map)
+    );
 
     // parameters and weights
     let st = state.clone();
-    def!(engine, "defaults", "The script's parameters: `params` (from --config and --set) merged over these defaults.\nA parameter the defaults do not name, or of another kind, is an error naming where it came from.\n```rhai\nlet p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0, alpha: 2.25 } });\nprint(p.distill.temperature);\n```", move |d: Map| {
-        st.defaults_called.set(true);
-        st.params.over(&d)
-    });
+    def!(
+        engine,
+        "defaults",
+        "The script's parameters: `params` (from --config and --set) merged over these defaults.\n\
+        A parameter the defaults do not name, or of another kind, is an error naming where it came from.\n\
+        ```rhai\n\
+        let p = defaults(#{ epochs: 40, distill: #{ temperature: 4.0, alpha: 2.25 } });\n\
+        print(p.distill.temperature);\n\
+        ```",
+        move |d: Map| {
+            st.defaults_called.set(true);
+            st.params.over(&d)
+        }
+    );
     let st = state.clone();
-    def!(engine, "save_weights", "Saves a model's weights as safetensors with PyTorch names, inside the run directory\n(scripts write nowhere else; the path is relative to it).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n// save_weights(m, \"mlp.safetensors\");\n```", move |m: ModelRef, path: &str| {
-        let Some(rec) = &st.recording else { return err("save_weights: this run has no run directory to write in (it was started without recording)") };
-        let rel = std::path::Path::new(path);
-        if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
-            return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
-        }
-        // the run record's own files are not the script's to overwrite
-        const RECORD: [&str; 6] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints"];
-        if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
-            if RECORD.contains(&first) {
-                return err(format!("save_weights: '{path}' would overwrite the run record's own {first}; choose another name"));
+    def!(
+        engine,
+        "save_weights",
+        "Saves a model's weights as safetensors with PyTorch names, inside the run directory\n\
+        (scripts write nowhere else; the path is relative to it).\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        // save_weights(m, \"mlp.safetensors\");\n\
+        ```",
+        move |m: ModelRef, path: &str| {
+            let Some(rec) = &st.recording else {
+                return err("save_weights: this run has no run directory to write in (it was started without recording)");
+            };
+            let rel = std::path::Path::new(path);
+            if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
+                return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
             }
+            // the run record's own files are not the script's to overwrite
+            const RECORD: [&str; 6] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints"];
+            if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
+                if RECORD.contains(&first) {
+                    return err(format!("save_weights: '{path}' would overwrite the run record's own {first}; choose another name"));
+                }
+            }
+            let target = rec.dir.path.join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("save_weights: {}: {e}", parent.display()))?;
+            }
+            lib(crate::run::weights::save(&m.model, &target)).map(|_| target.display().to_string())
         }
-        let target = rec.dir.path.join(rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("save_weights: {}: {e}", parent.display()))?;
-        }
-        lib(crate::run::weights::save(&m.model, &target)).map(|_| target.display().to_string())
-    });
-    def!(engine, "load_weights", "Loads safetensors weights with PyTorch names into a model (all names and shapes must match).\n```rhai\nlet m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n// load_weights(m, \"teacher.safetensors\");\n```", |m: ModelRef, path: &str| lib(crate::run::weights::load(&m.model, std::path::Path::new(path))));
+    );
+    def!(
+        engine,
+        "load_weights",
+        "Loads safetensors weights with PyTorch names into a model (all names and shapes must match).\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        // load_weights(m, \"teacher.safetensors\");\n\
+        ```",
+        |m: ModelRef, path: &str| lib(crate::run::weights::load(&m.model, std::path::Path::new(path)))
+    );
 
     // losses as tensor functions
-    def!(engine, "cross_entropy", "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n```rhai\nlet l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n```", |s: Tensor, y: Tensor| {
-        let labels = labels_of(&s, &y, "cross_entropy")?;
-        lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
-    });
-    def!(engine, "kd_loss", "Hinton KD as in the WSL paper: `CE + alpha * T^2 * soft` as a scalar tensor (built in). The CE term has weight 1:\nRepDistiller's `alpha: 0.9` is not this alpha (see the README's loss conventions).\n```rhai\nlet l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-        builtin_loss(&s, &t, &y, Loss::kd(temperature as f32, alpha as f32)).map(|o| o.loss)
-    });
-    def!(engine, "wsl_loss", "Weighted soft labels (Zhou et al. 2021) as a scalar tensor (built in).\n```rhai\nlet l = wsl_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-        builtin_loss(&s, &t, &y, Loss::wsl(temperature as f32, alpha as f32)).map(|o| o.loss)
-    });
-    def!(engine, "loss_parts", "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n```rhai\nlet p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n```", |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
-        let o = builtin_loss(&s.detach(), &t, &y, Loss::wsl(temperature as f32, 1.0))?;
-        let v = |x: &[f32]| Dynamic::from(vec_tensor(x));
-        let mut m = Map::new();
-        m.insert("ce_student".into(), v(&o.parts.ce_student));
-        m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
-        m.insert("weight".into(), v(&o.parts.weight));
-        m.insert("soft".into(), v(&o.parts.soft));
-        let reg: Vec<f32> = o.parts.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
-        m.insert("regularization".into(), v(&reg));
-        Ok::<_, Box<rhai::EvalAltResult>>(m)
-    });
+    def!(
+        engine,
+        "cross_entropy",
+        "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n\
+        ```rhai\n\
+        let l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n\
+        ```",
+        |s: Tensor, y: Tensor| {
+            let labels = labels_of(&s, &y, "cross_entropy")?;
+            lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
+        }
+    );
+    def!(
+        engine,
+        "kd_loss",
+        "Hinton KD as in the WSL paper: `CE + alpha * T^2 * soft` as a scalar tensor (built in). The CE term has weight 1:\n\
+        RepDistiller's `alpha: 0.9` is not this alpha (see the README's loss conventions).\n\
+        ```rhai\n\
+        let l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n\
+        ```",
+        |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
+            builtin_loss(&s, &t, &y, Loss::kd(temperature as f32, alpha as f32)).map(|o| o.loss)
+        }
+    );
+    def!(
+        engine,
+        "wsl_loss",
+        "Weighted soft labels (Zhou et al. 2021) as a scalar tensor (built in).\n\
+        ```rhai\n\
+        let l = wsl_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n\
+        ```",
+        |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
+            builtin_loss(&s, &t, &y, Loss::wsl(temperature as f32, alpha as f32)).map(|o| o.loss)
+        }
+    );
+    def!(
+        engine,
+        "loss_parts",
+        "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n\
+        ```rhai\n\
+        let p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n\
+        ```",
+        |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
+            let o = builtin_loss(&s.detach(), &t, &y, Loss::wsl(temperature as f32, 1.0))?;
+            let v = |x: &[f32]| Dynamic::from(vec_tensor(x));
+            let mut m = Map::new();
+            m.insert("ce_student".into(), v(&o.parts.ce_student));
+            m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
+            m.insert("weight".into(), v(&o.parts.weight));
+            m.insert("soft".into(), v(&o.parts.soft));
+            let reg: Vec<f32> = o.parts.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
+            m.insert("regularization".into(), v(&reg));
+            Ok::<_, Box<rhai::EvalAltResult>>(m)
+        }
+    );
 }
 
 fn with_warmup(s: LrSchedule, epochs: f32) -> Res<LrSchedule> {
