@@ -158,7 +158,10 @@ pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
     let teacher_every_batch = time_fn("  ... student plus teacher forward every batch", 0.0, reps, || {
         train::distill(&teacher, &student, &split, &config(kd, false), &mut NoHooks).map(|_| ())
     })?;
-    Ok(vec![alone, teacher_every_batch, with_cache])
+    // the same student's bare SGD step: an epoch is 79 of these plus batching and evaluation,
+    // so the trainer's own step can be held to the benchmarked one
+    let step = time_step("  ... the student's bare SGD step, batch 128 (x79 per epoch)", &student, &[128, 1, 28, 28], reps)?;
+    Ok(vec![alone, teacher_every_batch, with_cache, step])
 }
 
 /// The rows `retort bench` prints; with `only`, just the rows whose name contains it (the

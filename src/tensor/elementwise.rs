@@ -24,15 +24,10 @@ impl Tensor {
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor {
-        // NaN stays NaN, as in torch.relu (f32::max would turn it into 0 and hide it)
-        let out = Rc::new(zip_map(&self.data, &self.data, |x, _| {
-            let m = x.max(0.0);
-            if x.is_nan() {
-                x
-            } else {
-                m
-            }
-        }));
+        // NaN stays NaN, as in torch.relu (f32::max would turn it into 0 and hide it): one
+        // compare and a mask, no slower than max
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let out = Rc::new(zip_map(&self.data, &self.data, |x, _| if !(x <= 0.0) { x } else { 0.0 }));
         let y = out.clone();
         Tensor::constant(self.shape.clone(), out)
             .record(&[self], move |g, _| vec![Some(zip_map(g, &y, |g, y| if y > 0.0 { g } else { 0.0 }))])

@@ -402,3 +402,36 @@ fn a_cell_inside_a_list_item_reports_its_own_column() {
     assert!(text.contains("n.md:5:5"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// An IDX header whose dims multiply past 2^64 (three 32-bit dims of 0xFFFFFFFF) is an error
+// naming the file and byte, not a wrapped size or a 140 TB allocation.
+#[test]
+fn an_idx_header_past_2_pow_64_is_an_error() {
+    let dir = temp("idx");
+    let path = dir.join("train-images-idx3-ubyte");
+    let mut bytes = 0x0803u32.to_be_bytes().to_vec();
+    bytes.extend([0xff; 12]);
+    bytes.extend([0u8; 64]);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = retort::data::idx::read_images(&path).unwrap_err().to_string();
+    assert!(e.contains("train-images-idx3-ubyte") && e.contains("byte 4") && e.contains("more than 2^64 bytes"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A reader that closes the pipe early (`retort models | head -1`) ends retort quietly, by
+// SIGPIPE as it ends `cat`, never with a panic.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["models"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?} {err}", out.status);
+}
