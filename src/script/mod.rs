@@ -6,11 +6,14 @@
 pub mod api;
 mod convert;
 pub mod core;
+mod data_api;
 mod display_api;
 pub mod docs;
 mod error;
 mod hooks;
+mod loss_api;
 mod modules;
+mod optim_api;
 pub mod output;
 mod params;
 pub mod session;

@@ -1,43 +1,21 @@
 //! Data, model and training built-ins: `dataset`, `model`, `fit`, `distill`, `evaluate`,
 //! optimizers, learning-rate schedules and the built-in losses as tensor functions.
 
-use super::convert::{as_f64, dims, err, float, lib, shape_array, type_of, Opts, Res};
-use super::hooks::{labels_tensor, record_map, vec_tensor, Sched, ScriptHooks};
+use super::convert::{err, float, lib, shape_array, type_of, Opts, Res};
+use super::data_api::{DataPart, DataRef};
+use super::hooks::{record_map, Sched, ScriptHooks};
 use super::state::State;
-use crate::data::{self, Augment, Dataset, Split};
+use crate::data::Augment;
 use crate::def;
-use crate::loss::{self, Loss};
+use crate::loss::Loss;
 use crate::nn::{Mode, Model, ModelConfig};
-use crate::optim::schedule::Schedule;
 use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::run::recording::StageInfo;
 use crate::tensor::Tensor;
 use crate::train::{self, EpochRecord, Teacher, TrainConfig, Trainer};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, INT};
 use std::cell::Cell;
-use std::path::PathBuf;
 use std::rc::Rc;
-
-/// A loaded data set (train and test).
-#[derive(Clone)]
-pub struct DataRef(pub Rc<Split>);
-
-/// One side of a data set.
-#[derive(Clone)]
-pub struct DataPart {
-    split: Rc<Split>,
-    test: bool,
-}
-
-impl DataPart {
-    fn get(&self) -> &Dataset {
-        if self.test {
-            &self.split.test
-        } else {
-            &self.split.train
-        }
-    }
-}
 
 /// Precomputed teacher logits (`teacher_logits(path)`), standing in for a teacher model.
 #[derive(Clone)]
@@ -60,48 +38,6 @@ pub fn summary(m: &Model) -> String {
         s.push_str(&format!("\n  {}", l.describe()));
     }
     s
-}
-
-/// The class indices `y [b]` for logits `s [b, c]`: the shapes must match, each label in 0..c.
-fn labels_of(s: &Tensor, y: &Tensor, op: &'static str) -> Res<Vec<usize>> {
-    let [b, c] = s.shape()[..] else { return err(format!("{op}: logits must be [batch, classes], got shape {:?}", s.shape())) };
-    if y.shape() != [b] {
-        return err(format!(
-            "{op}: labels must have shape [{b}] (one class index per row of the logits {:?}), got {:?}",
-            s.shape(),
-            y.shape()
-        ));
-    }
-    lib(y.labels(op, c))
-}
-
-fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
-    let o = Opts::new("dataset", opts, &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"])?;
-    if name != "digits" {
-        // the other data sets ship with their own test set: nothing to split
-        if let Some(k) = ["test_fraction", "seed"].iter().find(|k| o.get(k).is_some()) {
-            return err(format!(
-                "dataset: option '{k}' has no effect on {name}, which comes with its own test set (it splits only digits)"
-            ));
-        }
-    }
-    for k in ["train_limit", "test_limit"] {
-        if o.get(k).is_some() && o.usize_or(k, 0)? == 0 {
-            return err(format!("dataset: option '{k}' must be at least 1 (omit it to keep every sample)"));
-        }
-    }
-    let root = o.string("root")?.map(PathBuf::from);
-    let mut split = lib(data::load(name, root.as_deref(), o.f32_or("test_fraction", 0.2)?, o.usize_or("seed", 0)? as u64))?;
-    if let Some(n) = o.get("train_limit").map(|_| o.usize_or("train_limit", 0)).transpose()? {
-        split.train = split.train.take(n);
-    }
-    if let Some(n) = o.get("test_limit").map(|_| o.usize_or("test_limit", 0)).transpose()? {
-        split.test = split.test.take(n);
-    }
-    if o.bool_or("normalize", true)? {
-        split.normalize();
-    }
-    Ok(DataRef(Rc::new(split)))
 }
 
 fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
@@ -133,43 +69,6 @@ fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
         seed,
     };
     Ok(ModelRef { model: Rc::new(lib(Model::new(name, cfg))?), mode: Rc::new(Cell::new(Mode::Train)) })
-}
-
-fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerConfig> {
-    let cfg = match adam {
-        None => {
-            let o = Opts::new(op, opts, &["lr", "momentum", "nesterov", "weight_decay"])?;
-            OptimizerConfig::Sgd {
-                lr: o.f32_or("lr", 0.1)?,
-                momentum: o.f32_or("momentum", 0.0)?,
-                nesterov: o.bool_or("nesterov", false)?,
-                weight_decay: o.f32_or("weight_decay", 0.0)?,
-            }
-        }
-        Some(decoupled) => {
-            let o = Opts::new(op, opts, &["lr", "betas", "eps", "weight_decay"])?;
-            let betas = match o.get("betas") {
-                None => [0.9, 0.999],
-                Some(v) => {
-                    let arr = v.read_lock::<Array>().and_then(|a| a.iter().map(as_f64).collect::<Option<Vec<_>>>()).unwrap_or_default();
-                    match arr[..] {
-                        [a, b] => [a as f32, b as f32],
-                        _ => return err(format!("{op}: option 'betas' must be an array of two numbers such as [0.9, 0.999], got {v}")),
-                    }
-                }
-            };
-            let default_decay = if decoupled { 0.01 } else { 0.0 };
-            OptimizerConfig::Adam {
-                lr: o.f32_or("lr", 1e-3)?,
-                betas,
-                eps: o.f32_or("eps", 1e-8)?,
-                weight_decay: o.f32_or("weight_decay", default_decay)?,
-                decoupled,
-            }
-        }
-    };
-    lib(cfg.validate())?;
-    Ok(cfg)
 }
 
 const TRAIN_KEYS: &[&str] =
@@ -375,11 +274,6 @@ fn eval_map(e: train::Evaluation) -> Map {
     m
 }
 
-fn builtin_loss(s: &Tensor, t: &Tensor, y: &Tensor, loss: Loss) -> Res<loss::LossOutput> {
-    let labels = labels_of(s, y, "loss")?;
-    lib(loss::compute(s, Some(t), &labels, loss, None))
-}
-
 pub fn register(engine: &mut Engine, state: &Rc<State>) {
     engine.register_type_with_name::<LogitsRef>("TeacherLogits");
     engine.register_type_with_name::<DataRef>("Dataset").register_type_with_name::<DataPart>("DataPart");
@@ -393,87 +287,9 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     super::refuse_comparisons::<OptimizerConfig>(engine, "Optimizer");
     super::refuse_comparisons::<LrSchedule>(engine, "LrSchedule");
     super::refuse_comparisons::<LogitsRef>(engine, "TeacherLogits");
-
-    // data
-    def!(
-        engine,
-        "dataset",
-        "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n\
-        ```rhai\n\
-        let data = dataset(\"digits\");\n\
-        ```",
-        |name: &str| load_dataset(name, &Map::new())
-    );
-    def!(
-        engine,
-        "dataset",
-        "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n\
-        ```rhai\n\
-        let data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n\
-        ```",
-        |name: &str, opts: Map| load_dataset(name, &opts)
-    );
-    def!(
-        engine,
-        "get$features",
-        "Values per sample (e.g. 64 for digits).\n```rhai\nprint(dataset(\"digits\").features);\n```",
-        |d: &mut DataRef| d.0.train.sample_len() as INT
-    );
-    def!(
-        engine,
-        "get$classes",
-        "Number of classes.\n```rhai\nprint(dataset(\"digits\").classes);\n```",
-        |d: &mut DataRef| d.0.train.classes as INT
-    );
-    def!(
-        engine,
-        "get$input",
-        "Shape of one sample, `[channels, height, width]`: pass it to `model` as `input`.\n```rhai\nprint(dataset(\"digits\").input);\n```",
-        |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape))
-    );
-    def!(engine, "get$train", "The training part.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
-        split: d.0.clone(),
-        test: false
-    });
-    def!(engine, "get$test", "The test part.\n```rhai\nprint(dataset(\"digits\").test.len());\n```", |d: &mut DataRef| DataPart {
-        split: d.0.clone(),
-        test: true
-    });
-    def!(engine, "get$len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").test.len);\n```", |d: &mut DataPart| d.get().len()
-        as INT);
-    def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()
-        as INT);
-    def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| format!(
-        "{}: {} train / {} test samples of {:?}, {} classes",
-        d.0.train.name.trim_end_matches("/train"),
-        d.0.train.len(),
-        d.0.test.len(),
-        d.0.train.sample_shape,
-        d.0.train.classes
-    ));
-    def!(engine, "to_string", "A data set part summary.\n```rhai\nprint(dataset(\"digits\").test);\n```", |d: &mut DataPart| format!(
-        "{}: {} samples",
-        d.get().name,
-        d.get().len()
-    ));
-    def!(
-        engine,
-        "batch",
-        "The first `n` samples of a data part as #{ x, labels } tensors.\n```rhai\nlet b = batch(dataset(\"digits\").test, 8);\n```",
-        |d: DataPart, n: INT| {
-            if n <= 0 {
-                return err(format!("batch: the number of samples must be positive, got {n}"));
-            }
-            let subset = d.get().take(usize::try_from(n).unwrap_or(usize::MAX));
-            let mut it = lib(data::Batches::new(&subset, subset.len().max(1), None, None))?;
-            let mut m = Map::new();
-            if let Some(b) = it.next() {
-                m.insert("x".into(), Dynamic::from(b.x));
-                m.insert("labels".into(), Dynamic::from(labels_tensor(&b.labels)));
-            }
-            Ok::<_, Box<rhai::EvalAltResult>>(m)
-        }
-    );
+    super::optim_api::register(engine);
+    super::loss_api::register(engine);
+    super::data_api::register(engine);
 
     // models
     let st = state.clone();
@@ -564,67 +380,6 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "to_string",
         "A layer summary.\n```rhai\nprint(model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 }));\n```",
         |m: &mut ModelRef| summary(&m.model)
-    );
-
-    // optimizers and schedules
-    def!(
-        engine,
-        "sgd",
-        "SGD with options lr, momentum, nesterov, weight_decay (PyTorch semantics).\n\
-        ```rhai\n\
-        let opt = sgd(#{ lr: 0.1, momentum: 0.9, weight_decay: 5e-4 });\n\
-        ```",
-        |o: Map| optimizer("sgd", &o, None)
-    );
-    def!(engine, "adam", "Adam with options lr, betas, eps, weight_decay (L2).\n```rhai\nlet opt = adam(#{ lr: 1e-3 });\n```", |o: Map| {
-        optimizer("adam", &o, Some(false))
-    });
-    def!(
-        engine,
-        "adamw",
-        "AdamW (decoupled weight decay, default 0.01) with options lr, betas, eps, weight_decay.\n\
-        ```rhai\n\
-        let opt = adamw(#{ lr: 1e-3, weight_decay: 0.05 });\n\
-        ```",
-        |o: Map| optimizer("adamw", &o, Some(true))
-    );
-    def!(engine, "constant_lr", "A constant learning rate.\n```rhai\nlet s = constant_lr();\n```", || LrSchedule::default());
-    def!(
-        engine,
-        "step_lr",
-        "Multiply the learning rate by `gamma` every `step_size` epochs.\n```rhai\nlet s = step_lr(30, 0.1);\n```",
-        |step: INT, gamma: f64| checked(Schedule::Step { step_size: step.max(0) as usize, gamma: gamma as f32 })
-    );
-    def!(
-        engine,
-        "multistep",
-        "Multiply the learning rate by `gamma` at each milestone epoch.\n```rhai\nlet s = multistep([150, 180, 210], 0.1);\n```",
-        |milestones: Array, gamma: f64| {
-            let m = dims(&Dynamic::from_array(milestones))
-                .map_err(|_| "multistep: milestones must be an array of epochs (non-negative integers)")?;
-            checked(Schedule::MultiStep { milestones: m, gamma: gamma as f32 })
-        }
-    );
-    def!(engine, "cosine", "Cosine annealing to 0 over `epochs`.\n```rhai\nlet s = cosine(40);\n```", |epochs: INT| checked(
-        Schedule::Cosine { total_epochs: epochs.max(0) as usize, min_lr: 0.0 }
-    ));
-    def!(
-        engine,
-        "cosine",
-        "Cosine annealing to `min_lr` over `epochs`.\n```rhai\nlet s = cosine(40, 1e-4);\n```",
-        |epochs: INT, min_lr: f64| checked(Schedule::Cosine { total_epochs: epochs.max(0) as usize, min_lr: min_lr as f32 })
-    );
-    def!(
-        engine,
-        "warmup",
-        "Adds a linear warm-up from 0 over `epochs` (fractional allowed) to a schedule.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
-        |s: LrSchedule, epochs: f64| with_warmup(s, epochs as f32)
-    );
-    def!(
-        engine,
-        "warmup",
-        "Adds a linear warm-up over whole `epochs`.\n```rhai\nlet s = warmup(cosine(40), 2);\n```",
-        |s: LrSchedule, epochs: INT| with_warmup(s, epochs as f32)
     );
 
     // training
@@ -759,71 +514,4 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         ```",
         |m: ModelRef, path: &str| lib(crate::run::weights::load(&m.model, std::path::Path::new(path)))
     );
-
-    // losses as tensor functions
-    def!(
-        engine,
-        "cross_entropy",
-        "Mean cross-entropy of logits `[b, c]` against labels `[b]` (differentiable).\n\
-        ```rhai\n\
-        let l = cross_entropy(tensor([[1.0, 2.0]]), tensor([1]));\n\
-        ```",
-        |s: Tensor, y: Tensor| {
-            let labels = labels_of(&s, &y, "cross_entropy")?;
-            lib(loss::cross_entropy(&s, &labels, 0.0)).map(|o| o.loss)
-        }
-    );
-    def!(
-        engine,
-        "kd_loss",
-        "Hinton KD as in the WSL paper: `CE + alpha * T^2 * soft` as a scalar tensor (built in). The CE term has weight 1:\n\
-        RepDistiller's `alpha: 0.9` is not this alpha (see the README's loss conventions).\n\
-        ```rhai\n\
-        let l = kd_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n\
-        ```",
-        |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-            builtin_loss(&s, &t, &y, Loss::kd(temperature as f32, alpha as f32)).map(|o| o.loss)
-        }
-    );
-    def!(
-        engine,
-        "wsl_loss",
-        "Weighted soft labels (Zhou et al. 2021) as a scalar tensor (built in).\n\
-        ```rhai\n\
-        let l = wsl_loss(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0, 2.25);\n\
-        ```",
-        |s: Tensor, t: Tensor, y: Tensor, temperature: f64, alpha: f64| {
-            builtin_loss(&s, &t, &y, Loss::wsl(temperature as f32, alpha as f32)).map(|o| o.loss)
-        }
-    );
-    def!(
-        engine,
-        "loss_parts",
-        "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n\
-        ```rhai\n\
-        let p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n\
-        ```",
-        |s: Tensor, t: Tensor, y: Tensor, temperature: f64| {
-            let o = builtin_loss(&s.detach(), &t, &y, Loss::wsl(temperature as f32, 1.0))?;
-            let v = |x: &[f32]| Dynamic::from(vec_tensor(x));
-            let mut m = Map::new();
-            m.insert("ce_student".into(), v(&o.parts.ce_student));
-            m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
-            m.insert("weight".into(), v(&o.parts.weight));
-            m.insert("soft".into(), v(&o.parts.soft));
-            let reg: Vec<f32> = o.parts.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
-            m.insert("regularization".into(), v(&reg));
-            Ok::<_, Box<rhai::EvalAltResult>>(m)
-        }
-    );
-}
-
-fn with_warmup(s: LrSchedule, epochs: f32) -> Res<LrSchedule> {
-    let w = LrSchedule { warmup_epochs: epochs, ..s };
-    lib(w.validate()).map(|_| w)
-}
-
-fn checked(s: Schedule) -> Res<LrSchedule> {
-    let s = LrSchedule::from(s);
-    lib(s.validate()).map(|_| s)
 }

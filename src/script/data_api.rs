@@ -1,0 +1,141 @@
+//! Data set built-ins: `dataset` (with its options), the train and test parts, `batch`.
+
+use super::convert::{err, lib, shape_array, Opts, Res};
+use super::hooks::labels_tensor;
+use crate::data::{self, Dataset, Split};
+use crate::def;
+use rhai::{Dynamic, Engine, Map, INT};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// A loaded data set (train and test).
+#[derive(Clone)]
+pub struct DataRef(pub Rc<Split>);
+
+/// One side of a data set.
+#[derive(Clone)]
+pub struct DataPart {
+    split: Rc<Split>,
+    test: bool,
+}
+
+impl DataPart {
+    pub(super) fn get(&self) -> &Dataset {
+        if self.test {
+            &self.split.test
+        } else {
+            &self.split.train
+        }
+    }
+}
+
+fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
+    let o = Opts::new("dataset", opts, &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"])?;
+    if name != "digits" {
+        // the other data sets ship with their own test set: nothing to split
+        if let Some(k) = ["test_fraction", "seed"].iter().find(|k| o.get(k).is_some()) {
+            return err(format!(
+                "dataset: option '{k}' has no effect on {name}, which comes with its own test set (it splits only digits)"
+            ));
+        }
+    }
+    for k in ["train_limit", "test_limit"] {
+        if o.get(k).is_some() && o.usize_or(k, 0)? == 0 {
+            return err(format!("dataset: option '{k}' must be at least 1 (omit it to keep every sample)"));
+        }
+    }
+    let root = o.string("root")?.map(PathBuf::from);
+    let mut split = lib(data::load(name, root.as_deref(), o.f32_or("test_fraction", 0.2)?, o.usize_or("seed", 0)? as u64))?;
+    if let Some(n) = o.get("train_limit").map(|_| o.usize_or("train_limit", 0)).transpose()? {
+        split.train = split.train.take(n);
+    }
+    if let Some(n) = o.get("test_limit").map(|_| o.usize_or("test_limit", 0)).transpose()? {
+        split.test = split.test.take(n);
+    }
+    if o.bool_or("normalize", true)? {
+        split.normalize();
+    }
+    Ok(DataRef(Rc::new(split)))
+}
+
+pub fn register(engine: &mut Engine) {
+    def!(
+        engine,
+        "dataset",
+        "Loads a data set by name (digits, mnist, fashion_mnist, cifar10, cifar100), normalized.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        ```",
+        |name: &str| load_dataset(name, &Map::new())
+    );
+    def!(
+        engine,
+        "dataset",
+        "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n\
+        ```rhai\n\
+        let data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n\
+        ```",
+        |name: &str, opts: Map| load_dataset(name, &opts)
+    );
+    def!(
+        engine,
+        "get$features",
+        "Values per sample (e.g. 64 for digits).\n```rhai\nprint(dataset(\"digits\").features);\n```",
+        |d: &mut DataRef| d.0.train.sample_len() as INT
+    );
+    def!(
+        engine,
+        "get$classes",
+        "Number of classes.\n```rhai\nprint(dataset(\"digits\").classes);\n```",
+        |d: &mut DataRef| d.0.train.classes as INT
+    );
+    def!(
+        engine,
+        "get$input",
+        "Shape of one sample, `[channels, height, width]`: pass it to `model` as `input`.\n```rhai\nprint(dataset(\"digits\").input);\n```",
+        |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape))
+    );
+    def!(engine, "get$train", "The training part.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
+        split: d.0.clone(),
+        test: false
+    });
+    def!(engine, "get$test", "The test part.\n```rhai\nprint(dataset(\"digits\").test.len());\n```", |d: &mut DataRef| DataPart {
+        split: d.0.clone(),
+        test: true
+    });
+    def!(engine, "get$len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").test.len);\n```", |d: &mut DataPart| d.get().len()
+        as INT);
+    def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()
+        as INT);
+    def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| format!(
+        "{}: {} train / {} test samples of {:?}, {} classes",
+        d.0.train.name.trim_end_matches("/train"),
+        d.0.train.len(),
+        d.0.test.len(),
+        d.0.train.sample_shape,
+        d.0.train.classes
+    ));
+    def!(engine, "to_string", "A data set part summary.\n```rhai\nprint(dataset(\"digits\").test);\n```", |d: &mut DataPart| format!(
+        "{}: {} samples",
+        d.get().name,
+        d.get().len()
+    ));
+    def!(
+        engine,
+        "batch",
+        "The first `n` samples of a data part as #{ x, labels } tensors.\n```rhai\nlet b = batch(dataset(\"digits\").test, 8);\n```",
+        |d: DataPart, n: INT| {
+            if n <= 0 {
+                return err(format!("batch: the number of samples must be positive, got {n}"));
+            }
+            let subset = d.get().take(usize::try_from(n).unwrap_or(usize::MAX));
+            let mut it = lib(data::Batches::new(&subset, subset.len().max(1), None, None))?;
+            let mut m = Map::new();
+            if let Some(b) = it.next() {
+                m.insert("x".into(), Dynamic::from(b.x));
+                m.insert("labels".into(), Dynamic::from(labels_tensor(&b.labels)));
+            }
+            Ok::<_, Box<rhai::EvalAltResult>>(m)
+        }
+    );
+}
