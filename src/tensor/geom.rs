@@ -22,22 +22,18 @@ pub(crate) struct Geom {
 
 impl Geom {
     /// Rows of an image's column matrix: `c * kh * kw`.
-    #[inline]
     pub fn k(&self) -> usize {
         self.c * self.kh * self.kw
     }
     /// Output positions per image: `oh * ow`.
-    #[inline]
     pub fn l(&self) -> usize {
         self.oh * self.ow
     }
     /// Values per input image.
-    #[inline]
     pub fn image(&self) -> usize {
         self.c * self.h * self.w
     }
     /// Output columns `[lo, hi)` whose input column `xo * stride + j - pad` is inside the image.
-    #[inline]
     pub fn valid_x(&self, j: usize) -> (usize, usize) {
         let lo = (self.pad.saturating_sub(j)).div_ceil(self.stride).min(self.ow);
         let hi = if self.w + self.pad > j { ((self.w + self.pad - j - 1) / self.stride + 1).min(self.ow) } else { 0 };
@@ -67,7 +63,6 @@ impl SyncPtr {
     /// `start + len` must lie inside the buffer, the buffer must outlive the slice, and no
     /// other live slice may overlap it.
     #[allow(clippy::mut_from_ref)]
-    #[inline]
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
