@@ -76,7 +76,7 @@ pub type Output = Rc<RefCell<dyn FnMut(&str)>>;
 pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations: Option<u64>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(128, 64);
-    exact_float_comparisons(&mut engine);
+    comparisons(&mut engine);
     if let Some(n) = max_operations {
         engine.set_max_operations(n);
     }
@@ -96,11 +96,12 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
 
 pub use display_api::{describe_value, markdown_table};
 
-/// Number comparisons as IEEE 754 defines them. Rhai's own compare floats within a relative
+/// Comparisons of numbers: exact, as IEEE 754 defines them, and refused against strings,
+/// booleans and characters. Rhai's own compare floats within a relative
 /// epsilon, and against zero within 2.2e-16: `1e-17 > 0.0` was false, `0.1 + 0.2 == 0.3`
 /// true, and a statistic that tests `sxx == 0.0` took tiny data for constant. Registered
 /// functions override the built-in operators only with fast operators off.
-fn exact_float_comparisons(engine: &mut Engine) {
+fn comparisons(engine: &mut Engine) {
     use rhai::{FLOAT, INT};
     engine.set_fast_operators(false);
     macro_rules! ops {
@@ -271,18 +272,18 @@ pub fn run_source(
     let mut params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
     if let Some(record) = &opts.record {
         let value: serde_yaml::Value = rhai::serde::from_dynamic(&Dynamic::from_map(params.map.clone())).unwrap_or(serde_yaml::Value::Null);
+        let script_hash = crate::run::content_hash(source);
         let config = || RunConfig {
             retort_version: env!("CARGO_PKG_VERSION").into(),
             script: file.into(),
-            script_hash: crate::run::content_hash(source),
+            script_hash: script_hash.clone(),
             seed: opts.seed,
             created: crate::run::now_utc(),
             config_file: opts.config.as_ref().map(|p| p.display().to_string()),
             sets: opts.sets.clone(),
             params: value,
         };
-        let (run, recorded) =
-            Recording::start(record, &crate::run::content_hash(source), config).map_err(|e| ScriptError::usage(file, e.to_string()))?;
+        let (run, recorded) = Recording::start(record, &script_hash, config).map_err(|e| ScriptError::usage(file, e.to_string()))?;
         if run.resume {
             // the parameters the run was recorded with
             let d: Dynamic = rhai::serde::to_dynamic(&recorded.params).map_err(|e| ScriptError::usage(file, e.to_string()))?;
