@@ -50,11 +50,15 @@ enum Command {
         /// The script (.rhai); omit it with --resume.
         #[arg(required_unless_present = "resume")]
         script: Option<PathBuf>,
-        /// Continue the interrupted run recorded in this directory (same script, seed and parameters).
+        /// Continue the interrupted run recorded in this directory, from any folder: its recorded
+        /// copy of the script and modules, seed and parameters.
         #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["script", "out", "config", "sets", "no_record", "seed"])]
         resume: Option<PathBuf>,
+        /// With --resume: the script at its original path instead of the recorded copy (it may have been edited).
+        #[arg(long, requires = "resume")]
+        use_current: bool,
         /// The run directory (default: runs/<date>-<time>-<script name>).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "run-dir", value_name = "DIR")]
         out: Option<PathBuf>,
         /// Do not record the run (no run directory).
         #[arg(long)]
@@ -81,7 +85,8 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_operations: Option<u64>,
     },
-    /// An interactive session (reads piped stdin without a prompt).
+    /// An interactive session (reads piped stdin without a prompt), recorded like a script run:
+    /// its stages, the weights it saves and its inputs as a transcript that `retort run` reruns.
     Repl {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -89,6 +94,12 @@ enum Command {
         seed: u64,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The session's run directory (default: runs/<date>-<time>-repl).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// Do not record the session (no run directory; save_weights is refused).
+        #[arg(long, conflicts_with = "run_dir")]
+        no_record: bool,
     },
     /// Markdown notebooks whose ```rhai blocks are cells.
     Notebook {
@@ -186,6 +197,12 @@ enum NotebookAction {
         seed: u64,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// The session's run directory (default: runs/<date>-<time>-<notebook name>).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// Do not record the session (no run directory; save_weights is refused).
+        #[arg(long, conflicts_with = "run_dir")]
+        no_record: bool,
     },
 }
 
@@ -206,41 +223,11 @@ fn parse_input(s: &str) -> anyhow::Result<Vec<usize>> {
     }
 }
 
-/// An indicatif bar per epoch on stderr: batches, loss, accuracy, rate.
-fn progress_bars() -> script::ProgressFn {
-    use indicatif::{ProgressBar, ProgressStyle};
-    let bar: RefCell<Option<(usize, ProgressBar, std::time::Instant)>> = RefCell::new(None);
-    Rc::new(move |p: &script::Progress| match p {
-        script::Progress::Batch { label, progress: b } => {
-            let mut slot = bar.borrow_mut();
-            if slot.as_ref().is_none_or(|(epoch, _, _)| *epoch != b.epoch) {
-                let pb = ProgressBar::new(b.batches as u64);
-                pb.set_style(
-                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("a valid template").progress_chars("=> "),
-                );
-                pb.set_prefix(format!("{label} epoch {}/{}", b.epoch, b.epochs));
-                *slot = Some((b.epoch, pb, std::time::Instant::now()));
-            }
-            let (_, pb, started) = slot.as_ref().expect("set above");
-            let rate = b.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            pb.set_position(b.batch as u64);
-            pb.set_message(format!("loss {:.4} acc {:.2}% {rate:.0} samples/s", b.mean_loss, 100.0 * b.accuracy));
-        }
-        script::Progress::Epoch { record, .. } => {
-            if let Some((_, pb, _)) = bar.borrow_mut().take() {
-                pb.finish_with_message(format!(
-                    "loss {:.4} acc {:.2}% test {:.2}%",
-                    record.train_loss,
-                    100.0 * record.train_accuracy,
-                    100.0 * record.test_accuracy
-                ));
-            }
-        }
-    })
-}
-
-fn run_notebook(input: &std::path::Path, output: &std::path::Path, seed: u64, sets: &[String]) -> Result<(), ScriptError> {
-    let opts = RunOptions { seed, sets: sets.to_vec(), search_path: retort_path(), ..Default::default() };
+fn run_notebook(input: &std::path::Path, output: &std::path::Path, seed: u64, sets: &[String], record: Option<Record>) -> Result<(), ScriptError> {
+    if let Some(Record::New(dir)) = &record {
+        eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
+    }
+    let opts = RunOptions { seed, sets: sets.to_vec(), search_path: retort_path(), record, ..Default::default() };
     let run = retort::notebook::run(input, output, &opts)?;
     let shown = output.display().to_string();
     retort::run::atomic_write(output, run.markdown.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
@@ -264,11 +251,18 @@ fn retort_path() -> Vec<PathBuf> {
     std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
-/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>`.
+/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>` (with `-N` when taken).
 fn default_run_dir(script: &std::path::Path) -> PathBuf {
     let stamp: String = retort::run::now_utc().chars().filter(|c| c.is_ascii_digit() || *c == ' ').collect::<String>().replace(' ', "-");
     let stem = script.file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
-    PathBuf::from("runs").join(format!("{stamp}-{stem}"))
+    // two runs started in the same second get -2, -3, ...
+    let base = PathBuf::from("runs").join(format!("{stamp}-{stem}"));
+    (2..).map(|n| base.with_file_name(format!("{stamp}-{stem}-{n}"))).find(|p| !p.exists()).filter(|_| base.exists()).unwrap_or(base)
+}
+
+/// Where a REPL or notebook session is recorded: `--run-dir`, else a new folder under runs/.
+fn session_record(no_record: bool, run_dir: &Option<PathBuf>, what: &std::path::Path) -> Option<Record> {
+    (!no_record).then(|| Record::New(run_dir.clone().unwrap_or_else(|| default_run_dir(what))))
 }
 
 fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
@@ -296,11 +290,46 @@ fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
     }
 }
 
+/// The script a run resumes with: the copy in its run directory (so the run resumes from any
+/// folder, and after the original was edited, which gets a warning), or with `--use-current`
+/// the original. Run directories recorded before copies were kept resume from the original.
+fn resume_script(run: &retort::run::RunDir, recorded: &retort::run::RunConfig, use_current: bool) -> Result<PathBuf, String> {
+    let original = PathBuf::from(recorded.script_path.as_deref().unwrap_or(&recorded.script));
+    let copy = recorded.sources.first().map(|name| run.source_dir().join(name)).filter(|p| p.is_file());
+    let changed = || std::fs::read_to_string(&original).is_ok_and(|text| retort::run::content_hash(&text) != recorded.script_hash);
+    match (copy, use_current) {
+        (_, true) => {
+            if !original.is_file() {
+                return Err(format!("--use-current: the run's script {} no longer exists", original.display()));
+            }
+            if changed() {
+                eprintln!(
+                    "warning: resuming with {}, which changed since the run was recorded: finished stages keep their recorded weights, so the result may match neither version of the script",
+                    original.display()
+                );
+            }
+            Ok(original)
+        }
+        (Some(copy), false) => {
+            if changed() {
+                eprintln!(
+                    "warning: {} changed since the run was recorded; resuming from the recorded copy {} (--use-current resumes with the edited script)",
+                    original.display(),
+                    copy.display()
+                );
+            }
+            Ok(copy)
+        }
+        (None, false) => Ok(original),
+    }
+}
+
 /// Options for `retort run`, from its flags or, with --resume, from the recorded run.
 #[allow(clippy::too_many_arguments)]
 fn prepare_run(
     script: &Option<PathBuf>,
     resume: &Option<PathBuf>,
+    use_current: bool,
     out: &Option<PathBuf>,
     no_record: bool,
     config: &Option<PathBuf>,
@@ -312,6 +341,17 @@ fn prepare_run(
         let shown = dir.display().to_string();
         let run = retort::run::RunDir::open(dir).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
         let recorded = run.read_config().map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+        if recorded.kind != "script" {
+            return Err(ScriptError::usage(
+                &shown,
+                format!(
+                    "{shown} records a {} session, which cannot resume; its transcript reruns it: retort run {}",
+                    recorded.kind,
+                    run.source_dir().join(retort::script::session::TRANSCRIPT).display()
+                ),
+            ));
+        }
+        let script = resume_script(&run, &recorded, use_current).map_err(|m| ScriptError::usage(&shown, m))?;
         let opts = RunOptions {
             progress: None,
             sets: recorded.sets,
@@ -319,11 +359,11 @@ fn prepare_run(
             max_operations,
             search_path: retort_path(),
             config: None,
-            record: Some(Record::Resume(dir.clone())),
+            record: Some(Record::Resume { dir: dir.clone(), current: use_current }),
             report: None,
             device: Default::default(),
         };
-        return Ok((opts, PathBuf::from(recorded.script)));
+        return Ok((opts, script));
     }
     let script = script.clone().expect("clap requires a script without --resume");
     let record = (!no_record).then(|| Record::New(out.clone().unwrap_or_else(|| default_run_dir(&script))));
@@ -348,9 +388,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } => unreachable!("handled in main"),
         Command::Runs { action: None, dir } => {
             let runs = retort::run::listing::list(&dir)?;
-            let mut t = table(&["run", "date", "script", "teacher", "student", "T", "alpha", "best", "final", "time"]);
+            let mut t = table(&retort::run::listing::RunInfo::HEADER);
             for r in &runs {
-                t.add_row(r.row());
+                for row in r.rows() {
+                    t.add_row(row);
+                }
             }
             println!("{t}");
         }
@@ -373,11 +415,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for p in &runs {
                 let info = retort::run::listing::RunInfo::load(p)?;
                 let metrics = retort::run::RunDir::open(p)?.read_metrics()?;
-                let last = metrics.iter().map(|l| l.stage).max().unwrap_or(0);
-                let lines: Vec<_> = metrics.iter().filter(|l| l.stage == last).collect();
-                series.push(retort::run::plot::Series::from_metrics(info.name, &lines));
+                series.extend(retort::run::plot::stage_series(&metrics, (runs.len() > 1).then_some(info.name.as_str())));
             }
-            retort::run::plot::curves(&series, "last stage of each run", &output)?;
+            retort::run::plot::curves(&series, "every stage of each run", &output)?;
             eprintln!("wrote {}", output.display());
         }
         Command::Docs { output } => {
@@ -512,12 +552,12 @@ fn real_main() -> ExitCode {
         retort::tensor::limits::set_memory_cap(bytes);
     }
     let script_result = match &cli.command {
-        Command::Run { script, resume, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
-            Some(prepare_run(script, resume, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
+        Command::Run { script, resume, use_current, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
+            Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
                 opts.report = report.clone();
                 opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
                 if !*quiet && std::io::stderr().is_terminal() {
-                    opts.progress = Some(progress_bars());
+                    opts.progress = Some(cli::progress_bars());
                 }
                 run_script(opts, script)
             }))
@@ -526,15 +566,17 @@ fn real_main() -> ExitCode {
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },
         )),
-        Command::Repl { sets, seed, config } => Some(cli::repl::run(&RunOptions {
+        Command::Repl { sets, seed, config, run_dir, no_record } => Some(cli::repl::run(&RunOptions {
             sets: sets.clone(),
             seed: *seed,
             config: config.clone(),
             search_path: retort_path(),
+            record: session_record(*no_record, run_dir, std::path::Path::new("repl")),
             ..Default::default()
         })),
-        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets } } => {
-            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), *seed, sets))
+        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets, run_dir, no_record } } => {
+            let record = session_record(*no_record, run_dir, notebook);
+            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), *seed, sets, record))
         }
         _ => None,
     };

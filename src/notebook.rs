@@ -97,7 +97,7 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
     let shown = input.display().to_string();
     let text = std::fs::read_to_string(input).map_err(|e| ScriptError::usage(&shown, format!("cannot read notebook: {e}")))?;
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let mut session = Session::new(opts, dir.clone())?;
+    let mut session = Session::start(opts, dir.clone(), &shown)?;
     let stem = output.file_stem().map_or("notebook".into(), |s| s.to_string_lossy().to_string());
     session.set_image_prefix(&format!("{stem}-"));
     let started = Instant::now();
@@ -172,8 +172,10 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
         }
     }
     let status = if ok { format!("all {ran} cells ran") } else { format!("a cell failed: cell {ran} of {}", all.len()) };
+    session.finish((!ok).then(|| status.clone()))?;
+    let record = session.run_dir().map_or(String::new(), |d| format!(" | recorded in {}", d.display()));
     let header = format!(
-        "{HEADER} retort {} | seed {} | {} UTC | {:.1} s | {status} -->\n",
+        "{HEADER} retort {} | seed {} | {} UTC | {:.1} s | {status}{record} -->\n",
         env!("CARGO_PKG_VERSION"),
         opts.seed,
         crate::run::now_utc(),

@@ -4,6 +4,7 @@
 
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::script::session::{Evaluated, Output, Session};
+use retort::run::recording::Record;
 use retort::script::{self, RunOptions, ScriptError};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -159,7 +160,7 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                 let text = session.borrow().script();
                 match retort::run::atomic_write(std::path::Path::new(arg), text.as_bytes()) {
                     Ok(()) => {
-                        let _ = writeln!(out, "saved {} inputs to {arg}", text.lines().filter(|l| !l.is_empty()).count());
+                        let _ = writeln!(out, "saved {} inputs to {arg} (run it with: retort run {arg})", session.borrow().inputs_run());
                     }
                     Err(e) => {
                         let _ = writeln!(err, "{e}");
@@ -168,9 +169,13 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
             }
             "runs" => match retort::run::listing::list(std::path::Path::new("runs")) {
                 Ok(runs) => {
+                    let mut t = super::table(&retort::run::listing::RunInfo::HEADER);
                     for r in runs {
-                        let _ = writeln!(out, "{}", r.row().join("  "));
+                        for row in r.rows() {
+                            t.add_row(row);
+                        }
                     }
+                    let _ = writeln!(out, "{t}");
                 }
                 Err(e) => {
                     let _ = writeln!(err, "{e}");
@@ -197,13 +202,43 @@ fn handle_script(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Writ
     true
 }
 
-/// Runs the REPL until `:quit`, Ctrl-D or the end of piped input.
+/// A folder removed when dropped: an unrecorded session's plots.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the REPL until `:quit`, Ctrl-D or the end of piped input. A recorded session's plots go
+/// to its run directory; an unrecorded one's to a temporary folder removed at the end.
 pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
-    let images = std::env::temp_dir().join(format!("retort-repl-{}", std::process::id()));
-    std::fs::create_dir_all(&images).map_err(|e| ScriptError::usage("repl", format!("{}: {e}", images.display())))?;
-    let session = Rc::new(RefCell::new(Session::new(opts, images)?));
+    let (images, _temporary) = match &opts.record {
+        Some(Record::New(dir)) => (dir.clone(), None),
+        _ => {
+            let dir = std::env::temp_dir().join(format!("retort-repl-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| ScriptError::usage("repl", format!("{}: {e}", dir.display())))?;
+            (dir.clone(), Some(TempDir(dir)))
+        }
+    };
+    let mut opts = opts.clone();
+    if std::io::stderr().is_terminal() {
+        opts.progress = Some(super::progress_bars());
+    }
+    let session = Rc::new(RefCell::new(Session::start(&opts, images, "repl")?));
+    if let Some(dir) = session.borrow().run_dir() {
+        eprintln!("recording this session in {} (--no-record turns it off)", dir.display());
+    }
     let interrupt = session.borrow().interrupt_handle();
     let _ = ctrlc::set_handler(move || interrupt.store(true, Ordering::SeqCst));
+    let result = read_inputs(&session);
+    let finished = session.borrow().finish(None);
+    result.and(finished)
+}
+
+/// Reads and handles inputs: piped lines, or the line editor's.
+fn read_inputs(session: &Rc<RefCell<Session>>) -> Result<(), ScriptError> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
 
     if !std::io::stdin().is_terminal() {
@@ -215,12 +250,12 @@ pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
             if incomplete(&buffer) {
                 continue;
             }
-            if !handle(&session, &std::mem::take(&mut buffer), &mut out, &mut err) {
+            if !handle(session, &std::mem::take(&mut buffer), &mut out, &mut err) {
                 break;
             }
         }
         if !buffer.trim().is_empty() {
-            handle(&session, &buffer, &mut out, &mut err);
+            handle(session, &buffer, &mut out, &mut err);
         }
         return Ok(());
     }
@@ -239,7 +274,7 @@ pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
         match editor.readline("retort> ") {
             Ok(line) => {
                 let _ = editor.add_history_entry(line.as_str());
-                if !handle(&session, &line, &mut out, &mut err) {
+                if !handle(session, &line, &mut out, &mut err) {
                     break;
                 }
             }

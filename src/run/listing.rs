@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// One run as `retort runs` lists it (the last stage stands for the run).
+/// One run as `retort runs` lists it: a row per stage.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub path: PathBuf,
@@ -21,24 +21,66 @@ impl RunInfo {
         Ok(RunInfo { path: path.to_path_buf(), name, config: dir.read_config()?, summary: dir.read_summary()? })
     }
 
-    /// The table row: name, date, script, teacher, student, T, alpha, best, final, time.
-    pub fn row(&self) -> Vec<String> {
-        let last = self.summary.stages.last();
-        let opt = |v: Option<f32>| v.map_or("-".to_string(), |x| format!("{x}"));
-        let pct = |v: f32| format!("{:.2}%", 100.0 * v);
+    /// The table's header: one row per stage of each run (see [`RunInfo::rows`]).
+    pub const HEADER: [&'static str; 12] =
+        ["run", "date", "script", "stage", "teacher", "student", "T", "alpha", "best on test", "final", "stage status", "run"];
+
+    /// The table rows, one per stage (the run's own fields on its first row only): the stage's
+    /// label, teacher, student, temperature and alpha (their schedules as written, where the
+    /// script gave closures), best and final test accuracy, and how the stage ended; the run's
+    /// time, or "unfinished", "interrupted" or "failed" (its error on a row of its own).
+    pub fn rows(&self) -> Vec<Vec<String>> {
         let script = Path::new(&self.config.script).file_name().map_or(self.config.script.clone(), |n| n.to_string_lossy().to_string());
-        vec![
-            self.name.clone(),
-            self.config.created.clone(),
-            script,
-            last.and_then(|s| s.teacher.clone()).unwrap_or("-".into()),
-            last.map_or("-".into(), |s| s.student.clone()),
-            opt(last.and_then(|s| s.temperature)),
-            opt(last.and_then(|s| s.alpha)),
-            last.map_or("-".into(), |s| pct(s.best_accuracy)),
-            last.map_or("-".into(), |s| pct(s.final_accuracy)),
-            if self.summary.finished { format!("{:.1} s", self.summary.seconds) } else { "unfinished".into() },
-        ]
+        let run = if self.summary.finished {
+            format!("{:.1} s", self.summary.seconds)
+        } else {
+            match &self.summary.error {
+                Some(e) if e.contains("interrupted") => "interrupted".into(),
+                Some(_) => "failed".into(),
+                None => "unfinished".into(),
+            }
+        };
+        let pct = |v: f32| format!("{:.2}%", 100.0 * v);
+        let mut rows: Vec<Vec<String>> = self
+            .summary
+            .stages
+            .iter()
+            .map(|s| {
+                let value = |key: &str, v: Option<f32>| match s.schedules.get(key) {
+                    Some(text) if v.is_none_or(|x| text.parse::<f32>().ok() != Some(x)) => short(text),
+                    _ => v.map_or("-".to_string(), |x| format!("{x}")),
+                };
+                let status = match &s.error {
+                    Some(e) => format!("{}: {}", s.status.as_str(), short(e)),
+                    None => s.status.as_str().to_string(),
+                };
+                vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    format!("{} {}", s.stage, s.label),
+                    s.teacher.clone().unwrap_or("-".into()),
+                    s.student.clone(),
+                    value("temperature", s.temperature),
+                    value("alpha", s.alpha),
+                    format!("{} (epoch {})", pct(s.best_accuracy), s.best_epoch),
+                    pct(s.final_accuracy),
+                    status,
+                    String::new(),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            rows.push(["", "", "", "-", "-", "-", "-", "-", "-", "-", "-", ""].map(String::from).to_vec());
+        }
+        rows[0][0] = self.name.clone();
+        rows[0][1] = self.config.created.clone();
+        rows[0][2] = script;
+        rows[0][11] = run;
+        if let (false, Some(e)) = (self.summary.finished, &self.summary.error) {
+            rows.push(vec![String::new(); 11].into_iter().chain([short(e)]).collect());
+        }
+        rows
     }
 
     /// Every comparable field, flattened: config (`seed`, `params.*`, ...) and per-stage results.
@@ -52,14 +94,31 @@ impl RunInfo {
         for s in &self.summary.stages {
             let p = format!("stage {}", s.stage);
             f.insert(format!("{p} label"), s.label.clone());
+            f.insert(format!("{p} status"), s.status.as_str().to_string());
+            if let Some(e) = &s.error {
+                f.insert(format!("{p} error"), e.clone());
+            }
             f.insert(format!("{p} epochs"), s.epochs.to_string());
-            f.insert(format!("{p} best accuracy"), format!("{:.2}%", 100.0 * s.best_accuracy));
+            f.insert(format!("{p} best accuracy (on {})", s.best_on), format!("{:.2}%", 100.0 * s.best_accuracy));
             f.insert(format!("{p} final accuracy"), format!("{:.2}%", 100.0 * s.final_accuracy));
             if let (Some(t), Some(a)) = (s.temperature, s.alpha) {
                 f.insert(format!("{p} T, alpha"), format!("{t}, {a}"));
             }
+            for (k, text) in &s.schedules {
+                f.insert(format!("{p} {k}"), text.clone());
+            }
         }
         f
+    }
+}
+
+/// A long text cut to one short table cell.
+fn short(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= 60 {
+        line
+    } else {
+        format!("{}...", line.chars().take(57).collect::<String>())
     }
 }
 

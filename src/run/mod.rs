@@ -2,12 +2,15 @@
 //! weights in safetensors with PyTorch names; exact resume.
 //!
 //! Layout of a run directory:
-//! - `config.yaml`: script path and content hash, seed, the resolved parameters, retort version
+//! - `config.yaml`: script path and content hash, seed, the resolved parameters (the script's
+//!   defaults merged with `--config` and `--set`), the given ones, retort version
+//! - `source/`: a copy of the script and of every local module it imported, so the run
+//!   directory reruns and resumes on its own (a REPL or notebook session: `transcript.rhai`)
 //! - `metrics.jsonl`: one JSON line per epoch of each training stage (a `fit` or `distill` call)
 //! - `checkpoints/last.safetensors`: weights, optimizer state, epoch and RNG state of the stage in progress
-//! - `checkpoints/best.safetensors`: the weights with the best test accuracy of that stage
+//! - `checkpoints/best-stage-N.safetensors`: the weights of stage N's best epoch (chosen on the test set)
 //! - `checkpoints/stage-N.safetensors`: the final weights of each finished stage
-//! - `summary.yaml`: one entry per finished stage
+//! - `summary.yaml`: one entry per stage (finished, failed with its error, or interrupted)
 //! - `curves.png`: train loss and test accuracy per epoch of every stage
 
 pub mod checkpoint;
@@ -75,22 +78,63 @@ impl MetricsLine {
     }
 }
 
-/// What a finished stage leaves in `summary.yaml`.
+/// How a stage ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    /// It ran all its epochs (or its `on_epoch` closure stopped it).
+    #[default]
+    Finished,
+    /// An error stopped it (a non-finite loss, a failing closure); `error` says which.
+    Failed,
+    /// Ctrl-C (or a notebook kernel's interrupt) stopped it between batches.
+    Interrupted,
+}
+
+impl StageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Finished => "finished",
+            StageStatus::Failed => "failed",
+            StageStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a stage leaves in `summary.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     pub stage: usize,
     pub label: String,
     pub kind: String,
+    #[serde(default)]
+    pub status: StageStatus,
+    /// Why a failed stage failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub student: String,
     pub teacher: Option<String>,
     pub loss: String,
+    /// Temperature and alpha of the last epoch (see `schedules` when they changed).
     pub temperature: Option<f32>,
     pub alpha: Option<f32>,
+    /// The temperature, alpha, learning-rate schedule and filter as the script wrote them
+    /// (source text; `closure` where retort could not find it), for the options given.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub schedules: std::collections::BTreeMap<String, String>,
+    /// Epochs completed.
     pub epochs: usize,
     pub best_accuracy: f32,
     pub best_epoch: usize,
+    /// The data part "best" was chosen on: `test` (there is no validation split yet).
+    #[serde(default = "best_on_test")]
+    pub best_on: String,
     pub final_accuracy: f32,
     pub seconds: f64,
+}
+
+fn best_on_test() -> String {
+    "test".into()
 }
 
 /// `summary.yaml`.
@@ -98,6 +142,9 @@ pub struct StageSummary {
 pub struct Summary {
     pub stages: Vec<StageSummary>,
     pub finished: bool,
+    /// What stopped an unfinished run: its error, or the interrupt and the command that resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub seconds: f64,
 }
 
@@ -113,8 +160,51 @@ pub struct RunConfig {
     pub config_file: Option<String>,
     /// `--set` pairs as given.
     pub sets: Vec<String>,
-    /// The merged parameters the script saw.
+    /// The parameters the script ran with: its `defaults(...)` merged with `--config` and
+    /// `--set` (before any `defaults` call ran: the given ones).
     pub params: serde_yaml::Value,
+    /// `--config` and `--set` merged, as given: what `--resume` runs the script with again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given: Option<serde_yaml::Value>,
+    /// What was recorded: `script` (`retort run`), `repl` or `notebook`.
+    #[serde(default = "kind_script")]
+    pub kind: String,
+    /// The script's absolute path when it ran (to tell whether it changed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_path: Option<String>,
+    /// The files under `source/`: the script first, then the local modules it imported (by
+    /// their `import` path); stdlib recipes are embedded in retort `retort_version`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+fn kind_script() -> String {
+    "script".into()
+}
+
+impl RunConfig {
+    /// A config for a new run of `script` (a path, or `repl`, or a notebook's path).
+    pub fn new(kind: &str, script: &str, script_hash: &str, seed: u64, config_file: Option<String>, sets: Vec<String>, given: serde_yaml::Value) -> Self {
+        RunConfig {
+            retort_version: env!("CARGO_PKG_VERSION").into(),
+            script: script.into(),
+            script_hash: script_hash.into(),
+            seed,
+            created: now_utc(),
+            config_file,
+            sets,
+            params: given.clone(),
+            given: Some(given),
+            kind: kind.into(),
+            script_path: None,
+            sources: vec![],
+        }
+    }
+
+    /// The parameters to run the script with again: the given ones (older records kept only those, as `params`).
+    pub fn given_params(&self) -> &serde_yaml::Value {
+        self.given.as_ref().unwrap_or(&self.params)
+    }
 }
 
 /// A run directory.
@@ -145,6 +235,24 @@ impl RunDir {
         self.path.join("checkpoints").join(name)
     }
 
+    /// The folder of the recorded script and its modules.
+    pub fn source_dir(&self) -> PathBuf {
+        self.path.join("source")
+    }
+
+    /// Copies `text` to `source/<rel>` (a relative path without `..`); false when `rel` has no place there.
+    pub fn write_source(&self, rel: &str, text: &str) -> Result<bool> {
+        let r = Path::new(rel);
+        if r.is_absolute() || r.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Ok(false);
+        }
+        let target = self.source_dir().join(r);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        atomic_write(&target, text.as_bytes()).map(|_| true)
+    }
+
     pub fn write_config(&self, c: &RunConfig) -> Result<()> {
         let text = serde_yaml::to_string(c).map_err(|e| Error::file(self.path.join("config.yaml"), e.to_string()))?;
         atomic_write(&self.path.join("config.yaml"), text.as_bytes())
@@ -170,10 +278,12 @@ impl RunDir {
             .collect()
     }
 
-    /// Rewrites `metrics.jsonl` with `lines` (atomically).
+    /// Rewrites `metrics.jsonl` with `lines` (atomically), in stage order.
     pub fn write_metrics(&self, lines: &[MetricsLine]) -> Result<()> {
+        let mut sorted: Vec<&MetricsLine> = lines.iter().collect();
+        sorted.sort_by_key(|l| l.stage);
         let mut text = String::new();
-        for l in lines {
+        for l in sorted {
             text.push_str(&serde_json::to_string(l).expect("metrics serialize"));
             text.push('\n');
         }

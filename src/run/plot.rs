@@ -51,7 +51,9 @@ pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
         let (left, right) = root.split_horizontally(WIDTH / 2);
         let max_epoch = series.iter().flat_map(|s| s.loss.iter().map(|p| p.0)).fold(1.0, f64::max);
         let max_loss = series.iter().flat_map(|s| s.loss.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(1e-3, f64::max);
-        let panels = [(left, "train loss", 0.0..max_loss * 1.05, true), (right, "test accuracy (%)", 0.0..100.0, false)];
+        // accuracy on an axis around the data, so 1-2 points between methods show
+        let accuracy = fit_range(series.iter().flat_map(|s| s.accuracy.iter().map(|p| p.1)), 0.5, (0.0, 100.0));
+        let panels = [(left, "train loss", 0.0..max_loss * 1.05, true), (right, "test accuracy (%)", accuracy, false)];
         for (area, label, range, is_loss) in panels {
             let mut chart = ChartBuilder::on(&area)
                 .margin(12)
@@ -140,16 +142,32 @@ pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// `curves.png` for a run: one series per stage.
-pub fn run_curves(metrics: &[MetricsLine], title: &str, path: &Path) -> Result<()> {
+/// One series per stage of a run's metrics, named by the stage's label (after `run: ` when given).
+pub fn stage_series(metrics: &[MetricsLine], run: Option<&str>) -> Vec<Series> {
     let mut stages: Vec<usize> = metrics.iter().map(|l| l.stage).collect();
     stages.dedup();
-    let series: Vec<Series> = stages
+    stages
         .iter()
         .map(|k| {
             let lines: Vec<&MetricsLine> = metrics.iter().filter(|l| l.stage == *k).collect();
-            Series::from_metrics(lines.first().map_or(format!("stage {k}"), |l| l.label.clone()), &lines)
+            let label = lines.first().map_or(format!("stage {k}"), |l| l.label.clone());
+            Series::from_metrics(run.map_or(label.clone(), |r| format!("{r}: {label}")), &lines)
         })
-        .collect();
-    curves(&series, title, path)
+        .collect()
+}
+
+/// `curves.png` for a run: one series per stage.
+pub fn run_curves(metrics: &[MetricsLine], title: &str, path: &Path) -> Result<()> {
+    curves(&stage_series(metrics, None), title, path)
+}
+
+/// An axis range around `values` (finite ones), padded by a tenth of their spread and at least
+/// `min_pad`, kept within `limits`: a difference of one or two points stays visible.
+fn fit_range(values: impl Iterator<Item = f64>, min_pad: f64, limits: (f64, f64)) -> std::ops::Range<f64> {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return limits.0..limits.1;
+    }
+    let pad = ((hi - lo) * 0.1).max(min_pad);
+    (lo - pad).max(limits.0)..(hi + pad).min(limits.1)
 }

@@ -4,27 +4,32 @@
 //! resume the script runs again from the top: finished stages load their final weights and
 //! history instead of training; the stage in progress continues from `last.safetensors`.
 
-use super::{weights, Checkpoint, MetricsLine, RunConfig, RunDir, SafeTensors, StageSummary};
+use super::{weights, Checkpoint, MetricsLine, RunConfig, RunDir, SafeTensors, StageStatus, StageSummary};
 use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::train::{Control, EpochRecord, Hooks, Trainer};
 use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::Path;
 
-/// The run directory of a `retort run`, shared by the script's training calls.
 /// Where a run is recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// A new run directory at this path.
     New(std::path::PathBuf),
-    /// The run recorded here, to continue after an interruption.
-    Resume(std::path::PathBuf),
+    /// The run recorded here, to continue after an interruption. `current`: the script on disk
+    /// has changed since and the user chose it over the recorded copy (`--use-current`).
+    Resume { dir: std::path::PathBuf, current: bool },
 }
 
+/// The run directory of a script run or a session, shared by its training calls.
 pub struct Recording {
     pub dir: RunDir,
     /// Continue an interrupted run instead of starting fresh.
     pub resume: bool,
     stages: Cell<usize>,
+    /// The failed stage a resume replayed last (its recorded error stays as it was).
+    replayed_failure: Cell<Option<usize>>,
 }
 
 /// What the record says about one stage.
@@ -33,40 +38,68 @@ pub struct StageInfo<'a> {
     pub label: String,
     pub teacher: Option<&'a Model>,
     pub loss: &'a str,
+    /// Schedules and the filter as the script wrote them (option name to source text).
+    pub schedules: BTreeMap<String, String>,
+}
+
+/// How a stage's training ended.
+pub struct StageRun {
+    /// The epochs completed; after an interrupt, the partial epoch last (`partial`), unrecorded.
+    pub history: Vec<EpochRecord>,
+    pub interrupted: bool,
 }
 
 impl Recording {
     pub fn new(dir: RunDir, resume: bool) -> Self {
-        Recording { dir, resume, stages: Cell::new(0) }
+        Recording { dir, resume, stages: Cell::new(0), replayed_failure: Cell::new(None) }
     }
 
-    /// Opens where `record` says: a new run directory gets `config` (made only then); a run to
-    /// resume must have been recorded from a script with `script_hash`, and its recorded
-    /// config comes back, for the parameters and seed it ran with.
-    pub fn start(record: &Record, script_hash: &str, config: impl FnOnce() -> RunConfig) -> Result<(Recording, RunConfig)> {
-        match record {
-            Record::New(path) => {
-                let dir = RunDir::create(path)?;
-                let config = config();
-                dir.write_config(&config)?;
-                Ok((Recording::new(dir, false), config))
-            }
-            Record::Resume(path) => {
-                let dir = RunDir::open(path)?;
-                let recorded = dir.read_config()?;
-                if recorded.script_hash != script_hash {
-                    return Err(Error::file(
-                        path,
-                        format!(
-                            "{} changed since the run in {} was recorded; resume needs the same script",
-                            recorded.script,
-                            path.display()
-                        ),
-                    ));
-                }
-                Ok((Recording::new(dir, true), recorded))
-            }
+    /// Makes a new run directory at `path` holding `config`.
+    pub fn create(path: &Path, config: &RunConfig) -> Result<Recording> {
+        let dir = RunDir::create(path)?;
+        dir.write_config(config)?;
+        Ok(Recording::new(dir, false))
+    }
+
+    /// Opens the run recorded at `path` to continue it, with the config it was recorded with.
+    pub fn open(path: &Path) -> Result<(Recording, RunConfig)> {
+        let dir = RunDir::open(path)?;
+        let config = dir.read_config()?;
+        Ok((Recording::new(dir, true), config))
+    }
+
+    /// Records the parameters the script ran with (its defaults merged with the given ones).
+    pub fn record_params(&self, params: serde_yaml::Value) -> Result<()> {
+        let mut config = self.dir.read_config()?;
+        if config.params != params {
+            config.params = params;
+            self.dir.write_config(&config)?;
         }
+        Ok(())
+    }
+
+    /// Ends the run: finished, or stopped by `error` (which `retort runs` then shows).
+    pub fn finish(&self, seconds: f64, error: Option<String>) -> Result<()> {
+        let mut summary = self.dir.read_summary()?;
+        summary.finished = error.is_none();
+        summary.error = error;
+        summary.seconds += seconds;
+        self.dir.write_summary(&summary)
+    }
+
+    /// Replaces the recorded error of the latest stage (a failing closure's message, which the
+    /// trainer only knew as "a script hook failed").
+    pub fn set_stage_error(&self, message: &str) -> Result<()> {
+        let k = self.stages.get();
+        if self.replayed_failure.get() == Some(k) {
+            return Ok(());
+        }
+        let mut summary = self.dir.read_summary()?;
+        match summary.stages.iter_mut().find(|s| s.stage == k && s.status == StageStatus::Failed) {
+            Some(s) => s.error = Some(message.to_string()),
+            None => return Ok(()),
+        }
+        self.dir.write_summary(&summary)
     }
 
     /// How many stages the script has started so far (the number of the latest).
@@ -79,34 +112,59 @@ impl Recording {
         SafeTensors::read(path).ok()?.metadata.get("stage")?.parse().ok()
     }
 
-    /// Runs (or resumes, or replays) the next stage with `trainer` training `student`.
-    pub fn stage(&self, trainer: &mut Trainer, student: &Model, info: StageInfo, hooks: &mut dyn Hooks) -> Result<Vec<EpochRecord>> {
+    /// Runs (or resumes, or replays) the next stage with `trainer` training `student`. A stage
+    /// that fails is recorded with its error and its last epoch before the error is returned; an
+    /// interrupted one is recorded as such, its partial epoch neither logged nor checkpointed,
+    /// so `--resume` continues from the last whole epoch exactly.
+    pub fn stage(&self, trainer: &mut Trainer, student: &Model, info: StageInfo, hooks: &mut dyn Hooks) -> Result<StageRun> {
         let k = self.stages.get() + 1;
         self.stages.set(k);
         let final_path = self.dir.checkpoint(&format!("stage-{k}.safetensors"));
         let last_path = self.dir.checkpoint("last.safetensors");
-        let best_path = self.dir.checkpoint("best.safetensors");
+        let best_path = self.dir.checkpoint(&format!("best-stage-{k}.safetensors"));
         let mut metrics = self.dir.read_metrics()?;
 
-        // a finished stage: its weights and history, no training
+        // a finished stage: its weights and history, no training; a failed one: its weights at
+        // the failure and its error again, so the script goes on as it did
         if self.resume && final_path.exists() {
             weights::load(student, &final_path)?;
-            return Ok(metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect());
+            let history = metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect();
+            let summary = self.dir.read_summary()?;
+            if let Some(failed) = summary.stages.iter().find(|s| s.stage == k && s.status == StageStatus::Failed) {
+                self.replayed_failure.set(Some(k));
+                let why = failed.error.clone().unwrap_or_default();
+                return Err(Error::invalid("resume", format!("this stage failed when the run was recorded: {why}")));
+            }
+            return Ok(StageRun { history, interrupted: false });
         }
         let (mut best, mut best_epoch) = (f32::NEG_INFINITY, 0);
         if self.resume && last_path.exists() && Self::checkpoint_stage(&last_path) == Some(k) {
             let ckpt = Checkpoint::load(student, &last_path)?;
             trainer.restore(&ckpt.trainer)?;
             (best, best_epoch) = (ckpt.best_accuracy, ckpt.best_epoch);
-            metrics.retain(|l| l.stage < k || (l.stage == k && l.record.epoch <= ckpt.trainer.epoch));
+            metrics.retain(|l| l.stage != k || l.record.epoch <= ckpt.trainer.epoch);
         } else {
-            metrics.retain(|l| l.stage < k);
+            metrics.retain(|l| l.stage != k);
         }
         self.dir.write_metrics(&metrics)?;
         let mut history: Vec<EpochRecord> = metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect();
+        let mut status = StageStatus::Finished;
+        let mut failure = None;
 
         while trainer.epoch() < trainer.config().epochs {
-            let (record, control) = trainer.run_epoch(hooks)?;
+            let (record, control) = match trainer.run_epoch(hooks) {
+                Ok(r) => r,
+                Err(e) => {
+                    (status, failure) = (StageStatus::Failed, Some(e));
+                    break;
+                }
+            };
+            if record.partial {
+                // stopped between batches: what was trained is the caller's, not the record's
+                history.push(record);
+                status = StageStatus::Interrupted;
+                break;
+            }
             // log
             metrics.push(MetricsLine::new(k, &info.label, &record));
             self.dir.write_metrics(&metrics)?;
@@ -127,27 +185,37 @@ impl Recording {
                 break;
             }
         }
-        // stop
-        weights::save(student, &final_path)?;
+        // stop: the final weights, or those at the failure (what later stages started from)
+        if status != StageStatus::Interrupted {
+            weights::save(student, &final_path)?;
+        }
         let mut summary = self.dir.read_summary()?;
         summary.stages.retain(|s| s.stage < k);
-        let last = history.last();
+        let whole: Vec<&EpochRecord> = history.iter().filter(|r| !r.partial).collect();
+        let last = whole.last();
         summary.stages.push(StageSummary {
             stage: k,
             label: info.label,
             kind: info.kind.into(),
+            status,
+            error: failure.as_ref().map(|e| e.to_string()),
             student: student.arch().into(),
             teacher: info.teacher.map(|t| t.arch().to_string()),
             loss: info.loss.into(),
             temperature: last.and_then(|r| r.temperature),
             alpha: last.and_then(|r| r.alpha),
-            epochs: history.len(),
+            schedules: info.schedules,
+            epochs: whole.len(),
             best_accuracy: best.max(0.0),
             best_epoch,
+            best_on: "test".into(),
             final_accuracy: last.map_or(0.0, |r| r.test_accuracy),
-            seconds: history.iter().map(|r| r.seconds).sum(),
+            seconds: whole.iter().map(|r| r.seconds).sum(),
         });
         self.dir.write_summary(&summary)?;
-        Ok(history)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(StageRun { history, interrupted: status == StageStatus::Interrupted }),
+        }
     }
 }

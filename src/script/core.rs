@@ -6,7 +6,6 @@ use super::output::Output as Emitted;
 use super::params::Params;
 use super::state::State;
 use super::{engine, Output, RunOptions};
-use crate::run::recording::Recording;
 use rhai::{Engine, Scope, INT};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -33,14 +32,13 @@ pub struct Core {
     pub scope: Scope<'static>,
 }
 
-/// Sets up a run or a session: the seed stream, `params`, the device, the progress display,
-/// the run record and the interrupt flag, then the engine and the scope every input runs in.
-pub fn start(opts: &RunOptions, params: Params, recording: Option<Recording>, interrupt: Arc<AtomicBool>, io: Io) -> Core {
+/// Sets up a run or a session: the seed stream, `params`, the device, the progress display
+/// and the interrupt flag (the run record comes once the script compiles), then the engine and the scope every input runs in.
+pub fn start(opts: &RunOptions, params: Params, interrupt: Arc<AtomicBool>, io: Io) -> Core {
     let mut state = State::new(opts.seed, interrupt);
     state.params = params;
     state.device = opts.device;
     state.progress = opts.progress.clone();
-    state.recording = recording;
     state.emit = Some(io.emit);
     state.image_dir = io.image_dir;
     let state = Rc::new(state);

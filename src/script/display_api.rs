@@ -129,7 +129,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
             let mut r = st.report.borrow_mut();
             r.push_str(text);
             r.push('\n');
-            if st.recording.is_none() {
+            if st.recording().is_none() {
                 st.emit(Output::Text(text.to_string()));
             }
         }
@@ -172,7 +172,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         engine,
         "run_dir",
         "The run directory this script records into, or \"\" when it is not recorded.\n```rhai\nprint(run_dir());\n```",
-        move || { st.recording.as_ref().map_or(String::new(), |r| r.dir.path.display().to_string()) }
+        move || { st.recording().map_or(String::new(), |r| r.dir.path.display().to_string()) }
     );
     let st = state.clone();
     def!(engine, "plot_lines", "Draws named series of points as a PNG called `file` in the run directory and returns the file name\n\

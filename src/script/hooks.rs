@@ -44,6 +44,13 @@ pub fn record_map(r: &EpochRecord) -> Map {
     m.insert("filtered".into(), Dynamic::from_int(r.filtered as INT));
     m.insert("empty_filter_batches".into(), Dynamic::from_int(r.empty_filter_batches as INT));
     m.insert("mean_weight".into(), f(r.mean_weight));
+    let range = |v: Option<[f32; 2]>| v.map_or(Dynamic::UNIT, |[lo, hi]| Dynamic::from_array(vec![f(lo), f(hi)]));
+    m.insert("lr_range".into(), range(r.lr_range));
+    m.insert("temperature_range".into(), range(r.temperature_range));
+    m.insert("alpha_range".into(), range(r.alpha_range));
+    if r.partial {
+        m.insert("partial".into(), true.into());
+    }
     m.insert("seconds".into(), Dynamic::from_float(r.seconds));
     m
 }
@@ -107,16 +114,26 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
         })
     }
 
-    /// Re-raises what stopped training: a script error, an interrupt, or a library error.
-    pub fn finish<T>(self, r: crate::Result<T>) -> Res<T> {
-        if let Some(e) = self.error {
+    /// Re-raises what stopped training: a script error, or a library error. An interrupt is an
+    /// error in a script run (the run stops, to be resumed); a session (REPL, notebook) gets
+    /// back what was trained, marked interrupted.
+    pub fn finish<T>(&mut self, r: crate::Result<T>) -> Res<T> {
+        if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if self.interrupted {
+        if self.interrupted && !self.state.interactive.get() {
             return err(format!("{}: interrupted (Ctrl-C)", self.op));
+        }
+        if self.interrupted {
+            // the flag stays set: the rest of the input stops, as after Ctrl-C anywhere
+            self.state.emit(super::output::Output::Text(format!(
+                "{}: interrupted (Ctrl-C): the model keeps what was trained, and the result has interrupted: true with the epochs so far (the partial one last)",
+                self.op
+            )));
         }
         r.map_err(|e| format!("{}: {e}", self.op).into())
     }
+
 
     fn eval_sched(&mut self, s: &Sched, key: &str, epoch: usize, step: usize) -> Res<f32> {
         match s {

@@ -17,6 +17,7 @@ mod optim_api;
 pub mod output;
 mod params;
 pub mod session;
+mod source_text;
 mod state;
 mod tensor_api;
 mod tensor_math;
@@ -90,7 +91,7 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     tensor_math::register(&mut engine);
     train_api::register(&mut engine, state);
     display_api::register(&mut engine, state);
-    engine.set_module_resolver(modules::Resolver::new(dirs));
+    engine.set_module_resolver(modules::Resolver::new(dirs, state));
     engine
 }
 
@@ -180,7 +181,7 @@ pub fn check(path: &Path, opts: &RunOptions) -> Result<(), ScriptError> {
     let params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(&file, m))?;
     let io =
         core::Io { out: Rc::new(RefCell::new(|_: &str| {})), emit: Rc::new(|_| {}), import_dirs: import_dirs(path, opts), image_dir: None };
-    let core = core::start(opts, params, None, Arc::new(AtomicBool::new(false)), io);
+    let core = core::start(opts, params, Arc::new(AtomicBool::new(false)), io);
     let ast = compile(&core.engine, &file, &source, &core.scope, &core.state.params)?;
     // only a literal defaults map can be checked without running the script: say so rather
     // than pass keys that `retort run` may refuse
@@ -257,7 +258,42 @@ pub fn run(path: &Path, opts: &RunOptions, out: Output, interrupt: Arc<AtomicBoo
     run_source(&path.display().to_string(), &source, import_dirs(path, opts), opts, out, interrupt)
 }
 
-/// Runs script text (named `file` in errors) with imports searched in `dirs`.
+/// The parameters as YAML, for the run record.
+pub(crate) fn params_yaml(map: &Map) -> serde_yaml::Value {
+    rhai::serde::from_dynamic(&Dynamic::from_map(map.clone())).unwrap_or(serde_yaml::Value::Null)
+}
+
+/// Copies the local modules imported so far into the run record's `source/` (the script's
+/// own folder layout, so the copy resolves its imports the same way); a module outside the
+/// script's folder gets a warning instead.
+fn record_sources(rec: &Recording, state: &State) -> crate::Result<()> {
+    let mut config = rec.dir.read_config()?;
+    let before = config.sources.len();
+    for (rel, file) in state.imported.borrow().iter() {
+        if config.sources.contains(rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| crate::Error::io(file, e))?;
+        if rec.dir.write_source(rel, &text)? {
+            config.sources.push(rel.clone());
+        } else {
+            state.emit(output::Output::Text(format!(
+                "warning: import \"{rel}\" ({}) lies outside the script's folder, so the run record holds no copy of it",
+                file.display()
+            )));
+            config.sources.push(rel.clone());
+        }
+    }
+    if config.sources.len() != before {
+        rec.dir.write_config(&config)?;
+    }
+    Ok(())
+}
+
+/// Runs script text (named `file` in errors) with imports searched in `dirs`. With a run
+/// record, the directory is made only once the script compiles; it holds a copy of the script
+/// and its local modules, the parameters it ran with, and how it ended (an error, an interrupt
+/// with the command that resumes it).
 pub fn run_source(
     file: &str,
     source: &str,
@@ -266,31 +302,29 @@ pub fn run_source(
     out: Output,
     interrupt: Arc<AtomicBool>,
 ) -> Result<(), ScriptError> {
+    use crate::run::recording::Record;
     let started = std::time::Instant::now();
-    let mut recording = None;
+    let usage = |e: crate::Error| ScriptError::usage(file, e.to_string());
+    let script_hash = crate::run::content_hash(source);
     // parameters: from the run being resumed, or from --config and --set
     let mut params = params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage(file, m))?;
-    if let Some(record) = &opts.record {
-        let value: serde_yaml::Value = rhai::serde::from_dynamic(&Dynamic::from_map(params.map.clone())).unwrap_or(serde_yaml::Value::Null);
-        let script_hash = crate::run::content_hash(source);
-        let config = || RunConfig {
-            retort_version: env!("CARGO_PKG_VERSION").into(),
-            script: file.into(),
-            script_hash: script_hash.clone(),
-            seed: opts.seed,
-            created: crate::run::now_utc(),
-            config_file: opts.config.as_ref().map(|p| p.display().to_string()),
-            sets: opts.sets.clone(),
-            params: value,
-        };
-        let (run, recorded) = Recording::start(record, &script_hash, config).map_err(|e| ScriptError::usage(file, e.to_string()))?;
-        if run.resume {
-            // the parameters the run was recorded with
-            let d: Dynamic = rhai::serde::to_dynamic(&recorded.params).map_err(|e| ScriptError::usage(file, e.to_string()))?;
-            params.map = d.try_cast::<Map>().unwrap_or_default();
+    let mut resumed = None;
+    if let Some(Record::Resume { dir, current }) = &opts.record {
+        let (rec, recorded) = Recording::open(dir).map_err(usage)?;
+        if recorded.script_hash != script_hash && !current {
+            return Err(ScriptError::usage(
+                file,
+                format!(
+                    "{file} is not the script the run in {} was recorded with; resume from its copy (retort run --resume {0}), or add --use-current to resume with this one",
+                    dir.display()
+                ),
+            ));
         }
-        recording = Some(run);
+        let d: Dynamic = rhai::serde::to_dynamic(recorded.given_params()).map_err(|e| ScriptError::usage(file, e.to_string()))?;
+        params.map = d.try_cast::<Map>().unwrap_or_default();
+        resumed = Some(rec);
     }
+    let given = params_yaml(&params.map);
     // a script prints tables as Markdown and names the images it wrote
     let printer = out.clone();
     let emit = Rc::new(move |o| match o {
@@ -298,37 +332,105 @@ pub fn run_source(
         output::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
         output::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
     });
-    let image_dir = recording.as_ref().map(|r: &Recording| r.dir.path.clone());
-    let core::Core { state, engine, mut scope } =
-        core::start(opts, params, recording, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
+    let image_dir = match &opts.record {
+        Some(Record::New(path)) | Some(Record::Resume { dir: path, .. }) => Some(path.clone()),
+        None => None,
+    };
+    let core::Core { state, engine, mut scope } = core::start(opts, params, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
+    state.sources.borrow_mut().insert(file.to_string(), source.to_string());
     let ast = compile(&engine, file, source, &scope, &state.params)?;
-    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| ScriptError::from_eval(file, source, &e))?;
-    if let Some(message) = state.undeclared_params() {
-        return Err(ScriptError::failure(file, message));
+    check_run_dir_calls(file, source, &ast, opts.record.is_some(), "retort run --no-record")?;
+    // the script compiles: now the run directory
+    let recording = match (&opts.record, resumed) {
+        (Some(Record::New(path)), _) => {
+            let mut config =
+                RunConfig::new("script", file, &script_hash, opts.seed, opts.config.as_ref().map(|p| p.display().to_string()), opts.sets.clone(), given);
+            config.script_path = std::fs::canonicalize(file).ok().map(|p| p.display().to_string());
+            let name = Path::new(file).file_name().map_or("script.rhai".into(), |n| n.to_string_lossy().to_string());
+            config.sources = vec![name.clone()];
+            let rec = Recording::create(path, &config).map_err(usage)?;
+            rec.dir.write_source(&name, source).map_err(usage)?;
+            Some(rec)
+        }
+        (_, Some(rec)) => Some(rec),
+        _ => None,
+    };
+    if let Some(rec) = recording {
+        record_sources(&rec, &state).map_err(usage)?;
+        let _ = state.recording.set(rec);
     }
-    if let Some(rec) = &state.recording {
-        let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
-        let mut summary = rec.dir.read_summary().map_err(fail)?;
-        summary.finished = true;
-        summary.seconds += started.elapsed().as_secs_f64();
-        rec.dir.write_summary(&summary).map_err(fail)?;
-        let report = state.report.borrow();
-        if !report.is_empty() {
-            crate::run::atomic_write(&rec.dir.path.join("report.md"), report.as_bytes()).map_err(fail)?;
+    let result = engine
+        .run_ast_with_scope(&mut scope, &ast)
+        .map_err(|e| ScriptError::from_eval(file, source, &e))
+        .and_then(|_| state.undeclared_params().map_or(Ok(()), |m| Err(ScriptError::failure(file, m))));
+    let Some(rec) = state.recording() else { return result };
+    let fail = |e: crate::Error| ScriptError::usage(file, e.to_string());
+    record_sources(rec, &state).map_err(fail)?;
+    let result = result.map_err(|mut e| {
+        if state.interrupted() {
+            e.message = format!("{}; resume with: retort run --resume {}", e.message, rec.dir.path.display());
         }
-        if let Some(target) = &opts.report {
-            let name = Path::new(file).file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
-            let sets: String = opts.sets.iter().map(|s| format!(" --set {s}")).collect();
-            let provenance = format!(
-                "_Generated by `retort run {file}{sets}{}` (retort {}) on {}; run records in `{}` (see `retort runs compare`)._",
-                if opts.seed == 0 { String::new() } else { format!(" --seed {}", opts.seed) },
-                env!("CARGO_PKG_VERSION"),
-                crate::run::now_utc(),
-                rec.dir.path.display()
-            );
-            let section = crate::run::report::section(&name, &report, &provenance, summary.seconds);
-            crate::run::report::publish(target, &name, &section, &rec.dir.path, &state.report_images.borrow()).map_err(fail)?;
-        }
+        e
+    });
+    rec.finish(started.elapsed().as_secs_f64(), result.as_ref().err().map(|e| e.message.clone())).map_err(fail)?;
+    result?;
+    let summary = rec.dir.read_summary().map_err(fail)?;
+    let report = state.report.borrow();
+    if !report.is_empty() {
+        crate::run::atomic_write(&rec.dir.path.join("report.md"), report.as_bytes()).map_err(fail)?;
+    }
+    if let Some(target) = &opts.report {
+        let name = Path::new(file).file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
+        let sets: String = opts.sets.iter().map(|s| format!(" --set {s}")).collect();
+        let provenance = format!(
+            "_Generated by `retort run {file}{sets}{}` (retort {}) on {}; run records in `{}` (see `retort runs compare`)._",
+            if opts.seed == 0 { String::new() } else { format!(" --seed {}", opts.seed) },
+            env!("CARGO_PKG_VERSION"),
+            crate::run::now_utc(),
+            rec.dir.path.display()
+        );
+        let section = crate::run::report::section(&name, &report, &provenance, summary.seconds);
+        crate::run::report::publish(target, &name, &section, &rec.dir.path, &state.report_images.borrow()).map_err(fail)?;
     }
     Ok(())
+}
+
+/// The built-ins that write into the run directory.
+const WRITES_RUN_DIR: &[(&str, &str)] = &[
+    ("save_weights", "the weights are saved inside the run directory"),
+    ("plot_lines", "the image is written inside the run directory"),
+];
+
+/// Refuses, before anything runs, a call that needs the run directory in a run without one,
+/// so `save_weights` does not fail after all the training (`how`: the flag that turned it off).
+fn check_run_dir_calls(file: &str, source: &str, ast: &rhai::AST, recorded: bool, how: &str) -> Result<(), ScriptError> {
+    use rhai::{ASTNode, Expr, Stmt};
+    if recorded {
+        return Ok(());
+    }
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => Some((call.name.as_str(), *pos)),
+            Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => Some((call.name.as_str(), *pos)),
+            _ => None,
+        };
+        if let Some((name, pos)) = call {
+            if let Some((n, why)) = WRITES_RUN_DIR.iter().find(|(n, _)| *n == name) {
+                found = Some((*n, *why, pos));
+                return false;
+            }
+        }
+        true
+    });
+    match found {
+        None => Ok(()),
+        Some((name, why, pos)) => Err(ScriptError::at_position(
+            file,
+            source,
+            pos,
+            format!("{name}: this run has no run directory ({how}) and {why}; record the run, or remove the call"),
+            ErrorKind::Usage,
+        )),
+    }
 }

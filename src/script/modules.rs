@@ -1,7 +1,9 @@
 //! Resolving `import "name"`: the embedded stdlib first, then the script's folder, then RETORT_PATH.
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+use super::state::State;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -19,15 +21,19 @@ pub const STDLIB: &[(&str, &str)] = &[
 pub struct Resolver {
     dirs: Vec<PathBuf>,
     cache: RefCell<HashMap<String, Shared<Module>>>,
+    /// Where the local files loaded and the modules' source texts are noted (the run record
+    /// copies the files; a stage's schedules are quoted from the texts).
+    state: Rc<State>,
 }
 
 impl Resolver {
-    /// `dirs`: the script's folder, then the folders of `RETORT_PATH`.
-    pub fn new(dirs: Vec<PathBuf>) -> Self {
-        Resolver { dirs, cache: RefCell::new(HashMap::new()) }
+    /// `dirs`: the script's folder, then the folders of `RETORT_PATH`; what it loads is noted in `state`.
+    pub fn new(dirs: Vec<PathBuf>, state: &Rc<State>) -> Self {
+        Resolver { dirs, cache: RefCell::new(HashMap::new()), state: state.clone() }
     }
 
     fn compile(&self, engine: &Engine, name: &str, source: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        self.state.sources.borrow_mut().insert(name.to_string(), source.to_string());
         let mut ast = engine.compile(source).map_err(|e| Box::new(EvalAltResult::ErrorInModule(name.into(), e.into(), pos)))?;
         ast.set_source(name);
         let module =
@@ -49,6 +55,7 @@ impl ModuleResolver for Resolver {
                 return Err(EvalAltResult::ErrorModuleNotFound(path.into(), pos).into());
             };
             let src = std::fs::read_to_string(&found).map_err(|e| format!("import '{path}': cannot read {}: {e}", found.display()))?;
+            self.state.imported.borrow_mut().push((file.clone(), found.clone()));
             self.compile(engine, path, &src, pos)?
         };
         self.cache.borrow_mut().insert(path.to_string(), module.clone());

@@ -59,7 +59,8 @@ fn collect_sources(map: &Map, prefix: &str, source: &dyn Fn(&str) -> String, out
     }
 }
 
-fn merge(into: &mut Map, from: Map) {
+/// Merges `from` over `into`, maps key by key.
+pub(super) fn merge(into: &mut Map, from: Map) {
     for (k, v) in from {
         match (into.get_mut(&k), v.is_map()) {
             (Some(existing), true) if existing.is_map() => {

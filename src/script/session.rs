@@ -5,6 +5,8 @@
 use super::error::ScriptError;
 use super::state::State;
 use super::RunOptions;
+use crate::run::recording::{Record, Recording};
+use crate::run::RunConfig;
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -25,22 +27,35 @@ pub struct Evaluated {
 
 /// An engine and scope that live across inputs.
 pub struct Session {
+    /// What started it: `repl`, or a notebook's path (the run record's `script`).
+    what: String,
+    /// The flags `retort run` needs to rerun the transcript (seed, parameters).
+    rerun: String,
+    started: std::time::Instant,
     engine: Engine,
     scope: Scope<'static>,
     /// Functions defined so far.
     functions: AST,
     /// `import` statements so far, re-run before each input so the modules stay in reach.
     imports: Vec<String>,
-    /// Every input that ran without error, for `:save`.
-    inputs: Vec<String>,
+    /// Every input, and whether it ran without error, for the transcript and `:save`.
+    inputs: Vec<(String, bool)>,
     outputs: Rc<RefCell<Vec<Output>>>,
     state: Rc<State>,
     count: usize,
 }
 
 impl Session {
-    /// A session with the run options' seed and parameters; images go to `image_dir`.
+    /// A REPL session with the run options' seed and parameters; images go to `image_dir`.
     pub fn new(opts: &RunOptions, image_dir: PathBuf) -> Result<Session, ScriptError> {
+        Session::start(opts, image_dir, "repl")
+    }
+
+    /// A session of `what` (`repl`, or a notebook's path). With `opts.record`, the session is
+    /// recorded like a script run: its run directory is made now and holds its stages, the
+    /// weights it saves, and its inputs as `source/transcript.rhai`, a script `retort run`
+    /// reruns to the same results.
+    pub fn start(opts: &RunOptions, image_dir: PathBuf, what: &str) -> Result<Session, ScriptError> {
         let params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
         // a session captures every output of an input, in order, for its front end to show
         let outputs: Rc<RefCell<Vec<Output>>> = Rc::new(RefCell::new(Vec::new()));
@@ -51,8 +66,65 @@ impl Session {
             import_dirs: opts.search_path.clone(),
             image_dir: Some(image_dir),
         };
-        let super::core::Core { state, engine, scope } = super::core::start(opts, params, None, Arc::new(AtomicBool::new(false)), io);
-        Ok(Session { engine, scope, functions: AST::empty(), imports: vec![], inputs: vec![], outputs, state, count: 0 })
+        let given = super::params_yaml(&params.map);
+        let super::core::Core { state, engine, scope } = super::core::start(opts, params, Arc::new(AtomicBool::new(false)), io);
+        state.interactive.set(true);
+        let mut rerun = format!(" --seed {}", opts.seed);
+        if let Some(c) = &opts.config {
+            rerun.push_str(&format!(" --config {}", c.display()));
+        }
+        opts.sets.iter().for_each(|s| rerun.push_str(&format!(" --set '{s}'")));
+        match &opts.record {
+            None => {}
+            Some(Record::New(path)) => {
+                let kind = if what == "repl" { "repl" } else { "notebook" };
+                let mut config = RunConfig::new(kind, what, "", opts.seed, opts.config.as_ref().map(|p| p.display().to_string()), opts.sets.clone(), given);
+                config.sources = vec![TRANSCRIPT.into()];
+                let rec = Recording::create(path, &config).map_err(|e| ScriptError::usage(what, e.to_string()))?;
+                let _ = state.recording.set(rec);
+            }
+            Some(Record::Resume { dir, .. }) => {
+                return Err(ScriptError::usage(what, format!("a session cannot resume {}; rerun a session's transcript with retort run", dir.display())))
+            }
+        }
+        let session = Session {
+            what: what.to_string(),
+            rerun,
+            started: std::time::Instant::now(),
+            engine,
+            scope,
+            functions: AST::empty(),
+            imports: vec![],
+            inputs: vec![],
+            outputs,
+            state,
+            count: 0,
+        };
+        session.write_transcript().map_err(|e| ScriptError::usage(what, e.to_string()))?;
+        Ok(session)
+    }
+
+    /// How many inputs ran without error (what `:save` keeps as code).
+    pub fn inputs_run(&self) -> usize {
+        self.inputs.iter().filter(|(_, ok)| *ok).count()
+    }
+
+    /// The run directory the session records into.
+    pub fn run_dir(&self) -> Option<PathBuf> {
+        self.state.recording().map(|r| r.dir.path.clone())
+    }
+
+    /// Ends the session's run record: finished, or stopped by `error` (a notebook's failed cell).
+    pub fn finish(&self, error: Option<String>) -> Result<(), ScriptError> {
+        let Some(rec) = self.state.recording() else { return Ok(()) };
+        let fail = |e: crate::Error| ScriptError::usage(&self.what, e.to_string());
+        self.write_transcript().map_err(fail)?;
+        rec.finish(self.started.elapsed().as_secs_f64(), error).map_err(fail)
+    }
+
+    fn write_transcript(&self) -> crate::Result<()> {
+        let Some(rec) = self.state.recording() else { return Ok(()) };
+        rec.dir.write_source(TRANSCRIPT, &self.script()).map(|_| ())
     }
 
     /// Names plot files `PREFIX-plot-N.png` (a notebook's name).
@@ -79,7 +151,10 @@ impl Session {
             e.line = e.line.map(|l| l.saturating_sub(offset));
             e
         };
-        let ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| shift(ScriptError::from_parse(&name, &source, &e)))?;
+        let mut ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| shift(ScriptError::from_parse(&name, &source, &e)))?;
+        ast.set_source(name.as_str());
+        super::check_run_dir_calls(&name, &source, &ast, self.state.recording().is_some(), "--no-record").map_err(shift)?;
+        self.state.sources.borrow_mut().insert(name.clone(), source.clone());
         let program = self.functions.merge(&ast);
         // a panic (a bug in retort) fails this input only: the session and its variables live on
         let (engine, scope) = (&self.engine, &mut self.scope);
@@ -94,6 +169,8 @@ impl Session {
             });
         let outputs = std::mem::take(&mut *self.outputs.borrow_mut());
         self.state.interrupt.store(false, Ordering::SeqCst);
+        self.inputs.push((input.to_string(), result.is_ok()));
+        let _ = self.write_transcript();
         let value = result.map_err(|e| shift(ScriptError::from_eval(&name, &source, &e)))?;
         // keep what persists: functions, imports, the input itself
         self.functions = self.functions.merge(&ast.clone_functions_only());
@@ -102,7 +179,6 @@ impl Session {
                 self.imports.push(line.to_string());
             }
         }
-        self.inputs.push(input.to_string());
         let value_table = super::display_api::run_table(&value);
         let value = (!value.is_unit() && value_table.is_none()).then(|| super::describe_value(&value));
         Ok(Evaluated { outputs, value, value_table })
@@ -139,8 +215,50 @@ impl Session {
         names
     }
 
-    /// The inputs that ran, as a script that recreates the session.
+    /// The inputs, as a script that `retort run` accepts and that recreates the session: each
+    /// input that ran, terminated where the REPL let it end without `;`; each that failed kept
+    /// as a comment (it may have changed the session before failing).
     pub fn script(&self) -> String {
-        self.inputs.iter().map(|i| format!("{}\n", i.trim_end())).collect()
+        let mut out = format!(
+            "// {} session, retort {}, recorded {} UTC\n// rerun: retort run transcript.rhai{}\n",
+            self.what,
+            env!("CARGO_PKG_VERSION"),
+            crate::run::now_utc(),
+            self.rerun,
+        );
+        for (input, ok) in &self.inputs {
+            let input = input.trim_end();
+            if input.trim().is_empty() {
+                continue;
+            }
+            if *ok {
+                out.push_str(input);
+                out.push_str(terminator(&self.engine, input));
+                out.push('\n');
+            } else {
+                out.push_str("// failed:\n");
+                input.lines().for_each(|l| out.push_str(&format!("// {l}\n")));
+            }
+        }
+        out
     }
+}
+
+/// The transcript's name in a session's `source/`.
+pub const TRANSCRIPT: &str = "transcript.rhai";
+
+/// What an input needs after it so another statement can follow: nothing, or `;` (on a line of
+/// its own after a trailing comment).
+fn terminator(engine: &Engine, input: &str) -> &'static str {
+    let follows = |t: &str| engine.compile(format!("{input}{t}\nlet __next = 0;")).is_ok();
+    if follows("") {
+        ""
+    } else if follows(";") {
+        ";"
+    } else {
+        "\n;"
+    }
+}
+
+impl Session {
 }

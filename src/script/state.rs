@@ -15,8 +15,17 @@ pub struct State {
     pub models: Cell<u64>,
     /// Set by Ctrl-C; training stops between batches and the script stops.
     pub interrupt: Arc<AtomicBool>,
-    /// The run directory training stages are recorded in (none for `check`, tests, tools).
-    pub recording: Option<crate::run::recording::Recording>,
+    /// The run directory training stages are recorded in (unset for `check`, tests, tools, and
+    /// until a script has compiled: a script that does not compile leaves no run directory).
+    pub recording: std::cell::OnceCell<crate::run::recording::Recording>,
+    /// A REPL or notebook session: an interrupt stops training and hands back what was trained
+    /// instead of stopping the script.
+    pub interactive: Cell<bool>,
+    /// Source texts by source name (the script, each input of a session, each module), so a
+    /// stage can record its schedules as the script wrote them.
+    pub sources: RefCell<std::collections::HashMap<String, String>>,
+    /// The local module files `import` loaded: import path and file, for the run record.
+    pub imported: RefCell<Vec<(String, std::path::PathBuf)>>,
     /// Where training progress goes (the CLI draws bars; the library never prints).
     pub progress: Option<super::ProgressFn>,
     /// Where `table` and `plot` output goes (a session's capture, or the run's printer).
@@ -30,6 +39,8 @@ pub struct State {
     pub params: super::params::Params,
     /// Whether `defaults(...)` ran: given parameters are otherwise never checked nor used.
     pub defaults_called: Cell<bool>,
+    /// What the `defaults(...)` calls so far returned, merged: the parameters the script ran with.
+    pub resolved: RefCell<rhai::Map>,
     /// Where `fit`/`distill` train unless told otherwise (`retort run --device`).
     pub device: crate::devices::DeviceName,
     /// Markdown from `report(...)`, and the images `plot_lines` wrote for it.
@@ -44,7 +55,10 @@ impl State {
             rng: RefCell::new(Rng::new(seed)),
             models: Cell::new(0),
             interrupt,
-            recording: None,
+            recording: Default::default(),
+            interactive: Cell::new(false),
+            sources: Default::default(),
+            imported: Default::default(),
             progress: None,
             emit: None,
             image_dir: None,
@@ -52,10 +66,16 @@ impl State {
             image_prefix: RefCell::new(String::new()),
             params: Default::default(),
             defaults_called: Cell::new(false),
+            resolved: Default::default(),
             device: crate::devices::DeviceName::Cpu,
             report: RefCell::new(String::new()),
             report_images: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The run record, when there is one.
+    pub fn recording(&self) -> Option<&crate::run::recording::Recording> {
+        self.recording.get()
     }
 
     /// An error when parameters were given but no `defaults(...)` ran to declare them.

@@ -10,7 +10,7 @@ use crate::def;
 use crate::loss::Loss;
 use crate::nn::{Mode, Model, ModelConfig};
 use crate::optim::{LrSchedule, OptimizerConfig};
-use crate::run::recording::StageInfo;
+use crate::run::recording::{StageInfo, StageRun};
 use crate::tensor::Tensor;
 use crate::train::{self, EpochRecord, Teacher, TrainConfig, Trainer};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, INT};
@@ -126,9 +126,11 @@ fn train_config<'a, 'c>(
 }
 
 /// What a finished `fit` or `distill` gives back to the script.
+#[allow(clippy::too_many_arguments)]
 fn run_map(
     state: &State,
     history: &[EpochRecord],
+    interrupted: bool,
     student: &Model,
     teacher: Option<&Model>,
     loss: &str,
@@ -138,15 +140,20 @@ fn run_map(
     let mut m = Map::new();
     m.insert("label".into(), label.into());
     // the stage number in the run record (what `retort runs compare` lists), when recording
-    m.insert("stage".into(), state.recording.as_ref().map_or(Dynamic::UNIT, |r| Dynamic::from_int(r.stage_count() as INT)));
+    m.insert("stage".into(), state.recording().map_or(Dynamic::UNIT, |r| Dynamic::from_int(r.stage_count() as INT)));
     m.insert("hook_seconds".into(), Dynamic::from_float(hook_seconds));
+    // stopped between batches (a REPL's Ctrl-C): the history ends in the partial epoch, and
+    // the model holds what was trained
+    m.insert("interrupted".into(), interrupted.into());
     let last = history.last();
-    let best = history.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
+    let best = history.iter().filter(|r| !r.partial).max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
     m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
     m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
     m.insert("final_accuracy".into(), float(last.map_or(0.0, |r| r.test_accuracy)));
     m.insert("best_accuracy".into(), float(best.map_or(0.0, |r| r.test_accuracy)));
     m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
+    // "best" is chosen on the test set: there is no validation split yet
+    m.insert("best_on".into(), "test".into());
     m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
     m.insert("student".into(), student.arch().into());
     m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));
@@ -158,12 +165,48 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     let o = Opts::new("fit", &opts, TRAIN_KEYS)?;
     let (cfg, mut hooks) = train_config("fit", &o, &ctx, state)?;
     let label = o.string("label")?.unwrap_or_else(|| format!("fit {}", model.model.arch()));
-    let info = StageInfo { kind: "fit", label: label.clone(), teacher: None, loss: "ce" };
+    let info = StageInfo { kind: "fit", label: label.clone(), teacher: None, loss: "ce", schedules: schedules(&ctx, state, &opts) };
     let result =
         Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|t| train_stage(state, t, &model.model, info, &mut hooks));
-    let seconds = hooks.seconds;
-    let history = hooks.finish(result)?;
-    Ok(run_map(state, &history, &model.model, None, "ce", &label, seconds))
+    let run = finish_stage(state, &mut hooks, result)?;
+    Ok(run_map(state, &run.history, run.interrupted, &model.model, None, "ce", &label, hooks.seconds))
+}
+
+/// The options of a training call that shape its schedule, as the script wrote them (`closure`
+/// where the call's options are not a literal the script's text shows).
+fn schedules(ctx: &NativeCallContext, state: &State, opts: &Map) -> std::collections::BTreeMap<String, String> {
+    const KEYS: [&str; 5] = ["temperature", "alpha", "lr_schedule", "filter", "loss"];
+    let pos = ctx.call_position();
+    let quoted = match (ctx.call_source().and_then(|s| state.sources.borrow().get(s).cloned()), pos.line(), pos.position()) {
+        (Some(text), Some(line), Some(column)) => super::source_text::call_options(&text, line, column, &KEYS),
+        _ => Default::default(),
+    };
+    KEYS.iter()
+        .filter_map(|k| {
+            let v = opts.get(*k)?;
+            let text = quoted.get(*k).cloned().unwrap_or_else(|| match v.clone().try_cast::<rhai::FnPtr>() {
+                Some(_) => "closure".into(),
+                None if v.is::<LrSchedule>() => format!("{:?}", v.clone().cast::<LrSchedule>()),
+                None => v.to_string(),
+            });
+            // a loss named by a string is in the summary's `loss` already
+            (*k != "loss" || v.is::<rhai::FnPtr>()).then(|| (k.to_string(), text))
+        })
+        .collect()
+}
+
+/// Re-raises what stopped a stage; a failed stage's record gets the script's own message
+/// (a closure's error and its line, which the trainer only knew as "a script hook failed").
+fn finish_stage(state: &State, hooks: &mut ScriptHooks, result: crate::Result<StageRun>) -> Res<StageRun> {
+    let before = state.recording().map(|r| r.stage_count());
+    hooks.finish(result).inspect_err(|e| {
+        if let Some(rec) = state.recording() {
+            // only a stage that started (a bad option fails before one does)
+            if Some(rec.stage_count()) == before {
+                let _ = rec.set_stage_error(&e.to_string());
+            }
+        }
+    })
 }
 
 /// The teacher of a `distill` call: a model, or logits computed elsewhere.
@@ -244,11 +287,10 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
         }
     };
     let label = o.string("label")?.unwrap_or_else(|| format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()));
-    let info = StageInfo { kind: "distill", label: label.clone(), teacher: teacher_model, loss: &loss_name };
+    let info = StageInfo { kind: "distill", label: label.clone(), teacher: teacher_model, loss: &loss_name, schedules: schedules(&ctx, state, &opts) };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
-    let seconds = hooks.seconds;
-    let history = hooks.finish(result)?;
-    Ok(run_map(state, &history, &student.model, teacher_model, &loss_name, &label, seconds))
+    let run = finish_stage(state, &mut hooks, result)?;
+    Ok(run_map(state, &run.history, run.interrupted, &student.model, teacher_model, &loss_name, &label, hooks.seconds))
 }
 
 /// Trains through the run's recording when there is one.
@@ -258,10 +300,13 @@ fn train_stage(
     student: &Model,
     info: StageInfo,
     hooks: &mut dyn train::Hooks,
-) -> crate::Result<Vec<EpochRecord>> {
-    match &state.recording {
+) -> crate::Result<StageRun> {
+    match state.recording() {
         Some(rec) => rec.stage(&mut trainer, student, info, hooks),
-        None => trainer.run(hooks),
+        None => {
+            let history = trainer.run(hooks)?;
+            Ok(StageRun { interrupted: history.last().is_some_and(|r| r.partial), history })
+        }
     }
 }
 
@@ -469,7 +514,13 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         ```",
         move |d: Map| {
             st.defaults_called.set(true);
-            st.params.over(&d)
+            let merged = st.params.over(&d)?;
+            // the run record holds the parameters the script ran with, defaults included
+            super::params::merge(&mut st.resolved.borrow_mut(), merged.clone());
+            if let Some(rec) = st.recording() {
+                lib(rec.record_params(super::params_yaml(&st.resolved.borrow())))?;
+            }
+            Ok::<_, Box<rhai::EvalAltResult>>(merged)
         }
     );
     let st = state.clone();
@@ -483,15 +534,15 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         // save_weights(m, \"mlp.safetensors\");\n\
         ```",
         move |m: ModelRef, path: &str| {
-            let Some(rec) = &st.recording else {
-                return err("save_weights: this run has no run directory to write in (it was started without recording)");
+            let Some(rec) = st.recording() else {
+                return err("save_weights: this run has no run directory to write in (it was started with --no-record)");
             };
             let rel = std::path::Path::new(path);
             if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
                 return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
             }
             // the run record's own files are not the script's to overwrite
-            const RECORD: [&str; 6] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints"];
+            const RECORD: [&str; 7] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints", "source"];
             if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
                 if RECORD.contains(&first) {
                     return err(format!("save_weights: '{path}' would overwrite the run record's own {first}; choose another name"));

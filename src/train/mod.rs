@@ -80,7 +80,37 @@ pub struct EpochRecord {
     pub empty_filter_batches: usize,
     /// Mean weight applied to the soft term (WSL weight times filter), 1 when undistilled.
     pub mean_weight: f32,
+    /// `[lowest, highest]` learning rate, temperature and alpha used in the epoch's steps, where
+    /// a schedule changed them within the epoch (absent where they held still).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_range: Option<[f32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_range: Option<[f32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_range: Option<[f32; 2]>,
+    /// Stopped between batches (an interrupt) before its last batch: a run record keeps no
+    /// partial epoch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub seconds: f64,
+}
+
+/// The lowest and highest of the values one quantity took in an epoch.
+#[derive(Default, Clone, Copy)]
+struct Span(Option<[f32; 2]>);
+
+impl Span {
+    fn add(&mut self, v: f32) {
+        self.0 = Some(match self.0 {
+            None => [v, v],
+            Some([lo, hi]) => [lo.min(v), hi.max(v)],
+        });
+    }
+
+    /// The range, where the values were not all one.
+    fn range(self) -> Option<[f32; 2]> {
+        self.0.filter(|[lo, hi]| lo != hi)
+    }
 }
 
 /// One training batch as hooks see it.
@@ -292,7 +322,9 @@ impl<'a> Trainer<'a> {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let (mut regularization, mut filtered, mut weight_sum) = (0usize, 0usize, 0.0f64);
         let mut empty_filter_batches = 0usize;
+        let (mut lr_span, mut temperature_span, mut alpha_span) = (Span::default(), Span::default(), Span::default());
         let mut control = Control::Continue;
+        let mut partial = false;
         for (b, batch) in batches.enumerate() {
             let step = b + 1;
             let loss_kind = hooks.loss_for_step(epoch, step, self.config.loss)?;
@@ -303,6 +335,11 @@ impl<'a> Trainer<'a> {
                 if let Some((t, a)) = loss_kind.soft() {
                     (temperature, alpha) = (Some(t), Some(a));
                 }
+            }
+            lr_span.add(lr);
+            if let Some((t, a)) = loss_kind.soft() {
+                temperature_span.add(t);
+                alpha_span.add(a);
             }
             if !(lr >= 0.0 && lr.is_finite()) {
                 return Err(Error::invalid(
@@ -385,6 +422,7 @@ impl<'a> Trainer<'a> {
             };
             if hooks.on_batch(&progress)? == Control::Stop {
                 control = Control::Stop;
+                partial = step < n_batches;
                 break;
             }
         }
@@ -406,9 +444,13 @@ impl<'a> Trainer<'a> {
             filtered,
             empty_filter_batches,
             mean_weight: (weight_sum / seen.max(1) as f64) as f32,
+            lr_range: lr_span.range(),
+            temperature_range: temperature_span.range(),
+            alpha_range: alpha_span.range(),
+            partial,
             seconds: started.elapsed().as_secs_f64(),
         };
-        if hooks.on_epoch(&record)? == Control::Stop {
+        if !partial && hooks.on_epoch(&record)? == Control::Stop {
             control = Control::Stop;
         }
         Ok((record, control))

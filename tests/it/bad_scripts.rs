@@ -99,7 +99,9 @@ fn each_bad_script_fails_with_a_positioned_specific_message() {
         };
         let path = dir.join(format!("{name}.rhai"));
         std::fs::write(&path, &source).unwrap();
-        let (code, _, err) = retort(&["run", path.to_str().unwrap()]);
+        // recorded (plot_lines and save_weights are refused before anything runs without a run directory)
+        let out = dir.join(format!("{name}-run"));
+        let (code, _, err) = retort(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         assert_eq!(code, 1, "{name}: exit code\n{err}");
         assert!(err.contains(message), "{name}: expected '{message}' in\n{err}");
         let location = format!("{name}.rhai:{at}");

@@ -29,7 +29,7 @@ fn the_same_cells_print_the_same_through_run_repl_and_notebook() {
     let run = String::from_utf8(run.stdout).unwrap();
     assert!(run.starts_with("[1, 2, 3]\n3\n"), "{run}");
     // the REPL, piped
-    let mut repl = bin().args(["repl", "--seed", "3"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut repl = bin().args(["repl", "--no-record", "--seed", "3"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     repl.stdin.take().unwrap().write_all((CELLS.join("\n") + "\n").as_bytes()).unwrap();
     let repl = repl.wait_with_output().unwrap();
     let repl = String::from_utf8(repl.stdout).unwrap();
@@ -37,7 +37,7 @@ fn the_same_cells_print_the_same_through_run_repl_and_notebook() {
     let nb = dir.join("cells.md");
     let cells: String = CELLS.iter().map(|c| format!("```rhai\n{c}\n```\n\n")).collect();
     std::fs::write(&nb, format!("# cells\n\n{cells}")).unwrap();
-    let out = bin().args(["notebook", "run", nb.to_str().unwrap(), "--seed", "3"]).output().unwrap();
+    let out = bin().args(["notebook", "run", nb.to_str().unwrap(), "--seed", "3", "--no-record"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&nb).unwrap();
     let mut notebook = String::new();

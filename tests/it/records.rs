@@ -83,14 +83,48 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
     assert_eq!(summary.stages.len(), 2);
     assert_eq!(summary.stages[1].teacher.as_deref(), Some("mlp"));
     // the run directory holds what the issue lists
-    for f in ["config.yaml", "metrics.jsonl", "summary.yaml", "checkpoints/best.safetensors"] {
+    for f in ["config.yaml", "metrics.jsonl", "summary.yaml", "checkpoints/best-stage-1.safetensors", "checkpoints/best-stage-2.safetensors", "source/study.rhai"] {
         assert!(full.join(f).is_file(), "{f}");
     }
-    // a changed script cannot resume
-    std::fs::write(&script, format!("{SCRIPT}\nprint(1);\n")).unwrap();
-    let (code, err) = run_env(&["run", "--resume", killed.to_str().unwrap()], &[]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("changed since the run"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Acceptance 3 of the records issue: a run directory copied to another folder resumes after
+/// kill -9 from a third working directory, bit for bit, from its own copy of the script and of
+/// the modules it imports, also when the original script was edited since.
+#[test]
+fn a_copied_run_directory_resumes_alone_from_any_folder() {
+    let dir = temp("copied");
+    std::fs::create_dir_all(dir.join("study/lib")).unwrap();
+    std::fs::write(dir.join("study/lib/setup.rhai"), "fn data() { dataset(\"digits\", #{ train_limit: 400, test_limit: 200 }) }\n").unwrap();
+    let script = dir.join("study/study.rhai");
+    std::fs::write(&script, SCRIPT.replace("let data = dataset(\"digits\", #{ train_limit: 400, test_limit: 200 });", "import \"lib/setup\" as setup;\nlet data = setup::data();")).unwrap();
+    let s = script.to_str().unwrap();
+    let (full, killed, moved) = (dir.join("full"), dir.join("killed"), dir.join("elsewhere/run"));
+    let (code, err) = run_env(&["run", s, "--out", full.to_str().unwrap(), "--seed", "3"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _) = run_env(&["run", s, "--out", killed.to_str().unwrap(), "--seed", "3"], &[("RETORT_TEST_DIE_AFTER", "2:2")]);
+    assert_ne!(code, Some(0));
+    assert!(killed.join("source/study.rhai").is_file() && killed.join("source/lib/setup.rhai").is_file());
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&killed, &moved).unwrap();
+    // the original is edited, its module too; a third folder resumes the moved copy
+    std::fs::write(&script, "print(\"edited\");\n").unwrap();
+    std::fs::write(dir.join("study/lib/setup.rhai"), "fn data() { 1 }\n").unwrap();
+    let third = dir.join("third");
+    std::fs::create_dir_all(&third).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap()]).current_dir(&third).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("changed since the run was recorded; resuming from the recorded copy"), "{err}");
+    assert_eq!(metrics_without_time(&full), metrics_without_time(&moved));
+    for f in ["checkpoints/stage-2.safetensors", "checkpoints/best-stage-2.safetensors", "student.safetensors"] {
+        assert!(std::fs::read(full.join(f)).unwrap() == std::fs::read(moved.join(f)).unwrap(), "{f} differs");
+    }
+    // the edited script itself, only when asked for, with a warning
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap(), "--use-current"]).current_dir(&third).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("warning: resuming with") && String::from_utf8_lossy(&out.stdout) == "edited\n", "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -40,10 +40,23 @@ fn session_cancellation_stops_training_and_keeps_the_session() {
         flag.store(true, Ordering::SeqCst);
     });
     let started = std::time::Instant::now();
-    let err = s.eval("fit(m, d, #{ epochs: 1000000, batch: 8 });").unwrap_err().to_string();
+    // what was trained comes back, marked interrupted, its history ending in the partial epoch
+    let e = s.eval("let r = fit(m, d, #{ epochs: 1000000, batch: 8 });").unwrap();
     stopper.join().unwrap();
-    assert!(err.contains("fit: interrupted"), "{err}");
+    assert!(matches!(&e.outputs[..], [Output::Text(t)] if t.starts_with("fit: interrupted (Ctrl-C): the model keeps")), "{:?}", e.outputs);
     assert!(started.elapsed().as_secs() < 30);
+    let e = s.eval("[r.interrupted, r.history[-1].partial, r.epochs == r.history.len()]").unwrap();
+    assert_eq!(e.value.as_deref(), Some("[true, true, true]"));
+    // statements after the interrupted call in the same input do not run
+    let flag = s.interrupt_handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let err = s.eval("let r2 = fit(m, d, #{ epochs: 1000000, batch: 8 });\nlet after = 1;").unwrap_err().to_string();
+    stopper.join().unwrap();
+    assert!(err.contains("interrupted") && s.eval("r2.interrupted").unwrap().value.as_deref() == Some("true"), "{err}");
+    assert!(s.eval("after").is_err());
     // the model and data are still there, and training works again
     let e = s.eval("fit(m, d, #{ epochs: 1 }).epochs").unwrap();
     assert_eq!(e.value.as_deref(), Some("1"));
@@ -57,7 +70,7 @@ fn session_cancellation_stops_training_and_keeps_the_session() {
 #[test]
 fn repl_reads_piped_stdin() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_retort"))
-        .arg("repl")
+        .args(["repl", "--no-record"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,7 +117,7 @@ fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
     }
     let name = format!("retort-repl-{}", std::process::id());
     let history = std::env::temp_dir().join(format!("{name}.history"));
-    let cmd = format!("RETORT_HISTORY={} {} repl", history.display(), env!("CARGO_BIN_EXE_retort"));
+    let cmd = format!("RETORT_HISTORY={} {} repl --no-record", history.display(), env!("CARGO_BIN_EXE_retort"));
     tmux(&["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &cmd]);
     let screen = wait_for(&name, "retort>", 10);
     assert!(screen.contains("retort>"), "no prompt:\n{screen}");
@@ -161,7 +174,7 @@ fn the_committed_notebook_reexecutes_to_the_same_output() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("wsl-walkthrough.md");
     let status = Command::new(env!("CARGO_BIN_EXE_retort"))
-        .args(["notebook", "run", committed.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["notebook", "run", committed.to_str().unwrap(), "-o", out.to_str().unwrap(), "--no-record"])
         .output()
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
@@ -181,7 +194,7 @@ fn a_failing_cell_stops_the_notebook_with_its_error() {
         "# t\n\n```rhai\nlet a = 1;\nprint(a);\n```\n\n```rhai\nlet b = zeros([2]).item();\n```\n\n```rhai\nprint(\"never\");\n```\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap(), "--no-record"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&nb).unwrap();
     assert!(
@@ -193,7 +206,7 @@ fn a_failing_cell_stops_the_notebook_with_its_error() {
     );
     assert!(text.contains("a cell failed"));
     // re-running strips the old outputs instead of stacking them
-    let _ = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap()]).output().unwrap();
+    let _ = Command::new(env!("CARGO_BIN_EXE_retort")).args(["notebook", "run", nb.to_str().unwrap(), "--no-record"]).output().unwrap();
     let again = std::fs::read_to_string(&nb).unwrap();
     assert_eq!(again.matches("cell 2 failed").count(), 1);
     std::fs::remove_dir_all(&dir).unwrap();

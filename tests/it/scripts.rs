@@ -10,10 +10,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs the binary in the repository root; `run` without `--out`/`--resume` records nothing.
+/// Runs the binary in the repository root; `run` without `--out`/`--resume`, `repl` and
+/// `notebook run` without `--run-dir` record nothing.
 pub fn retort(args: &[&str]) -> (i32, String, String) {
     let mut args: Vec<&str> = args.to_vec();
     if args.first() == Some(&"run") && !args.iter().any(|a| *a == "--out" || *a == "--resume") {
+        args.push("--no-record");
+    }
+    if (args.first() == Some(&"repl") || args.get(..2) == Some(&["notebook", "run"])) && !args.contains(&"--run-dir") {
         args.push("--no-record");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(&args).current_dir(root()).output().unwrap();

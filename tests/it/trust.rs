@@ -228,7 +228,7 @@ fn the_caret_is_padded_by_display_width() {
 fn a_repl_session_keeps_its_variables_after_an_aborting_input() {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
-        .args(["repl"])
+        .args(["repl", "--no-record"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
