@@ -11,6 +11,7 @@ mod fashion_mnist;
 mod frontends;
 mod fuzz;
 mod fuzz_files;
+mod keeps;
 mod layers;
 mod options;
 mod pytorch;
