@@ -5,7 +5,7 @@
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::script::session::{Evaluated, Output, Session};
 use retort::run::recording::Record;
-use retort::script::{self, RunOptions, ScriptError};
+use retort::script::{RunOptions, ScriptError};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -73,11 +73,7 @@ impl Completer for ReplHelper {
                 COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string()).filter(|c| c[1..].starts_with(cmd)).collect();
             return Ok((start, names));
         }
-        if word.is_empty() {
-            return Ok((pos, vec![]));
-        }
-        let names = self.session.try_borrow().map(|s| s.completions(word)).unwrap_or_default();
-        Ok((start, names))
+        Ok(self.session.try_borrow().map(|s| s.complete(line, pos)).unwrap_or((pos, vec![])))
     }
 }
 
@@ -142,12 +138,12 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                     let _ = writeln!(out, "{n}: {t} = {v}");
                 }
             }
-            "doc" => match script::docs::doc_for(arg) {
-                Some(d) => {
+            "doc" => match session.borrow().doc(arg) {
+                Ok(d) => {
                     let _ = writeln!(out, "{d}");
                 }
-                None => {
-                    let _ = writeln!(err, "no built-in named '{arg}'");
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
                 }
             },
             "load" => match std::fs::read_to_string(arg) {

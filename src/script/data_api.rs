@@ -19,7 +19,27 @@ pub struct DataPart {
     test: bool,
 }
 
+impl DataRef {
+    /// `digits: 1437 train / 360 test samples of [1, 8, 8], 10 classes`.
+    pub(super) fn summary(&self) -> String {
+        let s = &self.0;
+        format!(
+            "{}: {} train / {} test samples of {:?}, {} classes",
+            s.train.name.trim_end_matches("/train"),
+            s.train.len(),
+            s.test.len(),
+            s.train.sample_shape,
+            s.train.classes
+        )
+    }
+}
+
 impl DataPart {
+    /// `digits/test: 360 samples`.
+    pub(super) fn summary(&self) -> String {
+        format!("{}: {} samples", self.get().name, self.get().len())
+    }
+
     pub(super) fn get(&self) -> &Dataset {
         if self.test {
             &self.split.test
@@ -29,8 +49,11 @@ impl DataPart {
     }
 }
 
+/// The options of `dataset`.
+pub(super) const DATASET_KEYS: &[&str] = &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"];
+
 fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
-    let o = Opts::new("dataset", opts, &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"])?;
+    let o = Opts::new("dataset", opts, DATASET_KEYS)?;
     if name != "digits" {
         // the other data sets ship with their own test set: nothing to split
         if let Some(k) = ["test_fraction", "seed"].iter().find(|k| o.get(k).is_some()) {
@@ -107,19 +130,8 @@ pub fn register(engine: &mut Engine) {
         as INT);
     def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()
         as INT);
-    def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| format!(
-        "{}: {} train / {} test samples of {:?}, {} classes",
-        d.0.train.name.trim_end_matches("/train"),
-        d.0.train.len(),
-        d.0.test.len(),
-        d.0.train.sample_shape,
-        d.0.train.classes
-    ));
-    def!(engine, "to_string", "A data set part summary.\n```rhai\nprint(dataset(\"digits\").test);\n```", |d: &mut DataPart| format!(
-        "{}: {} samples",
-        d.get().name,
-        d.get().len()
-    ));
+    def!(engine, "to_string", "A data set summary.\n```rhai\nprint(dataset(\"digits\"));\n```", |d: &mut DataRef| d.summary());
+    def!(engine, "to_string", "A data set part summary.\n```rhai\nprint(dataset(\"digits\").test);\n```", |d: &mut DataPart| d.summary());
     def!(
         engine,
         "batch",

@@ -19,7 +19,36 @@ pub fn describe_value(v: &Dynamic) -> String {
     if let Some(m) = v.read_lock::<ModelRef>() {
         return super::train_api::summary(&m.model);
     }
+    if let Some(d) = v.read_lock::<super::data_api::DataRef>() {
+        return d.summary();
+    }
+    if let Some(d) = v.read_lock::<super::data_api::DataPart>() {
+        return d.summary();
+    }
+    if let Some(o) = v.read_lock::<crate::optim::OptimizerConfig>() {
+        return format!("{:?}", *o);
+    }
+    if let Some(s) = v.read_lock::<crate::optim::LrSchedule>() {
+        return format!("{:?}", *s);
+    }
+    if let Some(f) = v.read_lock::<rhai::FnPtr>() {
+        return if f.fn_name().starts_with("anon$") { "a closure".into() } else { format!("the function {}", f.fn_name()) };
+    }
     v.to_string()
+}
+
+/// The type of a value as a user names it: `Tensor [2, 3]`, `Model`, `Dataset`, `integer`...
+pub fn type_label(engine: &rhai::Engine, v: &Dynamic) -> String {
+    if let Some(t) = v.read_lock::<Tensor>() {
+        return format!("Tensor {:?}", t.shape());
+    }
+    match engine.map_type_name(v.type_name()).rsplit("::").next().unwrap_or("") {
+        "i64" => "integer".into(),
+        "f64" => "number".into(),
+        "ImmutableString" | "string" => "string".into(),
+        "Fn" | "FnPtr" => "closure".into(),
+        other => other.into(),
+    }
 }
 
 /// A table cell: a number as the shortest decimal that reads back as the same f32 (`0.823`,

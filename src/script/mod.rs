@@ -4,6 +4,7 @@
 //! a `params` map (from `--set`), and the stdlib recipes through `import`.
 
 pub mod api;
+pub mod complete;
 mod convert;
 pub mod core;
 mod data_api;
@@ -141,6 +142,20 @@ pub(crate) fn refuse_comparisons<T: rhai::Variant + Clone>(engine: &mut Engine, 
             convert::err(format!("{op}: {} cannot be compared with a {what}; compare one of its properties", convert::type_of(&other)))
         });
     }
+}
+
+/// The option keys of a built-in that takes an options map (`fit`, `distill`, `model`,
+/// `dataset`, the optimizers), for completion inside its `#{ ... }`.
+pub fn option_keys(builtin: &str) -> Option<Vec<&'static str>> {
+    Some(match builtin {
+        "fit" => train_api::TRAIN_KEYS.to_vec(),
+        "distill" => train_api::TRAIN_KEYS.iter().chain(train_api::DISTILL_KEYS).copied().collect(),
+        "model" => train_api::MODEL_KEYS.to_vec(),
+        "dataset" => data_api::DATASET_KEYS.to_vec(),
+        "sgd" => optim_api::SGD_KEYS.to_vec(),
+        "adam" | "adamw" => optim_api::ADAM_KEYS.to_vec(),
+        _ => return None,
+    })
 }
 
 /// The names of the documented built-ins (for completion).

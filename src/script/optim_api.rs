@@ -7,10 +7,14 @@ use crate::optim::schedule::Schedule;
 use crate::optim::{LrSchedule, OptimizerConfig};
 use rhai::{Array, Dynamic, Engine, Map, INT};
 
+/// The options of `sgd` and of `adam`/`adamw`.
+pub(super) const SGD_KEYS: &[&str] = &["lr", "momentum", "nesterov", "weight_decay"];
+pub(super) const ADAM_KEYS: &[&str] = &["lr", "betas", "eps", "weight_decay"];
+
 pub(super) fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res<OptimizerConfig> {
     let cfg = match adam {
         None => {
-            let o = Opts::new(op, opts, &["lr", "momentum", "nesterov", "weight_decay"])?;
+            let o = Opts::new(op, opts, SGD_KEYS)?;
             OptimizerConfig::Sgd {
                 lr: o.f32_or("lr", 0.1)?,
                 momentum: o.f32_or("momentum", 0.0)?,
@@ -19,7 +23,7 @@ pub(super) fn optimizer(op: &'static str, opts: &Map, adam: Option<bool>) -> Res
             }
         }
         Some(decoupled) => {
-            let o = Opts::new(op, opts, &["lr", "betas", "eps", "weight_decay"])?;
+            let o = Opts::new(op, opts, ADAM_KEYS)?;
             let betas = match o.get("betas") {
                 None => [0.9, 0.999],
                 Some(v) => {

@@ -189,18 +189,118 @@ impl Session {
         self.state.undeclared_params()
     }
 
-    /// Variables in scope: name, type and a short summary.
+    /// Variables in scope: name, type as users know it (`Tensor [2, 3]`, `Dataset`, `Model`) and
+    /// a short summary.
     pub fn vars(&self) -> Vec<(String, String, String)> {
         self.scope
             .iter_raw()
             .map(|(name, _, v)| {
                 (
                     name.to_string(),
-                    self.engine.map_type_name(v.type_name()).rsplit("::").next().unwrap_or("").to_string(),
+                    super::display_api::type_label(&self.engine, v),
                     super::describe_value(v).lines().next().unwrap_or("").to_string(),
                 )
             })
             .collect()
+    }
+
+    /// Completions for the word ending at byte `pos` of `line`, and where that word starts:
+    /// option keys inside the `#{ ... }` of `fit`, `distill`, `model`, `dataset` and the
+    /// optimizers; a value's own properties and methods after `name.`; a recipe module's
+    /// functions after `alias::`; otherwise variables, functions, built-ins and recipes.
+    pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        use super::complete::Context;
+        let (start, context) = super::complete::context(line, pos);
+        let word = &line[start..pos];
+        let mut names: Vec<String> = match context {
+            Context::OptionKey(call) => match super::option_keys(call) {
+                Some(keys) => keys.into_iter().map(String::from).collect(),
+                None if word.is_empty() => vec![],
+                None => self.completions(word),
+            },
+            Context::Member(var) => match self.scope.get(var) {
+                Some(v) => {
+                    let members = super::complete::members(&self.engine);
+                    members.get(&super::complete::type_key(&self.engine, v)).map(|m| m.iter().cloned().collect()).unwrap_or_default()
+                }
+                None => vec![],
+            },
+            Context::Name if word.is_empty() => vec![],
+            Context::Name => match word.rsplit_once("::") {
+                Some((alias, _)) => self
+                    .recipe(alias)
+                    .map(|(_, source)| super::complete::recipe_functions(&self.engine, &source))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(f, _, _)| format!("{alias}::{f}"))
+                    .collect(),
+                None => self.completions(word),
+            },
+        };
+        names.retain(|n| n.starts_with(word));
+        names.sort();
+        names.dedup();
+        (start, names)
+    }
+
+    /// The module an alias of this session's imports names (`sched` of `import "schedules" as
+    /// sched`, or a module's own name), with its source.
+    fn recipe(&self, alias: &str) -> Option<(String, String)> {
+        let module = self
+            .imports
+            .iter()
+            .find_map(|line| {
+                let rest = line.strip_prefix("import")?.trim_start();
+                let (path, after) = rest.strip_prefix('"')?.split_once('"')?;
+                let name = after.trim_start().strip_prefix("as")?.trim().trim_end_matches(';').trim();
+                (name == alias).then(|| path.to_string())
+            })
+            .unwrap_or_else(|| alias.to_string());
+        let source = super::STDLIB
+            .iter()
+            .find(|(n, _)| *n == module)
+            .map(|(_, s)| s.to_string())
+            .or_else(|| self.state.sources.borrow().get(&module).cloned())?;
+        Some((module, source))
+    }
+
+    /// Documentation for a built-in, a function of an imported or stdlib recipe (`sched::cosine`,
+    /// `schedules::cosine`) or one defined in the session; an error suggests close names.
+    pub fn doc(&self, name: &str) -> Result<String, String> {
+        use super::complete::{close_names, recipe_functions};
+        if let Some((alias, function)) = name.rsplit_once("::") {
+            let Some((module, source)) = self.recipe(alias) else {
+                let modules: Vec<&str> = super::STDLIB.iter().map(|(n, _)| *n).collect();
+                return Err(format!("no recipe module '{alias}' (import one first; the stdlib has {})", modules.join(", ")));
+            };
+            let functions = recipe_functions(&self.engine, &source);
+            let found: Vec<String> = functions
+                .iter()
+                .filter(|(f, _, _)| f == function)
+                .map(|(f, params, doc)| format!("## `{alias}::{f}` (recipe {module})\n\n```\n{f}({})\n```\n\n{doc}", params.join(", ")))
+                .collect();
+            if !found.is_empty() {
+                return Ok(found.join("\n\n"));
+            }
+            let close = close_names(function, functions.iter().map(|(f, _, _)| f.as_str()));
+            let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.iter().map(|c| format!("{alias}::{c}")).collect::<Vec<_>>().join(", ")) };
+            return Err(format!("no function '{function}' in recipe module '{module}'{hint}"));
+        }
+        if let Some(d) = super::docs::doc_for(name) {
+            return Ok(d);
+        }
+        if let Some(f) = self.functions.iter_functions().find(|f| f.name == name) {
+            let doc: Vec<String> = f.comments.iter().map(|c| c.trim_start_matches("///").trim().to_string()).collect();
+            return Ok(format!("## `{name}` (defined in this session)\n\n```\n{name}({})\n```\n\n{}", f.params.join(", "), doc.join("\n")));
+        }
+        let mut known: Vec<String> = super::builtin_names();
+        known.extend(self.functions.iter_functions().map(|f| f.name.to_string()));
+        for (module, source) in super::STDLIB {
+            known.extend(recipe_functions(&self.engine, source).into_iter().map(|(f, _, _)| format!("{module}::{f}")));
+        }
+        let close = close_names(name, known.iter().map(String::as_str));
+        let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
+        Err(format!("no built-in or recipe function named '{name}'{hint}"))
     }
 
     /// Names a word could complete to: variables, functions, built-ins, stdlib recipes.

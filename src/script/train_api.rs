@@ -41,7 +41,7 @@ pub fn summary(m: &Model) -> String {
 }
 
 fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
-    let o = Opts::new("model", opts, &["input", "classes", "hidden", "channels", "dropout", "seed"])?;
+    let o = Opts::new("model", opts, MODEL_KEYS)?;
     let reads = crate::nn::arch_options(name);
     if name == "mlp" && o.get("dropout").is_some() && o.dims("hidden")?.is_some_and(|h| h.is_empty()) {
         return err("model: option 'dropout' has no effect on an mlp without hidden layers (dropout follows each hidden layer)");
@@ -71,9 +71,11 @@ fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
     Ok(ModelRef { model: Rc::new(lib(Model::new(name, cfg))?), mode: Rc::new(Cell::new(Mode::Train)) })
 }
 
-const TRAIN_KEYS: &[&str] =
+/// The options of `model`, of `fit` (and `distill`), and of `distill` alone.
+pub(super) const MODEL_KEYS: &[&str] = &["input", "classes", "hidden", "channels", "dropout", "seed"];
+pub(super) const TRAIN_KEYS: &[&str] =
     &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing", "label", "device"];
-const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter", "ce_weight"];
+pub(super) const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter", "ce_weight"];
 
 /// Reads the options common to `fit` and `distill` into a config and hooks.
 fn train_config<'a, 'c>(

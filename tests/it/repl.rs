@@ -31,6 +31,36 @@ fn session_state_functions_and_imports_persist() {
 }
 
 #[test]
+fn completion_docs_and_vars_know_what_the_user_is_typing() {
+    let mut s = session();
+    s.eval("import \"schedules\" as sched;\nlet d = dataset(\"digits\", #{ test_limit: 50 });\nlet x = zeros([2, 3]);\nlet m = model(\"mlp\", #{ input: 4, classes: 2 });").unwrap();
+    let complete = |line: &str| s.complete(line, line.len()).1;
+    // option keys inside the options map of a training call, the model, the optimizer
+    assert_eq!(complete("fit(m, d, #{ ep"), ["epochs"]);
+    assert!(complete("distill(m, m, d, #{ epochs: 2, te").contains(&"temperature".to_string()));
+    assert_eq!(complete("model(\"mlp\", #{ hid"), ["hidden"]);
+    assert_eq!(complete("fit(m, d, #{ optimizer: sgd(#{ mo"), ["momentum"]);
+    // a value's own properties: a data set's train part, not the model's train_mode
+    assert_eq!(complete("d.tr"), ["train"]);
+    assert!(complete("m.tr").contains(&"train_mode".to_string()));
+    assert!(complete("x.sh").contains(&"shape".to_string()));
+    // recipe functions after their alias, and names elsewhere
+    assert!(complete("sched::cos").contains(&"sched::cosine".to_string()));
+    assert!(complete("let y = log_s").contains(&"log_softmax".to_string()));
+    // :doc covers recipe functions and suggests close names
+    let doc = s.doc("sched::cosine").unwrap();
+    assert!(doc.contains("cosine(epoch, start, end, epochs)") && doc.contains("half a cosine"), "{doc}");
+    assert!(s.doc("schedules::step_at").is_ok());
+    assert_eq!(s.doc("distil").unwrap_err(), "no built-in or recipe function named 'distil'; did you mean distill?");
+    assert!(s.doc("sched::cosin").unwrap_err().contains("did you mean sched::cosine?"));
+    // :vars names the types a user knows
+    let vars: std::collections::HashMap<String, (String, String)> = s.vars().into_iter().map(|(n, t, v)| (n, (t, v))).collect();
+    assert_eq!(vars["x"].0, "Tensor [2, 3]");
+    assert_eq!((vars["d"].0.as_str(), vars["m"].0.as_str()), ("Dataset", "Model"));
+    assert!(vars["d"].1.starts_with("digits: "), "{:?}", vars["d"]);
+}
+
+#[test]
 fn session_cancellation_stops_training_and_keeps_the_session() {
     let mut s = session();
     s.eval("let d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, hidden: [32], classes: d.classes });").unwrap();
