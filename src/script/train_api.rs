@@ -433,7 +433,8 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     let st = state.clone();
     def!(engine, "fit", "Trains a model on the labels (cross-entropy). Options: epochs, batch, optimizer, lr_schedule, augment, seed, label_smoothing, on_epoch, eval_batch,\n\
         label (the stage's name in the run record), device (cpu, cuda or cuda:N; default: `retort run --device`).\n\
-        Returns #{ history, final_accuracy, best_accuracy, best_epoch, epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), label, ... }.\n\
+        Returns #{ history, final_accuracy, best_accuracy, best_epoch, best_on (\"test\": the set best was chosen on), epochs, seconds, hook_seconds (time in script closures), stage (its number in the run record), label,\n\
+        interrupted (true when Ctrl-C stopped it in a REPL or notebook: the model keeps what was trained and history ends in the partial epoch), ... }.\n\
         ```rhai\n\
         let data = dataset(\"digits\");\n\
         let m = model(\"mlp\", #{ input: data.input, hidden: [32], classes: data.classes });\n\
