@@ -27,6 +27,8 @@ mod norm;
 mod panel;
 mod pool;
 mod reduce;
+mod select;
+pub mod stats;
 pub(crate) mod softmax64;
 mod unary;
 mod winograd;
