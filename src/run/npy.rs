@@ -1,6 +1,9 @@
-//! Reading NumPy `.npy` arrays (little-endian f32 or f64, C order), e.g. precomputed teacher logits.
+//! NumPy `.npy` arrays through the `npyz` crate: read (floats, integers and booleans of either
+//! byte order, C order) as f32, and written as little-endian float32, e.g. logits to analyse
+//! in NumPy or precomputed teacher logits.
 
 use crate::error::{Error, Result};
+use npyz::WriterBuilder;
 use std::path::Path;
 
 /// An array's shape and its values as f32.
@@ -10,57 +13,60 @@ pub struct Npy {
     pub values: Vec<f32>,
 }
 
-fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let at = header.find(&format!("'{key}'"))?;
-    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
-    Some(rest)
+/// Reads every element as `T`, then as f32, when the file's dtype is `T`'s; the file back otherwise.
+fn try_as<T: npyz::Deserialize, R: std::io::Read>(
+    file: npyz::NpyFile<R>,
+    to_f32: impl Fn(T) -> f32,
+) -> std::result::Result<std::io::Result<Vec<f32>>, npyz::NpyFile<R>> {
+    file.try_data::<T>().map(|data| data.map(|v| v.map(&to_f32)).collect())
 }
 
 /// Parses `.npy` bytes; `path` names the file in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Npy> {
-    let bad = |m: &str| Error::file(path, format!("not a usable .npy file: {m}"));
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("it does not start with the NumPy magic"));
+    let bad = |m: String| Error::file(path, format!("not a usable .npy file: {m}"));
+    // the header, then the data bytes after it
+    let mut data = bytes;
+    let header = npyz::NpyHeader::from_reader(&mut data).map_err(|e| bad(e.to_string()))?;
+    let file = npyz::NpyFile::with_header(header, data);
+    if file.order() == npyz::Order::Fortran && file.shape().len() > 1 {
+        return Err(bad("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into()));
     }
-    let (len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize, 12),
-        v => return Err(bad(&format!("format version {v} is unknown"))),
+    let dtype = file.dtype().descr();
+    // checked against the file's length before anything is allocated: a corrupt shape can
+    // multiply past 2^64
+    let shape: Vec<usize> = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+    let item = match file.dtype() {
+        npyz::DType::Plain(t) => t.num_bytes().unwrap_or(0),
+        _ => 0,
     };
-    let header = bytes.get(start..start + len).ok_or_else(|| bad("the header is truncated"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("the header is not text"))?;
-    let descr = header_value(header, "descr").ok_or_else(|| bad("the header has no 'descr'"))?;
-    let size = if descr.starts_with("'<f4'") {
-        4
-    } else if descr.starts_with("'<f8'") {
-        8
-    } else {
-        return Err(bad(&format!("dtype {} is not little-endian float32 or float64", descr.split(',').next().unwrap_or(descr))));
-    };
-    if header_value(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(bad("Fortran-ordered arrays are not supported; save with np.ascontiguousarray"));
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    match count.and_then(|n| n.checked_mul(item)) {
+        Some(need) if need == data.len() => {}
+        need => {
+            let need = need.map_or("more than 2^64".to_string(), |n| n.to_string());
+            let at = bytes.len() - data.len();
+            return Err(bad(format!("byte {at}: the shape {shape:?} of dtype {dtype} needs {need} bytes of data, the file has {}", data.len())));
+        }
     }
-    let shape_text = header_value(header, "shape").ok_or_else(|| bad("the header has no 'shape'"))?;
-    let inner = shape_text.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("the shape is malformed"))?;
-    let shape: Vec<usize> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| bad("the shape is malformed")))
-        .collect::<Result<_>>()?;
-    let data = &bytes[start + len..];
-    // checked: a corrupt shape can multiply past 2^64; the file's length is the bound
-    let need = shape.iter().try_fold(size as usize, |n: usize, &d| n.checked_mul(d));
-    if need != Some(data.len()) {
-        let need = need.map_or("more than 2^64".to_string(), |n| n.to_string());
-        return Err(bad(&format!("byte {}: the shape {shape:?} needs {need} bytes of data, the file has {}", start + len, data.len())));
-    }
-    crate::tensor::limits::fits("npy", "the array", data.len() / size, std::mem::size_of::<f32>())?;
-    let values = if size == 4 {
-        data.chunks(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
-    } else {
-        data.chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+    crate::tensor::limits::fits("npy", "the array", count.unwrap_or(usize::MAX), std::mem::size_of::<f32>())?;
+    let read = try_as::<f32, _>(file, |v| v)
+        .or_else(|f| try_as::<f64, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<i64, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<i32, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<i16, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<i8, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<u64, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<u32, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<u16, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<u8, _>(f, |v| v as f32))
+        .or_else(|f| try_as::<bool, _>(f, |v| v as u8 as f32));
+    let values = match read {
+        Ok(values) => values.map_err(|e| bad(format!("the data is truncated or unreadable: {e}")))?,
+        Err(_) => return Err(bad(format!("dtype {dtype} is not a number type (floats, integers and booleans are read)"))),
     };
+    if values.len() != count.unwrap_or(0) {
+        return Err(bad(format!("the shape {shape:?} needs {} values, the file holds {}", count.unwrap_or(0), values.len())));
+    }
     Ok(Npy { shape, values })
 }
 
@@ -68,39 +74,44 @@ pub fn read(path: &Path) -> Result<Npy> {
     parse(&std::fs::read(path).map_err(|e| Error::io(path, e))?, path)
 }
 
-/// `.npy` bytes of an f32 array (for tests and tools).
+/// `.npy` bytes of a little-endian float32 array in C order.
 pub fn to_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    values.iter().for_each(|v| out.extend(v.to_le_bytes()));
+    let mut out = Vec::new();
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let writer = npyz::WriteOptions::new().dtype(npyz::DType::Plain("<f4".parse().expect("a valid type string"))).shape(&dims).writer(&mut out);
+    // writing into a Vec cannot fail
+    let mut w = writer.begin_nd().expect("an in-memory npy writer");
+    w.extend(values.iter().copied()).expect("an in-memory npy writer");
+    w.finish().expect("an in-memory npy writer");
     out
+}
+
+/// Writes `values` of `shape` to `path` as float32 `.npy`, atomically.
+pub fn write(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    super::atomic_write(path, &to_bytes(shape, values))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // numpy: np.save(f, np.arange(6, dtype=np.float32).reshape(2, 3))
     #[test]
     fn round_trip_and_errors() {
         let p = Path::new("t.npy");
         let bytes = to_bytes(&[2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-        assert_eq!((bytes.len() - 24) % 64, 0);
         assert_eq!(parse(&bytes, p).unwrap(), Npy { shape: vec![2, 3], values: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0] });
-        assert!(parse(&bytes[..bytes.len() - 4], p).unwrap_err().to_string().contains("needs 24 bytes"));
+        // what numpy writes for np.arange(6, dtype=np.float32).reshape(2, 3): the same bytes
+        assert!(bytes.starts_with(b"\x93NUMPY\x01\x00") && String::from_utf8_lossy(&bytes).contains("'descr': '<f4'"));
+        assert!(parse(&bytes[..bytes.len() - 4], p).unwrap_err().to_string().contains("needs 24 bytes of data, the file has 20"));
         assert!(parse(b"not numpy at all", p).unwrap_err().to_string().contains("t.npy"));
-        let mut ints = bytes.clone();
-        let at = ints.windows(3).position(|w| w == b"<f4").unwrap();
-        ints[at + 2] = b'4';
-        ints[at + 1] = b'i';
-        assert!(parse(&ints, p).unwrap_err().to_string().contains("'<i4'"));
+        // integers are read as numbers (np.save of int64 labels)
+        let mut ints = Vec::new();
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[3]).writer(&mut ints).begin_nd().unwrap();
+        w.extend([3i64, -1, 7]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(parse(&ints, p).unwrap().values, vec![3.0, -1.0, 7.0]);
+        // a shape the file cannot hold is refused before any allocation
+        let huge = String::from_utf8_lossy(&bytes).replace("(2, 3)", "(4294967296, 4294967296)");
+        assert!(parse(huge.as_bytes(), p).is_err());
     }
 }
