@@ -197,6 +197,9 @@ enum NotebookAction {
         seed: u64,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// A YAML file of parameters (under the --set values).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// The session's run directory (default: runs/<date>-<time>-<notebook name>).
         #[arg(long, value_name = "DIR")]
         run_dir: Option<PathBuf>,
@@ -223,12 +226,13 @@ fn parse_input(s: &str) -> anyhow::Result<Vec<usize>> {
     }
 }
 
-fn run_notebook(input: &std::path::Path, output: &std::path::Path, seed: u64, sets: &[String], record: Option<Record>) -> Result<(), ScriptError> {
-    if let Some(Record::New(dir)) = &record {
-        eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
-    }
-    let opts = RunOptions { seed, sets: sets.to_vec(), search_path: retort_path(), record, ..Default::default() };
-    let run = retort::notebook::run(input, output, &opts)?;
+fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: RunOptions) -> Result<(), ScriptError> {
+    let mut started = |dir: Option<&std::path::Path>| {
+        if let Some(dir) = dir {
+            eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
+        }
+    };
+    let run = retort::notebook::run(input, output, &opts, &mut started)?;
     let shown = output.display().to_string();
     retort::run::atomic_write(output, run.markdown.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
     if run.ok {
@@ -251,18 +255,16 @@ fn retort_path() -> Vec<PathBuf> {
     std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
-/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>` (with `-N` when taken).
+/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>` (`-2`, `-3`... added when taken, see `Record::Fresh`).
 fn default_run_dir(script: &std::path::Path) -> PathBuf {
     let stamp: String = retort::run::now_utc().chars().filter(|c| c.is_ascii_digit() || *c == ' ').collect::<String>().replace(' ', "-");
     let stem = script.file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
-    // two runs started in the same second get -2, -3, ...
-    let base = PathBuf::from("runs").join(format!("{stamp}-{stem}"));
-    (2..).map(|n| base.with_file_name(format!("{stamp}-{stem}-{n}"))).find(|p| !p.exists()).filter(|_| base.exists()).unwrap_or(base)
+    PathBuf::from("runs").join(format!("{stamp}-{stem}"))
 }
 
 /// Where a REPL or notebook session is recorded: `--run-dir`, else a new folder under runs/.
 fn session_record(no_record: bool, run_dir: &Option<PathBuf>, what: &std::path::Path) -> Option<Record> {
-    (!no_record).then(|| Record::New(run_dir.clone().unwrap_or_else(|| default_run_dir(what))))
+    (!no_record).then(|| run_dir.clone().map_or_else(|| Record::Fresh(default_run_dir(what)), Record::New))
 }
 
 fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
@@ -294,7 +296,21 @@ fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
 /// folder, and after the original was edited, which gets a warning), or with `--use-current`
 /// the original. Run directories recorded before copies were kept resume from the original.
 fn resume_script(run: &retort::run::RunDir, recorded: &retort::run::RunConfig, use_current: bool) -> Result<PathBuf, String> {
+    if run.read_summary().map_err(|e| e.to_string())?.finished {
+        return Err(format!("the run in {} finished; there is nothing to resume (start a new run, or see it with retort runs)", run.path.display()));
+    }
     let original = PathBuf::from(recorded.script_path.as_deref().unwrap_or(&recorded.script));
+    // a local module edited since: the copy is what resumes
+    if let Some(folder) = original.parent() {
+        for rel in recorded.sources.iter().skip(1) {
+            let (now, copy) = (std::fs::read(folder.join(rel)), std::fs::read(run.source_dir().join(rel)));
+            if let (Ok(now), Ok(copy)) = (now, copy) {
+                if now != copy && !use_current {
+                    eprintln!("warning: the module {} changed since the run was recorded; resuming with the recorded copy", folder.join(rel).display());
+                }
+            }
+        }
+    }
     let copy = recorded.sources.first().map(|name| run.source_dir().join(name)).filter(|p| p.is_file());
     let changed = || std::fs::read_to_string(&original).is_ok_and(|text| retort::run::content_hash(&text) != recorded.script_hash);
     match (copy, use_current) {
@@ -366,7 +382,7 @@ fn prepare_run(
         return Ok((opts, script));
     }
     let script = script.clone().expect("clap requires a script without --resume");
-    let record = (!no_record).then(|| Record::New(out.clone().unwrap_or_else(|| default_run_dir(&script))));
+    let record = (!no_record).then(|| out.clone().map_or_else(|| Record::Fresh(default_run_dir(&script)), Record::New));
     Ok((
         RunOptions {
             progress: None,
@@ -387,7 +403,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } => unreachable!("handled in main"),
         Command::Runs { action: None, dir } => {
-            let runs = retort::run::listing::list(&dir)?;
+            let (runs, unreadable) = retort::run::listing::list(&dir)?;
             let mut t = table(&retort::run::listing::RunInfo::HEADER);
             for r in &runs {
                 for row in r.rows() {
@@ -395,6 +411,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             println!("{t}");
+            for e in &unreadable {
+                eprintln!("warning: skipped {e}");
+            }
         }
         Command::Runs { action: Some(RunsAction::Compare { runs }), .. } => {
             let infos = runs.iter().map(|p| retort::run::listing::RunInfo::load(p)).collect::<retort::Result<Vec<_>>>()?;
@@ -570,13 +589,24 @@ fn real_main() -> ExitCode {
             sets: sets.clone(),
             seed: *seed,
             config: config.clone(),
-            search_path: retort_path(),
+            // modules in the working folder first, as a script's own folder for `retort run`
+            search_path: std::iter::once(PathBuf::from(".")).chain(retort_path()).collect(),
             record: session_record(*no_record, run_dir, std::path::Path::new("repl")),
             ..Default::default()
         })),
-        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets, run_dir, no_record } } => {
+        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets, config, run_dir, no_record } } => {
             let record = session_record(*no_record, run_dir, notebook);
-            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), *seed, sets, record))
+            // modules in the notebook's folder first
+            let folder = notebook.parent().filter(|p| !p.as_os_str().is_empty()).map_or(PathBuf::from("."), PathBuf::from);
+            let opts = RunOptions {
+                seed: *seed,
+                sets: sets.clone(),
+                config: config.clone(),
+                search_path: std::iter::once(folder).chain(retort_path()).collect(),
+                record,
+                ..Default::default()
+            };
+            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), opts))
         }
         _ => None,
     };

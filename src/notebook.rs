@@ -4,7 +4,7 @@
 //! `output` block, tables as Markdown tables, plots as PNG files beside it) and a header.
 //! Generated parts sit between `<!-- retort:output -->` markers, so a notebook can be re-run.
 
-use crate::script::session::{Output, Session};
+use crate::script::session::{Evaluated, Output, Session};
 use crate::script::{markdown_table, RunOptions, ScriptError};
 use std::path::Path;
 use std::time::Instant;
@@ -92,12 +92,14 @@ pub struct NotebookRun {
     pub ok: bool,
 }
 
-/// Runs the cells of `input` (a Markdown file); plots are written beside `output`.
-pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun, ScriptError> {
+/// Runs the cells of `input` (a Markdown file); plots are written beside `output`. `started`
+/// hears where the session is recorded (none: `opts.record` is none) before the first cell runs.
+pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path>)) -> Result<NotebookRun, ScriptError> {
     let shown = input.display().to_string();
     let text = std::fs::read_to_string(input).map_err(|e| ScriptError::usage(&shown, format!("cannot read notebook: {e}")))?;
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let mut session = Session::start(opts, dir.clone(), &shown)?;
+    let mut session = Session::start(opts, Some(dir.clone()), &shown)?;
+    started(session.run_dir().as_deref());
     let stem = output.file_stem().map_or("notebook".into(), |s| s.to_string_lossy().to_string());
     session.set_image_prefix(&format!("{stem}-"));
     let started = Instant::now();
@@ -106,6 +108,11 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
     let mut body = String::new();
     let (mut ok, mut copied, mut ran) = (true, 0, 0);
     let all = cells(&source);
+    // without a run directory, a cell that would need one fails the notebook before any cell runs
+    let codes: Vec<&str> = all.iter().map(|c| c.code.as_str()).collect();
+    if let Some((k, e)) = session.refused_without_record(&codes) {
+        return Err(at_notebook_line(e, &all[k], &shown, &lines, &source_lines));
+    }
     for (index, c) in all.iter().enumerate() {
         let cell = index + 1;
         body.push_str(&source[copied..c.end]);
@@ -119,46 +126,12 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
         ran += 1;
         body.push_str(&format!("{OPEN}\n"));
         match session.eval(&c.code) {
-            Ok(e) => {
-                let mut text = String::new();
-                for o in &e.outputs {
-                    match o {
-                        Output::Text(t) => text.push_str(&format!("{t}\n")),
-                        Output::Table(h, rows) => {
-                            flush_text(&mut body, &mut text);
-                            body.push_str(&markdown_table(h, rows));
-                        }
-                        Output::Image(p) => {
-                            flush_text(&mut body, &mut text);
-                            let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
-                            body.push_str(&format!("![cell {cell} plot]({name})\n"));
-                        }
-                    }
-                }
-                if let Some(v) = &e.value {
-                    text.push_str(&format!("{v}\n"));
-                }
-                flush_text(&mut body, &mut text);
-                if let Some((h, rows)) = &e.value_table {
-                    body.push_str(&markdown_table(h, rows));
-                }
-            }
-            Err(mut e) => {
+            Ok(e) => write_outputs(&mut body, cell, &e),
+            Err(e) => {
                 ok = false;
-                // the error at the notebook's own line, not the cell's
-                e.file = shown.clone();
-                if let Some(l) = e.line {
-                    let stripped = c.first_line + l - 1;
-                    e.line = lines.get(stripped).copied();
-                    e.source_line = source_lines.get(stripped).map(|s| s.to_string());
-                    // a cell inside a list item or a quote: its lines carry the container's prefix
-                    let code_line = c.code.lines().nth(l - 1).unwrap_or("");
-                    if let (Some(col), Some(src)) = (e.column, &e.source_line) {
-                        if let Some(at) = src.find(code_line).filter(|_| !code_line.is_empty()) {
-                            e.column = Some(col + src[..at].chars().count());
-                        }
-                    }
-                }
+                // what the cell printed before it failed, then the error
+                write_outputs(&mut body, cell, &Evaluated { outputs: session.failed_outputs(), value: None, value_table: None });
+                let e = at_notebook_line(e, c, &shown, &lines, &source_lines);
                 body.push_str(&format!("```error\ncell {cell} failed:\n{e}```\n"));
             }
         }
@@ -182,6 +155,50 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions) -> Result<NotebookRun
         started.elapsed().as_secs_f64(),
     );
     Ok(NotebookRun { markdown: format!("{header}{body}"), ok })
+}
+
+/// A cell's outputs in order: text in `output` blocks, tables as Markdown, plots as images.
+fn write_outputs(body: &mut String, cell: usize, e: &Evaluated) {
+    let mut text = String::new();
+    for o in &e.outputs {
+        match o {
+            Output::Text(t) => text.push_str(&format!("{t}\n")),
+            Output::Table(h, rows) => {
+                flush_text(body, &mut text);
+                body.push_str(&markdown_table(h, rows));
+            }
+            Output::Image(p) => {
+                flush_text(body, &mut text);
+                let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+                body.push_str(&format!("![cell {cell} plot]({name})\n"));
+            }
+        }
+    }
+    if let Some(v) = &e.value {
+        text.push_str(&format!("{v}\n"));
+    }
+    flush_text(body, &mut text);
+    if let Some((h, rows)) = &e.value_table {
+        body.push_str(&markdown_table(h, rows));
+    }
+}
+
+/// An error of `cell` at the notebook's own line and column, not the cell's.
+fn at_notebook_line(mut e: ScriptError, c: &Cell, shown: &str, lines: &[usize], source_lines: &[&str]) -> ScriptError {
+    e.file = shown.to_string();
+    if let Some(l) = e.line {
+        let stripped = c.first_line + l - 1;
+        e.line = lines.get(stripped).copied();
+        e.source_line = source_lines.get(stripped).map(|s| s.to_string());
+        // a cell inside a list item or a quote: its lines carry the container's prefix
+        let code_line = c.code.lines().nth(l - 1).unwrap_or("");
+        if let (Some(col), Some(src)) = (e.column, &e.source_line) {
+            if let Some(at) = src.find(code_line).filter(|_| !code_line.is_empty()) {
+                e.column = Some(col + src[..at].chars().count());
+            }
+        }
+    }
+    e
 }
 
 fn flush_text(body: &mut String, text: &mut String) {

@@ -4,7 +4,6 @@
 
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::script::session::{Evaluated, Output, Session};
-use retort::run::recording::Record;
 use retort::script::{RunOptions, ScriptError};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -42,12 +41,28 @@ pub fn incomplete(input: &str) -> bool {
                 }
             }
             None => match c {
-                '"' | '`' => string = Some(c),
+                '"' | '`' | '\'' => string = Some(c),
                 '/' if chars.peek() == Some(&'/') => {
                     for c in chars.by_ref() {
                         if c == '\n' {
                             break;
                         }
+                    }
+                }
+                '/' if chars.peek() == Some(&'*') => {
+                    chars.next();
+                    // an open block comment continues the input
+                    let mut prev = ' ';
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if prev == '*' && c == '/' {
+                            closed = true;
+                            break;
+                        }
+                        prev = c;
+                    }
+                    if !closed {
+                        return true;
                     }
                 }
                 '(' | '[' | '{' => depth += 1,
@@ -138,6 +153,9 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                     let _ = writeln!(out, "{n}: {t} = {v}");
                 }
             }
+            "doc" if arg.is_empty() => {
+                let _ = writeln!(err, ":doc NAME: a built-in (:doc fit), a recipe function (:doc sched::cosine) or a function of this session");
+            }
             "doc" => match session.borrow().doc(arg) {
                 Ok(d) => {
                     let _ = writeln!(out, "{d}");
@@ -153,7 +171,8 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                 }
             },
             "save" => {
-                let text = session.borrow().script();
+                let name = std::path::Path::new(arg).file_name().map_or(arg.to_string(), |n| n.to_string_lossy().to_string());
+                let text = session.borrow().script_named(&name);
                 match retort::run::atomic_write(std::path::Path::new(arg), text.as_bytes()) {
                     Ok(()) => {
                         let _ = writeln!(out, "saved {} inputs to {arg} (run it with: retort run {arg})", session.borrow().inputs_run());
@@ -163,8 +182,14 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                     }
                 }
             }
+            "runs" if !std::path::Path::new("runs").is_dir() => {
+                let _ = writeln!(out, "no runs under ./runs yet");
+            }
             "runs" => match retort::run::listing::list(std::path::Path::new("runs")) {
-                Ok(runs) => {
+                Ok((runs, unreadable)) => {
+                    for e in unreadable {
+                        let _ = writeln!(err, "warning: skipped {e}");
+                    }
                     let mut t = super::table(&retort::run::listing::RunInfo::HEADER);
                     for r in runs {
                         for row in r.rows() {
@@ -191,6 +216,9 @@ fn handle_script(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Writ
     match result {
         Ok(e) => show(&e, out),
         Err(e) => {
+            let printed = session.borrow().failed_outputs();
+            show(&Evaluated { outputs: printed, value: None, value_table: None }, out);
+            let _ = out.flush();
             let _ = write!(err, "{e}");
         }
     }
@@ -211,11 +239,11 @@ impl Drop for TempDir {
 /// to its run directory; an unrecorded one's to a temporary folder removed at the end.
 pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
     let (images, _temporary) = match &opts.record {
-        Some(Record::New(dir)) => (dir.clone(), None),
-        _ => {
+        Some(_) => (None, None),
+        None => {
             let dir = std::env::temp_dir().join(format!("retort-repl-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| ScriptError::usage("repl", format!("{}: {e}", dir.display())))?;
-            (dir.clone(), Some(TempDir(dir)))
+            (Some(dir.clone()), Some(TempDir(dir)))
         }
     };
     let mut opts = opts.clone();
@@ -297,5 +325,8 @@ mod tests {
         assert!(!incomplete("let s = \"a(b\";"));
         assert!(!incomplete("let x = 1; // (comment"));
         assert!(!incomplete("f(1)\n"));
+        assert!(incomplete("/* a comment that goes on"));
+        assert!(!incomplete("/* closed */ let x = 1;"));
+        assert!(!incomplete("let e = '{';"));
     }
 }

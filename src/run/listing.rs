@@ -1,6 +1,6 @@
 //! Reading run directories back for `retort runs`, `retort runs compare` and `retort plot`.
 
-use super::{RunConfig, RunDir, Summary};
+use super::{RunConfig, RunDir, StageStatus, Summary};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,13 +46,16 @@ impl RunInfo {
             .stages
             .iter()
             .map(|s| {
+                // a schedule as written, a constant as its value
                 let value = |key: &str, v: Option<f32>| match s.schedules.get(key) {
-                    Some(text) if v.is_none_or(|x| text.parse::<f32>().ok() != Some(x)) => short(text),
-                    _ => v.map_or("-".to_string(), |x| format!("{x}")),
+                    Some(text) => short(text),
+                    None => v.map_or("-".to_string(), |x| format!("{x}")),
                 };
-                let status = match &s.error {
-                    Some(e) => format!("{}: {}", s.status.as_str(), short(e)),
-                    None => s.status.as_str().to_string(),
+                let status = match (&s.error, s.status) {
+                    (Some(e), _) => format!("{}: {}", s.status.as_str(), short(e)),
+                    // still training, or killed while it trained
+                    (None, StageStatus::Running) => "unfinished".into(),
+                    (None, status) => status.as_str().to_string(),
                 };
                 vec![
                     String::new(),
@@ -63,8 +66,8 @@ impl RunInfo {
                     s.student.clone(),
                     value("temperature", s.temperature),
                     value("alpha", s.alpha),
-                    format!("{} (epoch {})", pct(s.best_accuracy), s.best_epoch),
-                    pct(s.final_accuracy),
+                    if s.epochs == 0 { "-".into() } else { format!("{} (epoch {})", pct(s.best_accuracy), s.best_epoch) },
+                    if s.epochs == 0 { "-".into() } else { pct(s.final_accuracy) },
                     status,
                     String::new(),
                 ]
@@ -137,17 +140,21 @@ fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, Strin
     }
 }
 
-/// The runs under `root` (each sub-folder with a `config.yaml`), sorted by name.
-pub fn list(root: &Path) -> Result<Vec<RunInfo>> {
+/// The runs under `root` (each sub-folder with a `config.yaml`), sorted by name, and the
+/// run directories that could not be read, with why (one damaged run hides no other).
+pub fn list(root: &Path) -> Result<(Vec<RunInfo>, Vec<Error>)> {
     let entries = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
-    let mut runs = Vec::new();
+    let (mut runs, mut unreadable) = (Vec::new(), Vec::new());
     for e in entries.flatten() {
         if e.path().join("config.yaml").is_file() {
-            runs.push(RunInfo::load(&e.path())?);
+            match RunInfo::load(&e.path()) {
+                Ok(r) => runs.push(r),
+                Err(err) => unreadable.push(err),
+            }
         }
     }
     runs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(runs)
+    Ok((runs, unreadable))
 }
 
 /// Sorts "stage 2" before "stage 10": every run of digits is zero-padded for comparison.

@@ -89,6 +89,8 @@ pub enum StageStatus {
     Failed,
     /// Ctrl-C (or a notebook kernel's interrupt) stopped it between batches.
     Interrupted,
+    /// Training (or, when the process is gone, killed before it ended).
+    Running,
 }
 
 impl StageStatus {
@@ -97,6 +99,7 @@ impl StageStatus {
             StageStatus::Finished => "finished",
             StageStatus::Failed => "failed",
             StageStatus::Interrupted => "interrupted",
+            StageStatus::Running => "running",
         }
     }
 }
@@ -176,6 +179,9 @@ pub struct RunConfig {
     /// their `import` path); stdlib recipes are embedded in retort `retort_version`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// What happened to the record after it began (a resume with an edited script).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn kind_script() -> String {
@@ -198,6 +204,7 @@ impl RunConfig {
             kind: kind.into(),
             script_path: None,
             sources: vec![],
+            notes: vec![],
         }
     }
 
@@ -216,11 +223,41 @@ pub struct RunDir {
 impl RunDir {
     /// Creates `path` (and `checkpoints/`); it must not hold a run already.
     pub fn create(path: &Path) -> Result<RunDir> {
-        if path.join("config.yaml").exists() {
-            return Err(Error::file(path, "already holds a run; use --resume to continue it or choose another --out"));
+        // files of a run record without a config: another tool's folder, or a damaged run
+        if !path.join("config.yaml").exists() {
+            if let Some(f) = ["summary.yaml", "metrics.jsonl", "checkpoints", "source"].iter().find(|f| path.join(f).exists()) {
+                return Err(Error::file(path, format!("holds a {f} but no config.yaml, so it is not a run retort can add to; choose another directory")));
+            }
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        // claimed atomically: two runs started at once never share a directory
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(path.join("config.yaml")) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::file(path, "already holds a run (`retort run --resume` continues a script's run); choose another directory"));
+            }
+            Err(e) => return Err(Error::io(path.join("config.yaml"), e)),
         }
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(path, e))?;
         Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    /// Creates the first free one of `base`, `base-2`, `base-3`, ... (claimed atomically, so
+    /// runs started in the same second get one each).
+    pub fn create_fresh(base: &Path) -> Result<RunDir> {
+        let name = base.file_name().map_or("run".into(), |n| n.to_string_lossy().to_string());
+        for n in 1..10_000 {
+            let path = if n == 1 { base.to_path_buf() } else { base.with_file_name(format!("{name}-{n}")) };
+            if path.exists() {
+                continue;
+            }
+            match RunDir::create(&path) {
+                Ok(dir) => return Ok(dir),
+                Err(_) if path.join("config.yaml").exists() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::file(base, "no free run directory name; clean up old runs"))
     }
 
     /// Opens an existing run for resuming.

@@ -42,6 +42,7 @@ const HEIGHT: u32 = 480;
 pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
     register_font();
     let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
+    folder_exists(path)?;
     // the image encoder goes by the extension, so the temporary file ends in .png too
     let tmp = path.with_file_name(format!(".{}.tmp.png", path.file_stem().map_or("plot".into(), |s| s.to_string_lossy())));
     {
@@ -66,6 +67,10 @@ pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
             for (i, s) in series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 let points = if is_loss { s.loss.clone() } else { s.accuracy.clone() };
+                // a marker at each epoch, so a one-epoch stage shows too
+                chart
+                    .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                    .map_err(|e| fail(e.to_string()))?;
                 chart
                     .draw_series(LineSeries::new(points, color.stroke_width(2)))
                     .map_err(|e| fail(e.to_string()))?
@@ -98,6 +103,7 @@ pub struct Lines {
 pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
     register_font();
     let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
+    folder_exists(path)?;
     let tmp = path.with_file_name(format!(".{}.tmp.png", path.file_stem().map_or("plot".into(), |s| s.to_string_lossy())));
     {
         let root = BitMapBackend::new(&tmp, (WIDTH * 2 / 3, HEIGHT)).into_drawing_area();
@@ -142,6 +148,14 @@ pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// A clear error, not the image encoder's, when the PNG's folder does not exist.
+fn folder_exists(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(Error::file(path, format!("cannot write the plot: the folder {} does not exist", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
 /// One series per stage of a run's metrics, named by the stage's label (after `run: ` when given).
 pub fn stage_series(metrics: &[MetricsLine], run: Option<&str>) -> Vec<Series> {
     let mut stages: Vec<usize> = metrics.iter().map(|l| l.stage).collect();
@@ -150,7 +164,7 @@ pub fn stage_series(metrics: &[MetricsLine], run: Option<&str>) -> Vec<Series> {
         .iter()
         .map(|k| {
             let lines: Vec<&MetricsLine> = metrics.iter().filter(|l| l.stage == *k).collect();
-            let label = lines.first().map_or(format!("stage {k}"), |l| l.label.clone());
+            let label = lines.first().map_or(format!("stage {k}"), |l| format!("{k}: {}", l.label));
             Series::from_metrics(run.map_or(label.clone(), |r| format!("{r}: {label}")), &lines)
         })
         .collect()
@@ -170,4 +184,20 @@ fn fit_range(values: impl Iterator<Item = f64>, min_pad: f64, limits: (f64, f64)
     }
     let pad = ((hi - lo) * 0.1).max(min_pad);
     (lo - pad).max(limits.0)..(hi + pad).min(limits.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accuracy_axis_fits_the_data() {
+        // two methods 1.5 points apart: the axis spans a few points, not 0..100
+        let r = fit_range([91.0, 92.5, 91.8].into_iter(), 0.5, (0.0, 100.0));
+        assert_eq!(r, 90.5..93.0);
+        // one value: padded; at the edges: clamped
+        assert_eq!(fit_range([100.0].into_iter(), 0.5, (0.0, 100.0)), 99.5..100.0);
+        assert_eq!(fit_range(std::iter::empty(), 0.5, (0.0, 100.0)), 0.0..100.0);
+        assert!(curves(&[], "x", Path::new("/no/such/folder/x.png")).unwrap_err().to_string().contains("does not exist"));
+    }
 }

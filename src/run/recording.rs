@@ -10,13 +10,15 @@ use crate::nn::Model;
 use crate::train::{Control, EpochRecord, Hooks, Trainer};
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Where a run is recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// A new run directory at this path.
     New(std::path::PathBuf),
+    /// A new run directory at this path, or at `PATH-2`, `PATH-3`... when it is taken (the
+    /// default names, so runs started at once each get their own).
+    Fresh(std::path::PathBuf),
     /// The run recorded here, to continue after an interruption. `current`: the script on disk
     /// has changed since and the user chose it over the recorded copy (`--use-current`).
     Resume { dir: std::path::PathBuf, current: bool },
@@ -54,15 +56,18 @@ impl Recording {
         Recording { dir, resume, stages: Cell::new(0), replayed_failure: Cell::new(None) }
     }
 
-    /// Makes a new run directory at `path` holding `config`.
-    pub fn create(path: &Path, config: &RunConfig) -> Result<Recording> {
-        let dir = RunDir::create(path)?;
+    /// Makes the new run directory `record` names (`New` or `Fresh`), holding `config`.
+    pub fn create(record: &Record, config: &RunConfig) -> Result<Recording> {
+        let dir = match record {
+            Record::Fresh(base) => RunDir::create_fresh(base)?,
+            Record::New(path) | Record::Resume { dir: path, .. } => RunDir::create(path)?,
+        };
         dir.write_config(config)?;
         Ok(Recording::new(dir, false))
     }
 
     /// Opens the run recorded at `path` to continue it, with the config it was recorded with.
-    pub fn open(path: &Path) -> Result<(Recording, RunConfig)> {
+    pub fn open(path: &std::path::Path) -> Result<(Recording, RunConfig)> {
         let dir = RunDir::open(path)?;
         let config = dir.read_config()?;
         Ok((Recording::new(dir, true), config))
@@ -112,10 +117,49 @@ impl Recording {
         SafeTensors::read(path).ok()?.metadata.get("stage")?.parse().ok()
     }
 
-    /// Runs (or resumes, or replays) the next stage with `trainer` training `student`. A stage
-    /// that fails is recorded with its error and its last epoch before the error is returned; an
-    /// interrupted one is recorded as such, its partial epoch neither logged nor checkpointed,
-    /// so `--resume` continues from the last whole epoch exactly.
+    /// Writes stage `k`'s entry of `summary.yaml`: after each epoch (`Running`) and at its end.
+    #[allow(clippy::too_many_arguments)]
+    fn summarize(
+        &self,
+        k: usize,
+        info: &StageInfo,
+        student: &Model,
+        status: StageStatus,
+        error: Option<String>,
+        history: &[EpochRecord],
+        (best, best_epoch): (f32, usize),
+    ) -> Result<()> {
+        let mut summary = self.dir.read_summary()?;
+        summary.stages.retain(|s| s.stage < k);
+        let whole: Vec<&EpochRecord> = history.iter().filter(|r| !r.partial).collect();
+        let last = whole.last();
+        summary.stages.push(StageSummary {
+            stage: k,
+            label: info.label.clone(),
+            kind: info.kind.into(),
+            status,
+            error,
+            student: student.arch().into(),
+            teacher: info.teacher.map(|t| t.arch().to_string()),
+            loss: info.loss.into(),
+            temperature: last.and_then(|r| r.temperature),
+            alpha: last.and_then(|r| r.alpha),
+            schedules: info.schedules.clone(),
+            epochs: whole.len(),
+            best_accuracy: best.max(0.0),
+            best_epoch,
+            best_on: "test".into(),
+            final_accuracy: last.map_or(0.0, |r| r.test_accuracy),
+            seconds: whole.iter().fold(0.0, |s, r| s + r.seconds),
+        });
+        self.dir.write_summary(&summary)
+    }
+
+    /// Runs (or resumes, or replays) the next stage with `trainer` training `student`. The
+    /// stage's summary entry is kept current after each epoch (`running`). A stage that fails is
+    /// recorded with its error and its last epoch before the error is returned; an interrupted
+    /// one is recorded as such, its partial epoch neither logged nor checkpointed, so `--resume`
+    /// continues from the last whole epoch exactly.
     pub fn stage(&self, trainer: &mut Trainer, student: &Model, info: StageInfo, hooks: &mut dyn Hooks) -> Result<StageRun> {
         let k = self.stages.get() + 1;
         self.stages.set(k);
@@ -123,16 +167,18 @@ impl Recording {
         let last_path = self.dir.checkpoint("last.safetensors");
         let best_path = self.dir.checkpoint(&format!("best-stage-{k}.safetensors"));
         let mut metrics = self.dir.read_metrics()?;
+        let recorded = self.dir.read_summary()?.stages.into_iter().find(|s| s.stage == k);
 
         // a finished stage: its weights and history, no training; a failed one: its weights at
-        // the failure and its error again, so the script goes on as it did
-        if self.resume && final_path.exists() {
+        // the failure and its error again, so the script goes on as it did (an interrupted or
+        // unfinished one continues below)
+        let ended = recorded.as_ref().is_none_or(|s| matches!(s.status, StageStatus::Finished | StageStatus::Failed));
+        if self.resume && final_path.exists() && ended {
             weights::load(student, &final_path)?;
             let history = metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect();
-            let summary = self.dir.read_summary()?;
-            if let Some(failed) = summary.stages.iter().find(|s| s.stage == k && s.status == StageStatus::Failed) {
+            if let Some(failed) = recorded.filter(|s| s.status == StageStatus::Failed) {
                 self.replayed_failure.set(Some(k));
-                let why = failed.error.clone().unwrap_or_default();
+                let why = failed.error.unwrap_or_default();
                 return Err(Error::invalid("resume", format!("this stage failed when the run was recorded: {why}")));
             }
             return Ok(StageRun { history, interrupted: false });
@@ -150,6 +196,7 @@ impl Recording {
         let mut history: Vec<EpochRecord> = metrics.iter().filter(|l| l.stage == k).map(|l| l.record.clone()).collect();
         let mut status = StageStatus::Finished;
         let mut failure = None;
+        self.summarize(k, &info, student, StageStatus::Running, None, &history, (best, best_epoch))?;
 
         while trainer.epoch() < trainer.config().epochs {
             let (record, control) = match trainer.run_epoch(hooks) {
@@ -175,6 +222,7 @@ impl Recording {
             }
             Checkpoint { stage: k, trainer: trainer.state()?, best_accuracy: best, best_epoch }.save(student, &last_path)?;
             history.push(record);
+            self.summarize(k, &info, student, StageStatus::Running, None, &history, (best, best_epoch))?;
             let title = self.dir.path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
             super::plot::run_curves(&metrics, &title, &self.dir.path.join("curves.png"))?;
             // test hook: die right after epoch E of stage K was recorded ("K:E")
@@ -185,34 +233,10 @@ impl Recording {
                 break;
             }
         }
-        // stop: the final weights, or those at the failure (what later stages started from)
-        if status != StageStatus::Interrupted {
-            weights::save(student, &final_path)?;
-        }
-        let mut summary = self.dir.read_summary()?;
-        summary.stages.retain(|s| s.stage < k);
-        let whole: Vec<&EpochRecord> = history.iter().filter(|r| !r.partial).collect();
-        let last = whole.last();
-        summary.stages.push(StageSummary {
-            stage: k,
-            label: info.label,
-            kind: info.kind.into(),
-            status,
-            error: failure.as_ref().map(|e| e.to_string()),
-            student: student.arch().into(),
-            teacher: info.teacher.map(|t| t.arch().to_string()),
-            loss: info.loss.into(),
-            temperature: last.and_then(|r| r.temperature),
-            alpha: last.and_then(|r| r.alpha),
-            schedules: info.schedules,
-            epochs: whole.len(),
-            best_accuracy: best.max(0.0),
-            best_epoch,
-            best_on: "test".into(),
-            final_accuracy: last.map_or(0.0, |r| r.test_accuracy),
-            seconds: whole.iter().map(|r| r.seconds).sum(),
-        });
-        self.dir.write_summary(&summary)?;
+        // stop: the final weights (or those at the failure or the interrupt: what later stages
+        // started from)
+        weights::save(student, &final_path)?;
+        self.summarize(k, &info, student, status, failure.as_ref().map(|e| e.to_string()), &history, (best, best_epoch))?;
         match failure {
             Some(e) => Err(e),
             None => Ok(StageRun { history, interrupted: status == StageStatus::Interrupted }),

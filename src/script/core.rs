@@ -40,7 +40,7 @@ pub fn start(opts: &RunOptions, params: Params, interrupt: Arc<AtomicBool>, io: 
     state.device = opts.device;
     state.progress = opts.progress.clone();
     state.emit = Some(io.emit);
-    state.image_dir = io.image_dir;
+    state.image_dir = std::cell::RefCell::new(io.image_dir);
     let state = Rc::new(state);
     let engine = engine(&state, io.out, io.import_dirs, opts.max_operations);
     let mut scope = Scope::new();

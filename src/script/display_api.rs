@@ -222,7 +222,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
             .enumerate()
             .map(|(i, s)| points(&s.read_lock::<Map>().map(|m| m.clone()).ok_or_else(|| format!("plot_lines: series {} must be a map #{{ label, x, y }}, got {}", i + 1, type_of(s)))?, i))
             .collect::<Res<Vec<_>>>()?;
-        let Some(dir) = &st.image_dir else { return err("plot_lines: this run has nowhere to write images (run it with a run directory or in a notebook)") };
+        let Some(dir) = st.image_dir.borrow().clone() else { return err("plot_lines: this run has nowhere to write images (run it with a run directory or in a notebook)") };
         let path = dir.join(format!("{}{file}", st.image_prefix.borrow()));
         lines(&Lines { title: text("title"), x_label: text("x_label"), y_label: text("y_label"), series }, &path).map_err(|e| e.to_string())?;
         let name = path.file_name().map_or(file.to_string(), |n| n.to_string_lossy().to_string());

@@ -125,6 +125,7 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             return err(format!("{}: interrupted (Ctrl-C)", self.op));
         }
         if self.interrupted {
+            self.state.training_interrupted.set(true);
             // the flag stays set: the rest of the input stops, as after Ctrl-C anywhere
             self.state.emit(super::output::Output::Text(format!(
                 "{}: interrupted (Ctrl-C): the model keeps what was trained, and the result has interrupted: true with the epochs so far (the partial one last)",

@@ -281,7 +281,7 @@ pub(crate) fn params_yaml(map: &Map) -> serde_yaml::Value {
 /// Copies the local modules imported so far into the run record's `source/` (the script's
 /// own folder layout, so the copy resolves its imports the same way); a module outside the
 /// script's folder gets a warning instead.
-fn record_sources(rec: &Recording, state: &State) -> crate::Result<()> {
+pub(super) fn record_sources(rec: &Recording, state: &State) -> crate::Result<()> {
     let mut config = rec.dir.read_config()?;
     let before = config.sources.len();
     for (rel, file) in state.imported.borrow().iter() {
@@ -347,24 +347,56 @@ pub fn run_source(
         output::Output::Table(h, rows) => (printer.borrow_mut())(markdown_table(&h, &rows).trim_end()),
         output::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
     });
-    let image_dir = match &opts.record {
-        Some(Record::New(path)) | Some(Record::Resume { dir: path, .. }) => Some(path.clone()),
-        None => None,
-    };
-    let core::Core { state, engine, mut scope } = core::start(opts, params, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir });
+    // images go to the run directory, once it exists
+    let core::Core { state, engine, mut scope } = core::start(opts, params, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir: None });
     state.sources.borrow_mut().insert(file.to_string(), source.to_string());
     let ast = compile(&engine, file, source, &scope, &state.params)?;
     check_run_dir_calls(file, source, &ast, opts.record.is_some(), "retort run --no-record")?;
+    if opts.record.is_none() {
+        // and in the local modules it imports
+        let imported = state.imported.borrow().clone();
+        for (_, path) in imported {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+            if let Ok(module) = engine.compile(&text) {
+                check_run_dir_calls(&shown, &text, &module, false, "retort run --no-record")?;
+            }
+        }
+    }
     // the script compiles: now the run directory
     let recording = match (&opts.record, resumed) {
-        (Some(Record::New(path)), _) => {
-            let mut config =
-                RunConfig::new("script", file, &script_hash, opts.seed, opts.config.as_ref().map(|p| p.display().to_string()), opts.sets.clone(), given);
-            config.script_path = std::fs::canonicalize(file).ok().map(|p| p.display().to_string());
+        (Some(record @ (Record::New(_) | Record::Fresh(_))), _) => {
+            let absolute = |p: &Path| std::fs::canonicalize(p).map_or(p.display().to_string(), |p| p.display().to_string());
+            let config_file = opts.config.as_deref().map(absolute);
+            let mut config = RunConfig::new("script", file, &script_hash, opts.seed, config_file, opts.sets.clone(), given);
+            config.script_path = Some(absolute(Path::new(file)));
             let name = Path::new(file).file_name().map_or("script.rhai".into(), |n| n.to_string_lossy().to_string());
             config.sources = vec![name.clone()];
-            let rec = Recording::create(path, &config).map_err(usage)?;
+            let rec = Recording::create(record, &config).map_err(usage)?;
             rec.dir.write_source(&name, source).map_err(usage)?;
+            // the --config file too (its values are in config.yaml as `given` as well)
+            if let Some(cfg) = &opts.config {
+                let text = std::fs::read_to_string(cfg).map_err(|e| ScriptError::usage(file, format!("{}: {e}", cfg.display())))?;
+                let cfg_name = cfg.file_name().map_or("config.yaml".into(), |n| n.to_string_lossy().to_string());
+                rec.dir.write_source(&format!("config/{cfg_name}"), &text).map_err(usage)?;
+            }
+            Some(rec)
+        }
+        (Some(Record::Resume { current: true, .. }), Some(rec)) => {
+            // resumed with an edited script: the record says so and keeps that version too
+            let mut config = rec.dir.read_config().map_err(usage)?;
+            if config.script_hash != script_hash {
+                let stem = Path::new(file).file_stem().map_or("script".into(), |n| n.to_string_lossy().to_string());
+                let copy = format!("{stem}.resumed-{}.rhai", config.notes.len() + 1);
+                rec.dir.write_source(&copy, source).map_err(usage)?;
+                config.notes.push(format!(
+                    "{} UTC: resumed with an edited script (content hash {script_hash}, copied to source/{copy}) after stage {} had begun; stages recorded before used source/{}",
+                    crate::run::now_utc(),
+                    rec.dir.read_summary().map_err(usage)?.stages.len(),
+                    config.sources.first().cloned().unwrap_or_default()
+                ));
+                rec.dir.write_config(&config).map_err(usage)?;
+            }
             Some(rec)
         }
         (_, Some(rec)) => Some(rec),
@@ -372,6 +404,7 @@ pub fn run_source(
     };
     if let Some(rec) = recording {
         record_sources(&rec, &state).map_err(usage)?;
+        *state.image_dir.borrow_mut() = Some(rec.dir.path.clone());
         let _ = state.recording.set(rec);
     }
     let result = engine
@@ -418,7 +451,7 @@ const WRITES_RUN_DIR: &[(&str, &str)] = &[
 
 /// Refuses, before anything runs, a call that needs the run directory in a run without one,
 /// so `save_weights` does not fail after all the training (`how`: the flag that turned it off).
-fn check_run_dir_calls(file: &str, source: &str, ast: &rhai::AST, recorded: bool, how: &str) -> Result<(), ScriptError> {
+pub(crate) fn check_run_dir_calls(file: &str, source: &str, ast: &rhai::AST, recorded: bool, how: &str) -> Result<(), ScriptError> {
     use rhai::{ASTNode, Expr, Stmt};
     if recorded {
         return Ok(());

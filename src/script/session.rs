@@ -25,6 +25,36 @@ pub struct Evaluated {
     pub value_table: Option<(Vec<String>, Vec<Vec<String>>)>,
 }
 
+/// An input as the transcript keeps it.
+struct Input {
+    text: String,
+    ran: Ran,
+    /// The functions it defines (name, arity), and whether it defines nothing else.
+    functions: Vec<(String, usize)>,
+    only_functions: bool,
+}
+
+/// How an input went.
+#[derive(PartialEq)]
+enum Ran {
+    Ok,
+    /// It ran, but Ctrl-C stopped its training: rerun, it trains to the end.
+    Interrupted,
+    /// It did not compile.
+    NotParsed,
+    /// It failed, before (false) or after (true) changing the session.
+    Failed(bool),
+}
+
+/// What an input can change in a session, to tell whether a failed one changed it.
+#[derive(PartialEq)]
+struct Footprint {
+    variables: usize,
+    models: u64,
+    rng: String,
+    stages: usize,
+}
+
 /// An engine and scope that live across inputs.
 pub struct Session {
     /// What started it: `repl`, or a notebook's path (the run record's `script`).
@@ -38,9 +68,11 @@ pub struct Session {
     functions: AST,
     /// `import` statements so far, re-run before each input so the modules stay in reach.
     imports: Vec<String>,
-    /// Every input, and whether it ran without error, for the transcript and `:save`.
-    inputs: Vec<(String, bool)>,
+    /// Every input, for the transcript and `:save`.
+    inputs: Vec<Input>,
     outputs: Rc<RefCell<Vec<Output>>>,
+    /// The outputs of the last input that failed, before its error.
+    failed_outputs: RefCell<Vec<Output>>,
     state: Rc<State>,
     count: usize,
 }
@@ -48,14 +80,15 @@ pub struct Session {
 impl Session {
     /// A REPL session with the run options' seed and parameters; images go to `image_dir`.
     pub fn new(opts: &RunOptions, image_dir: PathBuf) -> Result<Session, ScriptError> {
-        Session::start(opts, image_dir, "repl")
+        Session::start(opts, Some(image_dir), "repl")
     }
 
     /// A session of `what` (`repl`, or a notebook's path). With `opts.record`, the session is
     /// recorded like a script run: its run directory is made now and holds its stages, the
     /// weights it saves, and its inputs as `source/transcript.rhai`, a script `retort run`
     /// reruns to the same results.
-    pub fn start(opts: &RunOptions, image_dir: PathBuf, what: &str) -> Result<Session, ScriptError> {
+    /// Images go to `image_dir`, or to the run directory when none is given.
+    pub fn start(opts: &RunOptions, image_dir: Option<PathBuf>, what: &str) -> Result<Session, ScriptError> {
         let params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
         // a session captures every output of an input, in order, for its front end to show
         let outputs: Rc<RefCell<Vec<Output>>> = Rc::new(RefCell::new(Vec::new()));
@@ -64,7 +97,7 @@ impl Session {
             out: Rc::new(RefCell::new(move |s: &str| printed.borrow_mut().push(Output::Text(s.to_string())))),
             emit: Rc::new(move |o| sink.borrow_mut().push(o)),
             import_dirs: opts.search_path.clone(),
-            image_dir: Some(image_dir),
+            image_dir: image_dir.clone(),
         };
         let given = super::params_yaml(&params.map);
         let super::core::Core { state, engine, scope } = super::core::start(opts, params, Arc::new(AtomicBool::new(false)), io);
@@ -76,11 +109,14 @@ impl Session {
         opts.sets.iter().for_each(|s| rerun.push_str(&format!(" --set '{s}'")));
         match &opts.record {
             None => {}
-            Some(Record::New(path)) => {
+            Some(record @ (Record::New(_) | Record::Fresh(_))) => {
                 let kind = if what == "repl" { "repl" } else { "notebook" };
                 let mut config = RunConfig::new(kind, what, "", opts.seed, opts.config.as_ref().map(|p| p.display().to_string()), opts.sets.clone(), given);
                 config.sources = vec![TRANSCRIPT.into()];
-                let rec = Recording::create(path, &config).map_err(|e| ScriptError::usage(what, e.to_string()))?;
+                let rec = Recording::create(record, &config).map_err(|e| ScriptError::usage(what, e.to_string()))?;
+                if image_dir.is_none() {
+                    *state.image_dir.borrow_mut() = Some(rec.dir.path.clone());
+                }
                 let _ = state.recording.set(rec);
             }
             Some(Record::Resume { dir, .. }) => {
@@ -97,6 +133,7 @@ impl Session {
             imports: vec![],
             inputs: vec![],
             outputs,
+            failed_outputs: RefCell::new(Vec::new()),
             state,
             count: 0,
         };
@@ -104,9 +141,22 @@ impl Session {
         Ok(session)
     }
 
+    /// For a session without a run directory: the first of `cells` that calls a built-in
+    /// needing one (its index and the error, positioned in the cell), so a notebook fails
+    /// before any training.
+    pub fn refused_without_record(&self, cells: &[&str]) -> Option<(usize, ScriptError)> {
+        if self.state.recording().is_some() {
+            return None;
+        }
+        cells.iter().enumerate().find_map(|(k, code)| {
+            let ast = self.engine.compile(code).ok()?;
+            super::check_run_dir_calls("<cell>", code, &ast, false, "--no-record").err().map(|e| (k, e))
+        })
+    }
+
     /// How many inputs ran without error (what `:save` keeps as code).
     pub fn inputs_run(&self) -> usize {
-        self.inputs.iter().filter(|(_, ok)| *ok).count()
+        self.inputs.iter().filter(|i| matches!(i.ran, Ran::Ok | Ran::Interrupted)).count()
     }
 
     /// The run directory the session records into.
@@ -151,11 +201,18 @@ impl Session {
             e.line = e.line.map(|l| l.saturating_sub(offset));
             e
         };
-        let mut ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| shift(ScriptError::from_parse(&name, &source, &e)))?;
+        let parsed = self.engine.compile_with_scope(&self.scope, &source);
+        let Ok(mut ast) = parsed else {
+            self.inputs.push(Input { text: input.to_string(), ran: Ran::NotParsed, functions: vec![], only_functions: false });
+            let _ = self.write_transcript();
+            return Err(shift(ScriptError::from_parse(&name, &source, &parsed.unwrap_err())));
+        };
         ast.set_source(name.as_str());
         super::check_run_dir_calls(&name, &source, &ast, self.state.recording().is_some(), "--no-record").map_err(shift)?;
         self.state.sources.borrow_mut().insert(name.clone(), source.clone());
         let program = self.functions.merge(&ast);
+        let before = self.footprint();
+        self.state.training_interrupted.set(false);
         // a panic (a bug in retort) fails this input only: the session and its variables live on
         let (engine, scope) = (&self.engine, &mut self.scope);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_ast_with_scope::<Dynamic>(scope, &program)))
@@ -167,11 +224,32 @@ impl Session {
                     .unwrap_or_else(|| "unknown".into());
                 Err(format!("internal error (a bug in retort; please report it): {what}").into())
             });
-        let outputs = std::mem::take(&mut *self.outputs.borrow_mut());
+        let mut outputs = std::mem::take(&mut *self.outputs.borrow_mut());
         self.state.interrupt.store(false, Ordering::SeqCst);
-        self.inputs.push((input.to_string(), result.is_ok()));
+        let ran = match &result {
+            Ok(_) if self.state.training_interrupted.get() => Ran::Interrupted,
+            Ok(_) => Ran::Ok,
+            Err(_) => Ran::Failed(self.footprint() != before),
+        };
+        let functions: Vec<(String, usize)> = ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect();
+        // the prelude's imports are statements of their own
+        let only_functions = ast.statements().len() == offset && !functions.is_empty();
+        if ran == Ran::Failed(true) {
+            outputs.push(Output::Text(
+                "warning: this input failed after it changed the session (variables, models, random numbers or training); the transcript keeps it as a comment, so from here rerunning the transcript may not give what this session has".into(),
+            ));
+        }
+        self.inputs.push(Input { text: input.to_string(), ran, functions, only_functions });
+        self.record_modules();
         let _ = self.write_transcript();
-        let value = result.map_err(|e| shift(ScriptError::from_eval(&name, &source, &e)))?;
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => {
+                // what it printed before it failed is the front end's to show
+                *self.failed_outputs.borrow_mut() = outputs;
+                return Err(shift(ScriptError::from_eval(&name, &source, &e)));
+            }
+        };
         // keep what persists: functions, imports, the input itself
         self.functions = self.functions.merge(&ast.clone_functions_only());
         for line in input.lines().map(str::trim).filter(|l| l.starts_with("import ")) {
@@ -182,6 +260,30 @@ impl Session {
         let value_table = super::display_api::run_table(&value);
         let value = (!value.is_unit() && value_table.is_none()).then(|| super::describe_value(&value));
         Ok(Evaluated { outputs, value, value_table })
+    }
+
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            variables: self.scope.len(),
+            models: self.state.models.get(),
+            rng: format!("{:?}", self.state.rng.borrow()),
+            stages: self.state.recording().map_or(0, |r| r.stage_count()),
+        }
+    }
+
+    /// Copies the local modules the session imported into its run record's `source/`, beside
+    /// the transcript.
+    fn record_modules(&self) {
+        if let Some(rec) = self.state.recording() {
+            if let Err(e) = super::record_sources(rec, &self.state) {
+                self.state.emit(Output::Text(format!("warning: the run record holds no copy of an imported module: {e}")));
+            }
+        }
+    }
+
+    /// What the last failed input printed (and warned) before its error, taken.
+    pub fn failed_outputs(&self) -> Vec<Output> {
+        std::mem::take(&mut *self.failed_outputs.borrow_mut())
     }
 
     /// An error when parameters were given to the session but no `defaults(...)` declared them.
@@ -316,31 +418,48 @@ impl Session {
     }
 
     /// The inputs, as a script that `retort run` accepts and that recreates the session: each
-    /// input that ran, terminated where the REPL let it end without `;`; each that failed kept
-    /// as a comment (it may have changed the session before failing).
-    pub fn script(&self) -> String {
+    /// input that ran, terminated where the REPL let it end without `;`; one that failed or did
+    /// not compile kept as a comment, as is a function definition a later input replaced (a
+    /// script defines each function once). `name` is the file's name in its header.
+    pub fn script_named(&self, name: &str) -> String {
         let mut out = format!(
-            "// {} session, retort {}, recorded {} UTC\n// rerun: retort run transcript.rhai{}\n",
+            "// {} session, retort {}, recorded {} UTC\n// rerun: retort run {name}{}\n",
             self.what,
             env!("CARGO_PKG_VERSION"),
             crate::run::now_utc(),
             self.rerun,
         );
-        for (input, ok) in &self.inputs {
-            let input = input.trim_end();
-            if input.trim().is_empty() {
+        let comment = |out: &mut String, why: &str, text: &str| {
+            out.push_str(&format!("// {why}:\n"));
+            text.lines().for_each(|l| out.push_str(&format!("// {l}\n")));
+        };
+        for (k, input) in self.inputs.iter().enumerate() {
+            let text = input.text.trim_end();
+            if text.trim().is_empty() {
                 continue;
             }
-            if *ok {
-                out.push_str(input);
-                out.push_str(terminator(&self.engine, input));
-                out.push('\n');
-            } else {
-                out.push_str("// failed:\n");
-                input.lines().for_each(|l| out.push_str(&format!("// {l}\n")));
+            let replaced = input.only_functions && input.functions.iter().all(|f| self.inputs[k + 1..].iter().any(|l| l.ran == Ran::Ok && l.functions.contains(f)));
+            match input.ran {
+                Ran::NotParsed => comment(&mut out, "did not compile", text),
+                Ran::Failed(false) => comment(&mut out, "failed", text),
+                Ran::Failed(true) => comment(&mut out, "failed after it changed the session (from here the transcript may not give what the session had)", text),
+                Ran::Ok | Ran::Interrupted if replaced => comment(&mut out, "replaced by a later definition (the inputs in between used this one)", text),
+                Ran::Ok | Ran::Interrupted => {
+                    if input.ran == Ran::Interrupted {
+                        out.push_str("// interrupted in the session (Ctrl-C): rerun, its training runs to the end\n");
+                    }
+                    out.push_str(text);
+                    out.push_str(terminator(&self.engine, text));
+                    out.push('\n');
+                }
             }
         }
         out
+    }
+
+    /// [`Session::script_named`] as the run record's transcript.
+    pub fn script(&self) -> String {
+        self.script_named(TRANSCRIPT)
     }
 }
 

@@ -48,11 +48,27 @@ impl Scan<'_> {
         let mut depth = 0usize;
         let mut items = Vec::new();
         let mut start = self.at + 1;
+        // the last character that is not white space: a `|` after `:`, `,`, `(` or `=` opens a
+        // closure's parameter list, whose commas do not split items
+        let mut last = b' ';
         while self.at < t.len() {
             if self.skip_opaque() {
                 continue;
             }
-            match t[self.at] {
+            let c = t[self.at];
+            if c == b'|' && matches!(last, b':' | b',' | b'(' | b'=') {
+                self.at += 1;
+                while self.at < t.len() && t[self.at] != b'|' {
+                    self.at += 1;
+                }
+                last = b'|';
+                self.at += 1;
+                continue;
+            }
+            if !c.is_ascii_whitespace() {
+                last = c;
+            }
+            match c {
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' | b']' | b'}' => {
                     depth -= 1;
@@ -137,12 +153,13 @@ mod tests {
 
     #[test]
     fn options_are_quoted_as_written() {
-        let text = "let p = 1;\nlet r = distill(t, s, data, #{\n    epochs: 3, // a comment, with \"quotes\" {\n    temperature: |e| if e < 2 { 4.0 } else { 1.0 },\n    alpha: sched::cosine(2.25, 0.5, 20),\n    filter: |b| b.ce_student < quantile(b.ce_student, 0.9, 0),\n    label: \"a, b }\",\n});\n";
+        let text = "let p = 1;\nlet r = distill(t, s, data, #{\n    epochs: 3, // a comment, with \"quotes\" {\n    lr_schedule: |epoch, step| 0.1 / step,\n    temperature: |e| if e < 2 { 4.0 } else { 1.0 },\n    alpha: sched::cosine(2.25, 0.5, 20),\n    filter: |b| b.ce_student < quantile(b.ce_student, 0.9, 0),\n    label: \"a, b }\",\n});\n";
         let o = call_options(text, 2, 9, &["temperature", "alpha", "filter", "lr_schedule"]);
         assert_eq!(o["temperature"], "|e| if e < 2 { 4.0 } else { 1.0 }");
         assert_eq!(o["alpha"], "sched::cosine(2.25, 0.5, 20)");
         assert_eq!(o["filter"], "|b| b.ce_student < quantile(b.ce_student, 0.9, 0)");
-        assert!(!o.contains_key("lr_schedule"));
+        let o = call_options(text, 2, 9, &["lr_schedule"]);
+        assert_eq!(o["lr_schedule"], "|epoch, step| 0.1 / step");
         // options held in a variable are not a literal: nothing to quote
         assert!(call_options("let o = #{ alpha: 1.0 };\nfit(m, d, o);\n", 2, 1, &["alpha"]).is_empty());
         // a position that is not a call

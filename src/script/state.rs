@@ -21,6 +21,8 @@ pub struct State {
     /// A REPL or notebook session: an interrupt stops training and hands back what was trained
     /// instead of stopping the script.
     pub interactive: Cell<bool>,
+    /// Set when an interrupt stopped a training call in a session (the transcript notes it).
+    pub training_interrupted: Cell<bool>,
     /// Source texts by source name (the script, each input of a session, each module), so a
     /// stage can record its schedules as the script wrote them.
     pub sources: RefCell<std::collections::HashMap<String, String>>,
@@ -31,7 +33,7 @@ pub struct State {
     /// Where `table` and `plot` output goes (a session's capture, or the run's printer).
     pub emit: Option<Rc<dyn Fn(super::output::Output)>>,
     /// Where `plot` writes PNG files.
-    pub image_dir: Option<std::path::PathBuf>,
+    pub image_dir: RefCell<Option<std::path::PathBuf>>,
     /// Images written so far, and the file-name prefix (a notebook's name).
     pub images: Cell<usize>,
     pub image_prefix: RefCell<String>,
@@ -57,11 +59,12 @@ impl State {
             interrupt,
             recording: Default::default(),
             interactive: Cell::new(false),
+            training_interrupted: Cell::new(false),
             sources: Default::default(),
             imported: Default::default(),
             progress: None,
             emit: None,
-            image_dir: None,
+            image_dir: RefCell::new(None),
             images: Cell::new(0),
             image_prefix: RefCell::new(String::new()),
             params: Default::default(),
@@ -103,7 +106,7 @@ impl State {
 
     /// The path for the next image, `plot-N.png` in the image folder.
     pub fn next_image_path(&self) -> Option<std::path::PathBuf> {
-        let dir = self.image_dir.as_ref()?;
+        let dir = self.image_dir.borrow().clone()?;
         let n = self.images.get() + 1;
         self.images.set(n);
         Some(dir.join(format!("{}plot-{n}.png", self.image_prefix.borrow())))

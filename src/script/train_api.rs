@@ -174,8 +174,8 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     Ok(run_map(state, &run.history, run.interrupted, &model.model, None, "ce", &label, hooks.seconds))
 }
 
-/// The options of a training call that shape its schedule, as the script wrote them (`closure`
-/// where the call's options are not a literal the script's text shows).
+/// The closures and schedules of a training call (temperature, alpha, learning rate, filter,
+/// loss) as the script wrote them (`closure` where its options are not a literal in the text).
 fn schedules(ctx: &NativeCallContext, state: &State, opts: &Map) -> std::collections::BTreeMap<String, String> {
     const KEYS: [&str; 5] = ["temperature", "alpha", "lr_schedule", "filter", "loss"];
     let pos = ctx.call_position();
@@ -191,8 +191,8 @@ fn schedules(ctx: &NativeCallContext, state: &State, opts: &Map) -> std::collect
                 None if v.is::<LrSchedule>() => format!("{:?}", v.clone().cast::<LrSchedule>()),
                 None => v.to_string(),
             });
-            // a loss named by a string is in the summary's `loss` already
-            (*k != "loss" || v.is::<rhai::FnPtr>()).then(|| (k.to_string(), text))
+            // numbers are in the records as values, a loss named by a string in `loss`
+            (v.is::<rhai::FnPtr>() || v.is::<LrSchedule>()).then(|| (k.to_string(), text))
         })
         .collect()
 }

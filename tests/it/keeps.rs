@@ -156,7 +156,7 @@ fn a_failed_stage_is_recorded_listed_and_plotted_with_the_others() {
     }
     // plot: a curve per stage, labelled by the stage
     let series = retort::run::plot::stage_series(&metrics, None);
-    assert_eq!(series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["teacher", "broken", "annealed"]);
+    assert_eq!(series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["1: teacher", "2: broken", "3: annealed"]);
     let out = retort_in(&dir, &["plot", "runs/three", "-o", "three.png"], "");
     assert!(out.status.success() && dir.join("three.png").is_file(), "{}", text(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -261,5 +261,78 @@ fn ctrl_c_names_the_resume_command_and_the_resumed_run_is_exact() {
     assert_eq!(lines("runs/full"), lines("runs/stopped"));
     let w = |run: &str| std::fs::read(dir.join(run).join("checkpoints/stage-1.safetensors")).unwrap();
     assert!(w("runs/full") == w("runs/stopped"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs started at once with default run directories each get their own.
+#[test]
+fn runs_started_at_once_never_share_a_directory() {
+    let dir = temp("concurrent");
+    std::fs::write(dir.join("q.rhai"), "let m = model(\"mlp\", #{ input: 4, classes: 2 });\nsave_weights(m, \"m.safetensors\");\n").unwrap();
+    let children: Vec<_> = (1..=4)
+        .map(|s| Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "q.rhai", "--seed", &s.to_string()]).current_dir(&dir).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let mut seeds: Vec<u64> = std::fs::read_dir(dir.join("runs")).unwrap().map(|e| RunDir::open(&e.unwrap().path()).unwrap().read_config().unwrap().seed).collect();
+    seeds.sort();
+    assert_eq!(seeds, [1, 2, 3, 4]);
+    // an explicit directory that holds a run is refused, as is one holding another tool's run files
+    let out = retort_in(&dir, &["run", "q.rhai", "--out", "runs/x"], "");
+    assert!(out.status.success());
+    let out = retort_in(&dir, &["run", "q.rhai", "--out", "runs/x"], "");
+    assert!(out.status.code() == Some(2) && text(&out.stderr).contains("already holds a run"), "{}", text(&out.stderr));
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    std::fs::write(dir.join("other/summary.yaml"), "not ours\n").unwrap();
+    let out = retort_in(&dir, &["run", "q.rhai", "--out", "other"], "");
+    assert!(text(&out.stderr).contains("holds a summary.yaml but no config.yaml"), "{}", text(&out.stderr));
+    // one damaged run hides no other from `retort runs`
+    std::fs::write(dir.join("runs/x/config.yaml"), "{{{").unwrap();
+    let out = retort_in(&dir, &["runs"], "");
+    assert!(out.status.success() && text(&out.stderr).contains("warning: skipped") && text(&out.stdout).matches("q.rhai").count() == 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Inputs the transcript cannot keep as code are comments that say why, and it still runs.
+#[test]
+fn the_transcript_keeps_what_runs_and_says_what_it_dropped() {
+    let dir = temp("transcript");
+    std::fs::write(dir.join("helper.rhai"), "fn width() { 16 }\n").unwrap();
+    let session = "import \"helper\" as helper;\nfn h() { 8 }\nlet a = h()\nfn h() { 16 }\nlet b = h()\nlet x = \nlet w = 3; print(\"printed before\"); throw \"boom\";\n/* a comment\n   on two lines */ let c = helper::width()\nprint(`${a} ${b} ${c}`)\n";
+    let out = retort_in(&dir, &["repl", "--run-dir", "runs/s"], session);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("8 16 16") && stdout.contains("warning: this input failed after it changed the session"), "{stdout}\n{stderr}");
+    // what an input printed before it failed is shown, then its error
+    assert!(stdout.contains("printed before") && stderr.contains("boom"), "{stdout}\n{stderr}");
+    let transcript = std::fs::read_to_string(dir.join("runs/s/source/transcript.rhai")).unwrap();
+    for want in ["// replaced by a later definition", "// did not compile:\n// let x =", "// failed after it changed the session", "/* a comment"] {
+        assert!(transcript.contains(want), "{want} not in\n{transcript}");
+    }
+    // the module is copied beside it, and the transcript runs from anywhere
+    assert!(dir.join("runs/s/source/helper.rhai").is_file());
+    let out = retort_in(&std::env::temp_dir(), &["run", dir.join("runs/s/source/transcript.rhai").to_str().unwrap(), "--no-record"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // the function replaced later is gone, so `a` takes the later one: the transcript says so above
+    assert_eq!(text(&out.stdout), "16 16 16\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_a_record_calls_that_need_one_fail_before_training_in_modules_and_notebooks() {
+    let dir = temp("norecord-modules");
+    std::fs::write(dir.join("keep.rhai"), "fn persist(m) { save_weights(m, \"m.safetensors\") }\n").unwrap();
+    std::fs::write(
+        dir.join("s.rhai"),
+        "import \"keep\" as keep;\nlet d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, classes: d.classes });\nfit(m, d, #{ epochs: 1000 });\nkeep::persist(m);\n",
+    )
+    .unwrap();
+    let out = retort_in(&dir, &["run", "s.rhai", "--no-record"], "");
+    assert!(out.status.code() == Some(2) && text(&out.stderr).contains("keep.rhai:1:"), "{}", text(&out.stderr));
+    std::fs::write(dir.join("nb.md"), "# nb\n\n```rhai\nlet d = dataset(\"digits\");\nlet m = model(\"mlp\", #{ input: d.input, classes: d.classes });\nfit(m, d, #{ epochs: 1000 });\n```\n\n```rhai\nsave_weights(m, \"m.safetensors\");\n```\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = retort_in(&dir, &["notebook", "run", "nb.md", "--no-record"], "");
+    assert!(out.status.code() == Some(2) && text(&out.stderr).contains("nb.md:10:1"), "{}", text(&out.stderr));
+    assert!(started.elapsed().as_secs() < 20, "it trained first");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -107,6 +107,8 @@ fn a_copied_run_directory_resumes_alone_from_any_folder() {
     assert_ne!(code, Some(0));
     assert!(killed.join("source/study.rhai").is_file() && killed.join("source/lib/setup.rhai").is_file());
     std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    let twin = dir.join("elsewhere/twin");
+    copy_dir(&killed, &twin);
     std::fs::rename(&killed, &moved).unwrap();
     // the original is edited, its module too; a third folder resumes the moved copy
     std::fs::write(&script, "print(\"edited\");\n").unwrap();
@@ -121,11 +123,28 @@ fn a_copied_run_directory_resumes_alone_from_any_folder() {
     for f in ["checkpoints/stage-2.safetensors", "checkpoints/best-stage-2.safetensors", "student.safetensors"] {
         assert!(std::fs::read(full.join(f)).unwrap() == std::fs::read(moved.join(f)).unwrap(), "{f} differs");
     }
-    // the edited script itself, only when asked for, with a warning
-    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap(), "--use-current"]).current_dir(&third).output().unwrap();
+    // a finished run has nothing to resume
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finished; there is nothing to resume") && out.status.code() == Some(2));
+    // the edited script itself, only when asked for, with a warning, and the record says so
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", twin.to_str().unwrap(), "--use-current"]).current_dir(&third).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.contains("warning: resuming with") && String::from_utf8_lossy(&out.stdout) == "edited\n", "{err}");
+    let config = RunDir::open(&twin).unwrap().read_config().unwrap();
+    assert!(config.notes.len() == 1 && config.notes[0].contains("resumed with an edited script") && twin.join("source/study.resumed-1.rhai").is_file(), "{:?}", config.notes);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 #[test]

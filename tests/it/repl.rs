@@ -173,8 +173,10 @@ fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
     for _ in 0..6 {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         tmux(&["send-keys", "-t", &name, "C-c"]);
-        screen = wait_for(&name, "interrupted", 8);
-        if screen.contains("interrupted") {
+        // a Ctrl-C that lands before the fit starts (while the data loads) stops the input
+        // with "error: interrupted" and a prompt comes back: type it again
+        screen = wait_for(&name, "fit: interrupted", 8);
+        if screen.contains("fit: interrupted") {
             break;
         }
         if screen.lines().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim() == "retort>") {
