@@ -297,7 +297,10 @@ fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
 /// the original. Run directories recorded before copies were kept resume from the original.
 fn resume_script(run: &retort::run::RunDir, recorded: &retort::run::RunConfig, use_current: bool) -> Result<PathBuf, String> {
     if run.read_summary().map_err(|e| e.to_string())?.finished {
-        return Err(format!("the run in {} finished; there is nothing to resume (start a new run, or see it with retort runs)", run.path.display()));
+        return Err(format!(
+            "the run in {} finished; there is nothing to resume (start a new run, or see it with retort runs)",
+            run.path.display()
+        ));
     }
     let original = PathBuf::from(recorded.script_path.as_deref().unwrap_or(&recorded.script));
     // a local module edited since: the copy is what resumes
@@ -306,7 +309,10 @@ fn resume_script(run: &retort::run::RunDir, recorded: &retort::run::RunConfig, u
             let (now, copy) = (std::fs::read(folder.join(rel)), std::fs::read(run.source_dir().join(rel)));
             if let (Ok(now), Ok(copy)) = (now, copy) {
                 if now != copy && !use_current {
-                    eprintln!("warning: the module {} changed since the run was recorded; resuming with the recorded copy", folder.join(rel).display());
+                    eprintln!(
+                        "warning: the module {} changed since the run was recorded; resuming with the recorded copy",
+                        folder.join(rel).display()
+                    );
                 }
             }
         }
@@ -572,14 +578,16 @@ fn real_main() -> ExitCode {
     }
     let script_result = match &cli.command {
         Command::Run { script, resume, use_current, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
-            Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(|(mut opts, script)| {
-                opts.report = report.clone();
-                opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
-                if !*quiet && std::io::stderr().is_terminal() {
-                    opts.progress = Some(cli::progress_bars());
-                }
-                run_script(opts, script)
-            }))
+            Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(
+                |(mut opts, script)| {
+                    opts.report = report.clone();
+                    opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
+                    if !*quiet && std::io::stderr().is_terminal() {
+                        opts.progress = Some(cli::progress_bars());
+                    }
+                    run_script(opts, script)
+                },
+            ))
         }
         Command::Check { script, sets, config } => Some(script::check(
             script,

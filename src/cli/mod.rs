@@ -49,4 +49,3 @@ pub fn progress_bars() -> script::ProgressFn {
         }
     })
 }
-

@@ -154,7 +154,8 @@ fn handle(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Write, err:
                 }
             }
             "doc" if arg.is_empty() => {
-                let _ = writeln!(err, ":doc NAME: a built-in (:doc fit), a recipe function (:doc sched::cosine) or a function of this session");
+                let _ =
+                    writeln!(err, ":doc NAME: a built-in (:doc fit), a recipe function (:doc sched::cosine) or a function of this session");
             }
             "doc" => match session.borrow().doc(arg) {
                 Ok(d) => {

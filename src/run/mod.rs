@@ -190,7 +190,15 @@ fn kind_script() -> String {
 
 impl RunConfig {
     /// A config for a new run of `script` (a path, or `repl`, or a notebook's path).
-    pub fn new(kind: &str, script: &str, script_hash: &str, seed: u64, config_file: Option<String>, sets: Vec<String>, given: serde_yaml::Value) -> Self {
+    pub fn new(
+        kind: &str,
+        script: &str,
+        script_hash: &str,
+        seed: u64,
+        config_file: Option<String>,
+        sets: Vec<String>,
+        given: serde_yaml::Value,
+    ) -> Self {
         RunConfig {
             retort_version: env!("CARGO_PKG_VERSION").into(),
             script: script.into(),
@@ -226,7 +234,10 @@ impl RunDir {
         // files of a run record without a config: another tool's folder, or a damaged run
         if !path.join("config.yaml").exists() {
             if let Some(f) = ["summary.yaml", "metrics.jsonl", "checkpoints", "source"].iter().find(|f| path.join(f).exists()) {
-                return Err(Error::file(path, format!("holds a {f} but no config.yaml, so it is not a run retort can add to; choose another directory")));
+                return Err(Error::file(
+                    path,
+                    format!("holds a {f} but no config.yaml, so it is not a run retort can add to; choose another directory"),
+                ));
             }
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
@@ -234,7 +245,10 @@ impl RunDir {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(path.join("config.yaml")) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::file(path, "already holds a run (`retort run --resume` continues a script's run); choose another directory"));
+                return Err(Error::file(
+                    path,
+                    "already holds a run (`retort run --resume` continues a script's run); choose another directory",
+                ));
             }
             Err(e) => return Err(Error::io(path.join("config.yaml"), e)),
         }

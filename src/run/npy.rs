@@ -45,7 +45,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Npy> {
         need => {
             let need = need.map_or("more than 2^64".to_string(), |n| n.to_string());
             let at = bytes.len() - data.len();
-            return Err(bad(format!("byte {at}: the shape {shape:?} of dtype {dtype} needs {need} bytes of data, the file has {}", data.len())));
+            return Err(bad(format!(
+                "byte {at}: the shape {shape:?} of dtype {dtype} needs {need} bytes of data, the file has {}",
+                data.len()
+            )));
         }
     }
     crate::tensor::limits::fits("npy", "the array", count.unwrap_or(usize::MAX), std::mem::size_of::<f32>())?;
@@ -78,7 +81,8 @@ pub fn read(path: &Path) -> Result<Npy> {
 pub fn to_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
     let mut out = Vec::new();
     let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let writer = npyz::WriteOptions::new().dtype(npyz::DType::Plain("<f4".parse().expect("a valid type string"))).shape(&dims).writer(&mut out);
+    let writer =
+        npyz::WriteOptions::new().dtype(npyz::DType::Plain("<f4".parse().expect("a valid type string"))).shape(&dims).writer(&mut out);
     // writing into a Vec cannot fail
     let mut w = writer.begin_nd().expect("an in-memory npy writer");
     w.extend(values.iter().copied()).expect("an in-memory npy writer");

@@ -68,9 +68,7 @@ pub fn curves(series: &[Series], title: &str, path: &Path) -> Result<()> {
                 let color = Palette99::pick(i).to_rgba();
                 let points = if is_loss { s.loss.clone() } else { s.accuracy.clone() };
                 // a marker at each epoch, so a one-epoch stage shows too
-                chart
-                    .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                    .map_err(|e| fail(e.to_string()))?;
+                chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| fail(e.to_string()))?;
                 chart
                     .draw_series(LineSeries::new(points, color.stroke_width(2)))
                     .map_err(|e| fail(e.to_string()))?

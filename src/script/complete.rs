@@ -84,7 +84,8 @@ fn functions(engine: &Engine) -> Vec<(String, Option<String>, String)> {
         .map(|f| {
             let name = f["name"].as_str().unwrap_or_default().to_string();
             let first = f["params"].as_array().and_then(|p| p.first()).and_then(|p| p["type"].as_str()).map(|t| short_type(engine, t));
-            let doc = f["docComments"].as_array().map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n")).unwrap_or_default();
+            let doc =
+                f["docComments"].as_array().map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n")).unwrap_or_default();
             (name, first, doc)
         })
         .collect()

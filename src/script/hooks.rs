@@ -135,7 +135,6 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
         r.map_err(|e| format!("{}: {e}", self.op).into())
     }
 
-
     fn eval_sched(&mut self, s: &Sched, key: &str, epoch: usize, step: usize) -> Res<f32> {
         match s {
             Sched::Num(x) => Ok(*x),

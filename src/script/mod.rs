@@ -22,6 +22,7 @@ mod source_text;
 mod state;
 mod tensor_api;
 mod tensor_math;
+mod tensor_select;
 mod train_api;
 
 pub use error::{ErrorKind, ScriptError};
@@ -90,6 +91,7 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     engine.on_progress(move |_| if st.interrupted() { Some(Dynamic::from("interrupted")) } else { None });
     tensor_api::register(&mut engine, state);
     tensor_math::register(&mut engine);
+    tensor_select::register(&mut engine);
     train_api::register(&mut engine, state);
     display_api::register(&mut engine, state);
     engine.set_module_resolver(modules::Resolver::new(dirs, state));
@@ -348,7 +350,8 @@ pub fn run_source(
         output::Output::Image(p) => (printer.borrow_mut())(&format!("wrote {}", p.display())),
     });
     // images go to the run directory, once it exists
-    let core::Core { state, engine, mut scope } = core::start(opts, params, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir: None });
+    let core::Core { state, engine, mut scope } =
+        core::start(opts, params, interrupt, core::Io { out, emit, import_dirs: dirs, image_dir: None });
     state.sources.borrow_mut().insert(file.to_string(), source.to_string());
     let ast = compile(&engine, file, source, &scope, &state.params)?;
     check_run_dir_calls(file, source, &ast, opts.record.is_some(), "retort run --no-record")?;
@@ -447,6 +450,7 @@ pub fn run_source(
 const WRITES_RUN_DIR: &[(&str, &str)] = &[
     ("save_weights", "the weights are saved inside the run directory"),
     ("plot_lines", "the image is written inside the run directory"),
+    ("save_npy", "the array is saved inside the run directory"),
 ];
 
 /// Refuses, before anything runs, a call that needs the run directory in a run without one,

@@ -1,11 +1,11 @@
 //! Resolving `import "name"`: the embedded stdlib first, then the script's folder, then RETORT_PATH.
 
-use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 use super::state::State;
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// The stdlib recipes, embedded so an installed retort finds them.
 pub const STDLIB: &[(&str, &str)] = &[

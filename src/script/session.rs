@@ -111,7 +111,15 @@ impl Session {
             None => {}
             Some(record @ (Record::New(_) | Record::Fresh(_))) => {
                 let kind = if what == "repl" { "repl" } else { "notebook" };
-                let mut config = RunConfig::new(kind, what, "", opts.seed, opts.config.as_ref().map(|p| p.display().to_string()), opts.sets.clone(), given);
+                let mut config = RunConfig::new(
+                    kind,
+                    what,
+                    "",
+                    opts.seed,
+                    opts.config.as_ref().map(|p| p.display().to_string()),
+                    opts.sets.clone(),
+                    given,
+                );
                 config.sources = vec![TRANSCRIPT.into()];
                 let rec = Recording::create(record, &config).map_err(|e| ScriptError::usage(what, e.to_string()))?;
                 if image_dir.is_none() {
@@ -120,7 +128,10 @@ impl Session {
                 let _ = state.recording.set(rec);
             }
             Some(Record::Resume { dir, .. }) => {
-                return Err(ScriptError::usage(what, format!("a session cannot resume {}; rerun a session's transcript with retort run", dir.display())))
+                return Err(ScriptError::usage(
+                    what,
+                    format!("a session cannot resume {}; rerun a session's transcript with retort run", dir.display()),
+                ))
             }
         }
         let session = Session {
@@ -385,7 +396,11 @@ impl Session {
                 return Ok(found.join("\n\n"));
             }
             let close = close_names(function, functions.iter().map(|(f, _, _)| f.as_str()));
-            let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.iter().map(|c| format!("{alias}::{c}")).collect::<Vec<_>>().join(", ")) };
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.iter().map(|c| format!("{alias}::{c}")).collect::<Vec<_>>().join(", "))
+            };
             return Err(format!("no function '{function}' in recipe module '{module}'{hint}"));
         }
         if let Some(d) = super::docs::doc_for(name) {
@@ -438,12 +453,19 @@ impl Session {
             if text.trim().is_empty() {
                 continue;
             }
-            let replaced = input.only_functions && input.functions.iter().all(|f| self.inputs[k + 1..].iter().any(|l| l.ran == Ran::Ok && l.functions.contains(f)));
+            let replaced = input.only_functions
+                && input.functions.iter().all(|f| self.inputs[k + 1..].iter().any(|l| l.ran == Ran::Ok && l.functions.contains(f)));
             match input.ran {
                 Ran::NotParsed => comment(&mut out, "did not compile", text),
                 Ran::Failed(false) => comment(&mut out, "failed", text),
-                Ran::Failed(true) => comment(&mut out, "failed after it changed the session (from here the transcript may not give what the session had)", text),
-                Ran::Ok | Ran::Interrupted if replaced => comment(&mut out, "replaced by a later definition (the inputs in between used this one)", text),
+                Ran::Failed(true) => comment(
+                    &mut out,
+                    "failed after it changed the session (from here the transcript may not give what the session had)",
+                    text,
+                ),
+                Ran::Ok | Ran::Interrupted if replaced => {
+                    comment(&mut out, "replaced by a later definition (the inputs in between used this one)", text)
+                }
                 Ran::Ok | Ran::Interrupted => {
                     if input.ran == Ran::Interrupted {
                         out.push_str("// interrupted in the session (Ctrl-C): rerun, its training runs to the end\n");
@@ -479,5 +501,4 @@ fn terminator(engine: &Engine, input: &str) -> &'static str {
     }
 }
 
-impl Session {
-}
+impl Session {}

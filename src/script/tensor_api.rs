@@ -98,11 +98,17 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "zeros", &s, 0.0
     ));
     def!(engine, "ones", "A tensor of ones with the given shape.\n```rhai\nlet o = ones([4]);\n```", |s: Dynamic| filled("ones", &s, 1.0));
-    def!(engine, "full", "A tensor filled with `value`.\n```rhai\nlet f = full([2, 2], 0.5);\n```", |s: Dynamic, v: f64| filled(
+    def!(
+        engine,
         "full",
-        &s,
-        f32_of("full", v)?
-    ));
+        "A tensor filled with `value` (an integer or a float).\n```rhai\nlet f = full([2, 2], 0.5);\nlet g = full([2], 1);\n```",
+        |s: Dynamic, v: Dynamic| {
+            let Some(x) = super::convert::as_f64(&v) else {
+                return super::convert::err(format!("full: the value must be a number, got {}", super::convert::type_of(&v)));
+            };
+            filled("full", &s, f32_of("full", x)?)
+        }
+    );
     let st = state.clone();
     def!(
         engine,

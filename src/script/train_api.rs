@@ -289,7 +289,13 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
         }
     };
     let label = o.string("label")?.unwrap_or_else(|| format!("distill {teacher_name} -> {} ({loss_name})", student.model.arch()));
-    let info = StageInfo { kind: "distill", label: label.clone(), teacher: teacher_model, loss: &loss_name, schedules: schedules(&ctx, state, &opts) };
+    let info = StageInfo {
+        kind: "distill",
+        label: label.clone(),
+        teacher: teacher_model,
+        loss: &loss_name,
+        schedules: schedules(&ctx, state, &opts),
+    };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let run = finish_stage(state, &mut hooks, result)?;
     Ok(run_map(state, &run.history, run.interrupted, &student.model, teacher_model, &loss_name, &label, hooks.seconds))
@@ -310,6 +316,30 @@ fn train_stage(
             Ok(StageRun { interrupted: history.last().is_some_and(|r| r.partial), history })
         }
     }
+}
+
+/// Where `op` writes `path` in the run directory: a relative path inside it that is not one of
+/// the run record's own files (its folders made).
+fn run_dir_file(st: &State, op: &str, path: &str) -> Res<std::path::PathBuf> {
+    let Some(rec) = st.recording() else {
+        return err(format!("{op}: this run has no run directory to write in (it was started with --no-record)"));
+    };
+    let rel = std::path::Path::new(path);
+    if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
+        return err(format!("{op}: '{path}' must be a relative path inside the run directory (scripts write only there)"));
+    }
+    // the run record's own files are not the script's to overwrite
+    const RECORD: [&str; 7] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints", "source"];
+    if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
+        if RECORD.contains(&first) {
+            return err(format!("{op}: '{path}' would overwrite the run record's own {first}; choose another name"));
+        }
+    }
+    let target = rec.dir.path.join(rel);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{op}: {}: {e}", parent.display()))?;
+    }
+    Ok(target)
 }
 
 fn eval_map(e: train::Evaluation) -> Map {
@@ -537,25 +567,34 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         // save_weights(m, \"mlp.safetensors\");\n\
         ```",
         move |m: ModelRef, path: &str| {
-            let Some(rec) = st.recording() else {
-                return err("save_weights: this run has no run directory to write in (it was started with --no-record)");
-            };
-            let rel = std::path::Path::new(path);
-            if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) || path.is_empty() {
-                return err(format!("save_weights: '{path}' must be a relative path inside the run directory (scripts write only there)"));
-            }
-            // the run record's own files are not the script's to overwrite
-            const RECORD: [&str; 7] = ["config.yaml", "metrics.jsonl", "summary.yaml", "curves.png", "report.md", "checkpoints", "source"];
-            if let Some(first) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
-                if RECORD.contains(&first) {
-                    return err(format!("save_weights: '{path}' would overwrite the run record's own {first}; choose another name"));
-                }
-            }
-            let target = rec.dir.path.join(rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("save_weights: {}: {e}", parent.display()))?;
-            }
+            let target = run_dir_file(&st, "save_weights", path)?;
             lib(crate::run::weights::save(&m.model, &target)).map(|_| target.display().to_string())
+        }
+    );
+    let st = state.clone();
+    def!(
+        engine,
+        "save_npy",
+        "Saves a tensor as a float32 NumPy `.npy` file inside the run directory (the path is relative to it) and returns its path;
+        `np.load` reads it with the tensor's shape.
+        ```rhai
+        // save_npy(model_logits, \"test-logits.npy\");
+        ```",
+        move |x: Tensor, path: &str| {
+            let target = run_dir_file(&st, "save_npy", path)?;
+            lib(crate::run::npy::write(&target, x.shape(), x.data())).map(|_| target.display().to_string())
+        }
+    );
+    def!(
+        engine,
+        "load_npy",
+        "Loads a NumPy `.npy` file (floats, integers or booleans, C order) as a float32 tensor of its shape.
+        ```rhai
+        // let logits = load_npy(\"runs/teacher/test-logits.npy\");
+        ```",
+        |path: &str| {
+            let npy = lib(crate::run::npy::read(std::path::Path::new(path)))?;
+            lib(Tensor::from_vec(npy.values, &npy.shape))
         }
     );
     def!(

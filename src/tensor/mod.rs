@@ -28,8 +28,8 @@ mod panel;
 mod pool;
 mod reduce;
 mod select;
-pub mod stats;
 pub(crate) mod softmax64;
+pub mod stats;
 mod unary;
 mod winograd;
 

@@ -136,10 +136,13 @@ impl Tensor {
         if k > self.shape[d] {
             return Err(Error::invalid("topk", format!("k = {k} is larger than dim {dim} of {:?}", self.shape)));
         }
-        let orders: Vec<Vec<usize>> = orders.into_iter().map(|mut o| {
-            o.truncate(k);
-            o
-        }).collect();
+        let orders: Vec<Vec<usize>> = orders
+            .into_iter()
+            .map(|mut o| {
+                o.truncate(k);
+                o
+            })
+            .collect();
         let (shape, positions) = self.unlane(d, k, &orders);
         let flat: Vec<Vec<usize>> = lanes.iter().zip(&orders).map(|(lane, o)| o.iter().map(|&j| lane[j]).collect()).collect();
         let (_, map) = self.unlane(d, k, &flat);
@@ -192,7 +195,10 @@ impl Tensor {
     pub fn narrow(&self, dim: i64, start: usize, len: usize) -> Result<Tensor> {
         let d = self.resolve_dim("narrow", dim)?;
         if start.checked_add(len).is_none_or(|end| end > self.shape[d]) {
-            return Err(Error::invalid("narrow", format!("entries {start}..{} of dim {dim} are outside {:?}", start.saturating_add(len), self.shape)));
+            return Err(Error::invalid(
+                "narrow",
+                format!("entries {start}..{} of dim {dim} are outside {:?}", start.saturating_add(len), self.shape),
+            ));
         }
         let idx: Vec<usize> = (start..start + len).collect();
         self.select_along("narrow", d, &idx)
@@ -247,7 +253,11 @@ impl Tensor {
         let d = self.resolve_dim("gather", dim)?;
         let rank = self.shape.len();
         if indices.shape.len() != rank || (0..rank).any(|k| k != d && indices.shape[k] > self.shape[k]) {
-            return Err(Error::shape("gather", format!("indices of rank {rank} no larger than {:?} off dim {dim}", self.shape), &indices.shape));
+            return Err(Error::shape(
+                "gather",
+                format!("indices of rank {rank} no larger than {:?} off dim {dim}", self.shape),
+                &indices.shape,
+            ));
         }
         let idx = Tensor::as_indices(indices, "gather", self.shape[d], &format!("dim {dim} of {:?}", self.shape))?;
         let strides: Vec<usize> = (0..rank).map(|k| self.shape[k + 1..].iter().product()).collect();
@@ -269,7 +279,9 @@ impl Tensor {
     /// The elements where `mask` (broadcast to the shape of `self`) is not 0, as a 1-d tensor
     /// in order (torch.masked_select). Differentiable in `self`.
     pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
-        let mask = mask.broadcast_to(&self.shape).map_err(|_| Error::shape("masked_select", format!("a mask that broadcasts to {:?}", self.shape), &mask.shape))?;
+        let mask = mask
+            .broadcast_to(&self.shape)
+            .map_err(|_| Error::shape("masked_select", format!("a mask that broadcasts to {:?}", self.shape), &mask.shape))?;
         let map: Vec<usize> = mask.data.iter().enumerate().filter(|(_, m)| **m != 0.0).map(|(i, _)| i).collect();
         Ok(self.picked(vec![map.len()], map))
     }
@@ -277,7 +289,11 @@ impl Tensor {
     /// The rows (entries of dim 0) where `mask`, a 1-d tensor with one value per row, is not 0.
     pub fn rows(&self, mask: &Tensor) -> Result<Tensor> {
         if self.shape.is_empty() || mask.shape != [self.shape[0]] {
-            return Err(Error::shape("rows", format!("a mask of one value per row, [{}]", self.shape.first().copied().unwrap_or(0)), &mask.shape));
+            return Err(Error::shape(
+                "rows",
+                format!("a mask of one value per row, [{}]", self.shape.first().copied().unwrap_or(0)),
+                &mask.shape,
+            ));
         }
         let idx: Vec<usize> = mask.data.iter().enumerate().filter(|(_, m)| **m != 0.0).map(|(i, _)| i).collect();
         self.select_along("rows", 0, &idx)
@@ -350,7 +366,11 @@ impl Tensor {
         for (k, t) in list.iter().enumerate() {
             let same = t.shape.len() == first.shape.len() && (0..t.shape.len()).all(|r| r == d || t.shape[r] == first.shape[r]);
             if !same {
-                return Err(Error::shape("cat", format!("tensor {k} with the sizes of tensor 0 ({:?}) off dim {dim}", first.shape), &t.shape));
+                return Err(Error::shape(
+                    "cat",
+                    format!("tensor {k} with the sizes of tensor 0 ({:?}) off dim {dim}", first.shape),
+                    &t.shape,
+                ));
             }
         }
         let outer: usize = first.shape[..d].iter().product();

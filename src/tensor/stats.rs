@@ -27,7 +27,12 @@ impl std::str::FromStr for Reduction {
             "sum" => Reduction::Sum,
             "mean" => Reduction::Mean,
             "none" => Reduction::None,
-            other => return Err(Error::invalid("kl_div", format!("reduction '{other}' is unknown: use \"batchmean\", \"sum\", \"mean\" or \"none\""))),
+            other => {
+                return Err(Error::invalid(
+                    "kl_div",
+                    format!("reduction '{other}' is unknown: use \"batchmean\", \"sum\", \"mean\" or \"none\""),
+                ))
+            }
         })
     }
 }
@@ -131,7 +136,15 @@ impl Tensor {
         Ok(Tensor::constant(shape, Rc::new(values)).record(&[self], move |g, _| {
             let mut gx = vec![0.0f32; len];
             for (k, lane) in lanes.iter().enumerate() {
-                let sign = |x: f32| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 };
+                let sign = |x: f32| {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                };
                 if p == 1.0 {
                     lane.iter().for_each(|&i| gx[i] = g[k] * sign(data[i]));
                 } else if p == 2.0 {
@@ -174,7 +187,9 @@ impl Tensor {
         Ok(Tensor::constant(shape, Rc::new(values)).record(&[log_p, q], move |g, _| {
             let up = |i: usize| (if each { g[i] } else { g[0] }) as f64 / divisor;
             let g_lp = (0..lp.len()).map(|i| (-(qd[i] as f64) * up(i)) as f32).collect();
-            let g_q = (0..qd.len()).map(|i| if qd[i] > 0.0 { (((qd[i] as f64).ln() - lp[i] as f64 + 1.0) * up(i)) as f32 } else { 0.0 }).collect();
+            let g_q = (0..qd.len())
+                .map(|i| if qd[i] > 0.0 { (((qd[i] as f64).ln() - lp[i] as f64 + 1.0) * up(i)) as f32 } else { 0.0 })
+                .collect();
             vec![Some(g_lp), Some(g_q)]
         }))
     }
@@ -231,7 +246,8 @@ mod tests {
         let q = [0.1f64, 0.9, 0.0, 1.0];
         let lp: Vec<f32> = p.iter().map(|v| v.ln() as f32).collect();
         let qf: Vec<f32> = q.iter().map(|v| *v as f32).collect();
-        let want: f64 = lp.iter().zip(&qf).filter(|(_, q)| **q > 0.0).map(|(l, q)| *q as f64 * ((*q as f64).ln() - *l as f64)).sum::<f64>() / 2.0;
+        let want: f64 =
+            lp.iter().zip(&qf).filter(|(_, q)| **q > 0.0).map(|(l, q)| *q as f64 * ((*q as f64).ln() - *l as f64)).sum::<f64>() / 2.0;
         let got = Tensor::kl_div(&t(&lp, &[2, 2]), &t(&qf, &[2, 2]), Reduction::BatchMean).unwrap();
         assert!((got.data()[0] as f64 - want).abs() < 1e-7, "{} vs {want}", got.data()[0]);
         let none = Tensor::kl_div(&t(&lp, &[2, 2]), &t(&qf, &[2, 2]), Reduction::None).unwrap();

@@ -29,7 +29,13 @@ fn the_same_cells_print_the_same_through_run_repl_and_notebook() {
     let run = String::from_utf8(run.stdout).unwrap();
     assert!(run.starts_with("[1, 2, 3]\n3\n"), "{run}");
     // the REPL, piped
-    let mut repl = bin().args(["repl", "--no-record", "--seed", "3"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut repl = bin()
+        .args(["repl", "--no-record", "--seed", "3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     repl.stdin.take().unwrap().write_all((CELLS.join("\n") + "\n").as_bytes()).unwrap();
     let repl = repl.wait_with_output().unwrap();
     let repl = String::from_utf8(repl.stdout).unwrap();

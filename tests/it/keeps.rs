@@ -52,7 +52,8 @@ fn a_repl_session_is_recorded_and_its_transcript_reruns_to_the_same_weights() {
     let first = err.lines().next().unwrap_or("");
     let run = PathBuf::from(first.strip_prefix("recording this session in ").and_then(|r| r.split(" (").next()).expect(first));
     let run = dir.join(run);
-    for f in ["config.yaml", "metrics.jsonl", "summary.yaml", "source/transcript.rhai", "m.safetensors", "checkpoints/stage-1.safetensors"] {
+    for f in ["config.yaml", "metrics.jsonl", "summary.yaml", "source/transcript.rhai", "m.safetensors", "checkpoints/stage-1.safetensors"]
+    {
         assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
     }
     let summary = RunDir::open(&run).unwrap().read_summary().unwrap();
@@ -80,7 +81,12 @@ fn a_repl_session_is_recorded_and_its_transcript_reruns_to_the_same_weights() {
         .spawn()
         .unwrap();
     let images = std::env::temp_dir().join(format!("retort-repl-{}", child.id()));
-    child.stdin.take().unwrap().write_all(b"let m = model(\"mlp\", #{ input: 4, classes: 2 })\nsave_weights(m, \"x.safetensors\")\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"let m = model(\"mlp\", #{ input: 4, classes: 2 })\nsave_weights(m, \"x.safetensors\")\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(text(&out.stderr).contains("save_weights: this run has no run directory (--no-record)"), "{}", text(&out.stderr));
     assert!(!images.exists(), "{} was left behind", images.display());
@@ -268,14 +274,20 @@ fn ctrl_c_names_the_resume_command_and_the_resumed_run_is_exact() {
 #[test]
 fn runs_started_at_once_never_share_a_directory() {
     let dir = temp("concurrent");
-    std::fs::write(dir.join("q.rhai"), "let m = model(\"mlp\", #{ input: 4, classes: 2 });\nsave_weights(m, \"m.safetensors\");\n").unwrap();
+    std::fs::write(dir.join("q.rhai"), "let m = model(\"mlp\", #{ input: 4, classes: 2 });\nsave_weights(m, \"m.safetensors\");\n")
+        .unwrap();
     let children: Vec<_> = (1..=4)
-        .map(|s| Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "q.rhai", "--seed", &s.to_string()]).current_dir(&dir).spawn().unwrap())
+        .map(|s| {
+            Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "q.rhai", "--seed", &s.to_string()]).current_dir(&dir).spawn().unwrap()
+        })
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    let mut seeds: Vec<u64> = std::fs::read_dir(dir.join("runs")).unwrap().map(|e| RunDir::open(&e.unwrap().path()).unwrap().read_config().unwrap().seed).collect();
+    let mut seeds: Vec<u64> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .map(|e| RunDir::open(&e.unwrap().path()).unwrap().read_config().unwrap().seed)
+        .collect();
     seeds.sort();
     assert_eq!(seeds, [1, 2, 3, 4]);
     // an explicit directory that holds a run is refused, as is one holding another tool's run files
@@ -306,7 +318,9 @@ fn the_transcript_keeps_what_runs_and_says_what_it_dropped() {
     // what an input printed before it failed is shown, then its error
     assert!(stdout.contains("printed before") && stderr.contains("boom"), "{stdout}\n{stderr}");
     let transcript = std::fs::read_to_string(dir.join("runs/s/source/transcript.rhai")).unwrap();
-    for want in ["// replaced by a later definition", "// did not compile:\n// let x =", "// failed after it changed the session", "/* a comment"] {
+    for want in
+        ["// replaced by a later definition", "// did not compile:\n// let x =", "// failed after it changed the session", "/* a comment"]
+    {
         assert!(transcript.contains(want), "{want} not in\n{transcript}");
     }
     // the module is copied beside it, and the transcript runs from anywhere

@@ -83,7 +83,14 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
     assert_eq!(summary.stages.len(), 2);
     assert_eq!(summary.stages[1].teacher.as_deref(), Some("mlp"));
     // the run directory holds what the issue lists
-    for f in ["config.yaml", "metrics.jsonl", "summary.yaml", "checkpoints/best-stage-1.safetensors", "checkpoints/best-stage-2.safetensors", "source/study.rhai"] {
+    for f in [
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.yaml",
+        "checkpoints/best-stage-1.safetensors",
+        "checkpoints/best-stage-2.safetensors",
+        "source/study.rhai",
+    ] {
         assert!(full.join(f).is_file(), "{f}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -96,9 +103,17 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
 fn a_copied_run_directory_resumes_alone_from_any_folder() {
     let dir = temp("copied");
     std::fs::create_dir_all(dir.join("study/lib")).unwrap();
-    std::fs::write(dir.join("study/lib/setup.rhai"), "fn data() { dataset(\"digits\", #{ train_limit: 400, test_limit: 200 }) }\n").unwrap();
+    std::fs::write(dir.join("study/lib/setup.rhai"), "fn data() { dataset(\"digits\", #{ train_limit: 400, test_limit: 200 }) }\n")
+        .unwrap();
     let script = dir.join("study/study.rhai");
-    std::fs::write(&script, SCRIPT.replace("let data = dataset(\"digits\", #{ train_limit: 400, test_limit: 200 });", "import \"lib/setup\" as setup;\nlet data = setup::data();")).unwrap();
+    std::fs::write(
+        &script,
+        SCRIPT.replace(
+            "let data = dataset(\"digits\", #{ train_limit: 400, test_limit: 200 });",
+            "import \"lib/setup\" as setup;\nlet data = setup::data();",
+        ),
+    )
+    .unwrap();
     let s = script.to_str().unwrap();
     let (full, killed, moved) = (dir.join("full"), dir.join("killed"), dir.join("elsewhere/run"));
     let (code, err) = run_env(&["run", s, "--out", full.to_str().unwrap(), "--seed", "3"], &[]);
@@ -115,7 +130,8 @@ fn a_copied_run_directory_resumes_alone_from_any_folder() {
     std::fs::write(dir.join("study/lib/setup.rhai"), "fn data() { 1 }\n").unwrap();
     let third = dir.join("third");
     std::fs::create_dir_all(&third).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap()]).current_dir(&third).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap()]).current_dir(&third).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("changed since the run was recorded; resuming from the recorded copy"), "{err}");
@@ -127,11 +143,21 @@ fn a_copied_run_directory_resumes_alone_from_any_folder() {
     let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", moved.to_str().unwrap()]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("finished; there is nothing to resume") && out.status.code() == Some(2));
     // the edited script itself, only when asked for, with a warning, and the record says so
-    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(["run", "--resume", twin.to_str().unwrap(), "--use-current"]).current_dir(&third).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["run", "--resume", twin.to_str().unwrap(), "--use-current"])
+        .current_dir(&third)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.contains("warning: resuming with") && String::from_utf8_lossy(&out.stdout) == "edited\n", "{err}");
     let config = RunDir::open(&twin).unwrap().read_config().unwrap();
-    assert!(config.notes.len() == 1 && config.notes[0].contains("resumed with an edited script") && twin.join("source/study.resumed-1.rhai").is_file(), "{:?}", config.notes);
+    assert!(
+        config.notes.len() == 1
+            && config.notes[0].contains("resumed with an edited script")
+            && twin.join("source/study.resumed-1.rhai").is_file(),
+        "{:?}",
+        config.notes
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
