@@ -247,8 +247,9 @@ pub fn register(engine: &mut Engine) {
     );
 
     // statistics
-    for (name, root) in [("var", false), ("std", true)] {
-        let what = if root { "Standard deviation" } else { "Variance" };
+    // `var` is a reserved word in Rhai: torch.var is `variance` here
+    for (name, torch, root) in [("variance", "var", false), ("std", "std", true)] {
+        let what = if root { "Standard deviation" } else { "Variance (torch.var; `var` is a reserved word in Rhai)" };
         let f = move |x: &Tensor, dim: Option<i64>, unbiased: bool| {
             if root {
                 x.std(dim, unbiased, false)
@@ -259,7 +260,7 @@ pub fn register(engine: &mut Engine) {
         def!(
             engine,
             name,
-            &format!("{what} of all values, unbiased (divided by n - 1, torch.{name}'s default; computed in float64). Differentiable.\n```rhai\nlet s = {name}(tensor([1.0, 2.0, 4.0]));\n```"),
+            &format!("{what} of all values, unbiased (divided by n - 1, torch.{torch}'s default; computed in float64). Differentiable.\n```rhai\nlet s = {name}(tensor([1.0, 2.0, 4.0]));\n```"),
             move |x: Tensor| lib(f(&x, None, true))
         );
         def!(
@@ -271,7 +272,7 @@ pub fn register(engine: &mut Engine) {
         def!(
             engine,
             name,
-            &format!("{what} along `dim`, divided by n - 1 when `unbiased`, by n otherwise (torch.{name}(x, dim, unbiased)).\n```rhai\nlet s = {name}(tensor([[1.0, 2.0], [4.0, 8.0]]), 1, false);\n```"),
+            &format!("{what} along `dim`, divided by n - 1 when `unbiased`, by n otherwise (torch.{torch}(x, dim, unbiased)).\n```rhai\nlet s = {name}(tensor([[1.0, 2.0], [4.0, 8.0]]), 1, false);\n```"),
             move |x: Tensor, dim: INT, unbiased: bool| lib(f(&x, Some(dim), unbiased))
         );
     }
