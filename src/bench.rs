@@ -134,7 +134,7 @@ pub fn distill_epochs(reps: usize) -> Result<Vec<BenchRow>> {
         sample_shape: vec![1, 28, 28],
         classes: 10,
     };
-    let split = Split { train: make(10_000, &mut rng), test: make(256, &mut rng) };
+    let split = Split { train: make(10_000, &mut rng), test: make(256, &mut rng), val: None };
     let teacher =
         Model::new("cnn", ModelConfig { classes: 10, input: vec![1, 28, 28], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
     let student_cfg = ModelConfig { classes: 10, input: vec![1, 28, 28], hidden: vec![256], ..ModelConfig::default() };

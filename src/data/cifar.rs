@@ -63,7 +63,7 @@ pub fn load_cifar10(root: &Path) -> Result<Split> {
     }
     let mut test = empty("cifar10/test", 10);
     read_records(&locate(root, "cifar-10-batches-bin", "test_batch.bin")?, 1, 10, &mut test)?;
-    Ok(Split { train, test })
+    Ok(Split { train, test, val: None })
 }
 
 /// CIFAR-100 (fine labels) from `root`.
@@ -72,5 +72,5 @@ pub fn load_cifar100(root: &Path) -> Result<Split> {
     read_records(&locate(root, "cifar-100-binary", "train.bin")?, 2, 100, &mut train)?;
     let mut test = empty("cifar100/test", 100);
     read_records(&locate(root, "cifar-100-binary", "test.bin")?, 2, 100, &mut test)?;
-    Ok(Split { train, test })
+    Ok(Split { train, test, val: None })
 }

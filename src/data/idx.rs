@@ -91,7 +91,7 @@ pub fn load_split(root: &Path, name: &str) -> Result<Split> {
             ),
         ));
     }
-    Ok(Split { train, test })
+    Ok(Split { train, test, val: None })
 }
 
 #[cfg(test)]

@@ -24,11 +24,14 @@ pub struct Dataset {
     pub classes: usize,
 }
 
-/// A train/test pair.
+/// A train/test pair, and a validation part carved from the training part when asked for.
 #[derive(Debug, Clone)]
 pub struct Split {
     pub train: Dataset,
     pub test: Dataset,
+    /// Held out of `train` ([`Split::carve_validation`]); when present, training chooses its
+    /// best epoch on it, never on `test`.
+    pub val: Option<Dataset>,
 }
 
 impl Dataset {
@@ -101,7 +104,7 @@ impl Dataset {
                 ),
             ));
         }
-        let mut split = Split { train: self.subset(&train), test: self.subset(&test) };
+        let mut split = Split { train: self.subset(&train), test: self.subset(&test), val: None };
         split.train.name = format!("{}/train", self.name);
         split.test.name = format!("{}/test", self.name);
         Ok(split)
@@ -116,7 +119,21 @@ pub struct Normalization {
 }
 
 impl Split {
-    /// Standardizes both sets per channel with the training set's statistics, and returns them.
+    /// Moves a stratified, seeded `fraction` of the training part into `val` (named
+    /// `NAME/val`); the training part keeps the rest.
+    pub fn carve_validation(&mut self, fraction: f32, seed: u64) -> Result<()> {
+        let parts = self.train.split(fraction, seed).map_err(|e| Error::invalid("val_fraction", e.to_string().replace("test", "validation")))?;
+        let base = self.train.name.trim_end_matches("/train").to_string();
+        let (mut train, mut val) = (parts.train, parts.test);
+        train.name = format!("{base}/train");
+        val.name = format!("{base}/val");
+        self.train = train;
+        self.val = Some(val);
+        Ok(())
+    }
+
+    /// Standardizes every part (train, validation, test) per channel with the statistics of the
+    /// training part alone, and returns them.
     pub fn normalize(&mut self) -> Normalization {
         let channels = self.train.sample_shape[0];
         let plane = self.train.sample_len() / channels;
@@ -133,7 +150,7 @@ impl Split {
         let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
         let std: Vec<f32> =
             sq.iter().zip(&mean).map(|(q, m)| ((q / count - (*m as f64).powi(2)).max(0.0).sqrt() as f32).max(1e-6)).collect();
-        for set in [&mut self.train, &mut self.test] {
+        for set in [Some(&mut self.train), Some(&mut self.test), self.val.as_mut()].into_iter().flatten() {
             let d = set.sample_len();
             for sample in set.features.chunks_mut(d) {
                 for c in 0..channels {

@@ -23,7 +23,7 @@ impl RunInfo {
 
     /// The table's header: one row per stage of each run (see [`RunInfo::rows`]).
     pub const HEADER: [&'static str; 12] =
-        ["run", "date", "script", "stage", "teacher", "student", "T", "alpha", "best on test", "final", "stage status", "run"];
+        ["run", "date", "script", "stage", "teacher", "student", "T", "alpha", "best (test accuracy)", "final", "stage status", "run"];
 
     /// The table rows, one per stage (the run's own fields on its first row only): the stage's
     /// label, teacher, student, temperature and alpha (their schedules as written, where the
@@ -66,7 +66,11 @@ impl RunInfo {
                     s.student.clone(),
                     value("temperature", s.temperature),
                     value("alpha", s.alpha),
-                    if s.epochs == 0 { "-".into() } else { format!("{} (epoch {})", pct(s.best_accuracy), s.best_epoch) },
+                    if s.epochs == 0 {
+                        "-".into()
+                    } else {
+                        format!("{} (epoch {}, chosen on {})", pct(s.best_accuracy), s.best_epoch, s.best_on)
+                    },
                     if s.epochs == 0 { "-".into() } else { pct(s.final_accuracy) },
                     status,
                     String::new(),
@@ -102,7 +106,11 @@ impl RunInfo {
                 f.insert(format!("{p} error"), e.clone());
             }
             f.insert(format!("{p} epochs"), s.epochs.to_string());
-            f.insert(format!("{p} best accuracy (on {})", s.best_on), format!("{:.2}%", 100.0 * s.best_accuracy));
+            f.insert(format!("{p} best epoch (chosen on {})", s.best_on), s.best_epoch.to_string());
+            f.insert(format!("{p} best accuracy (test)"), format!("{:.2}%", 100.0 * s.best_accuracy));
+            if let Some(v) = s.best_val_accuracy {
+                f.insert(format!("{p} best accuracy (val)"), format!("{:.2}%", 100.0 * v));
+            }
             f.insert(format!("{p} final accuracy"), format!("{:.2}%", 100.0 * s.final_accuracy));
             if let (Some(t), Some(a)) = (s.temperature, s.alpha) {
                 f.insert(format!("{p} T, alpha"), format!("{t}, {a}"));

@@ -127,9 +127,14 @@ pub struct StageSummary {
     pub schedules: std::collections::BTreeMap<String, String>,
     /// Epochs completed.
     pub epochs: usize,
+    /// Test accuracy at the best epoch.
     pub best_accuracy: f32,
+    /// Validation accuracy at the best epoch, when there is a validation part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_accuracy: Option<f32>,
     pub best_epoch: usize,
-    /// The data part "best" was chosen on: `test` (there is no validation split yet).
+    /// The data part that chose the best epoch: `val` when the data set has a validation part,
+    /// else `test`.
     #[serde(default = "best_on_test")]
     pub best_on: String,
     pub final_accuracy: f32,

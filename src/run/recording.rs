@@ -127,12 +127,13 @@ impl Recording {
         status: StageStatus,
         error: Option<String>,
         history: &[EpochRecord],
-        (best, best_epoch): (f32, usize),
+        (_, best_epoch): (f32, usize),
     ) -> Result<()> {
         let mut summary = self.dir.read_summary()?;
         summary.stages.retain(|s| s.stage < k);
         let whole: Vec<&EpochRecord> = history.iter().filter(|r| !r.partial).collect();
         let last = whole.last();
+        let chosen = whole.iter().find(|r| r.epoch == best_epoch);
         summary.stages.push(StageSummary {
             stage: k,
             label: info.label.clone(),
@@ -146,9 +147,11 @@ impl Recording {
             alpha: last.and_then(|r| r.alpha),
             schedules: info.schedules.clone(),
             epochs: whole.len(),
-            best_accuracy: best.max(0.0),
+            // the test accuracy at the best epoch, and the accuracy that chose it
+            best_accuracy: chosen.map_or(0.0, |r| r.test_accuracy),
+            best_val_accuracy: chosen.and_then(|r| r.val_accuracy),
             best_epoch,
-            best_on: "test".into(),
+            best_on: chosen.map_or("test", |r| r.chosen_on()).into(),
             final_accuracy: last.map_or(0.0, |r| r.test_accuracy),
             seconds: whole.iter().fold(0.0, |s, r| s + r.seconds),
         });
@@ -216,8 +219,9 @@ impl Recording {
             metrics.push(MetricsLine::new(k, &info.label, &record));
             self.dir.write_metrics(&metrics)?;
             // checkpoint
-            if record.test_accuracy > best {
-                (best, best_epoch) = (record.test_accuracy, record.epoch);
+            // chosen on validation when there is a validation part, never on test then
+            if record.selection_accuracy() > best {
+                (best, best_epoch) = (record.selection_accuracy(), record.epoch);
                 weights::save(student, &best_path)?;
             }
             Checkpoint { stage: k, trainer: trainer.state()?, best_accuracy: best, best_epoch }.save(student, &last_path)?;

@@ -12,11 +12,19 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct DataRef(pub Rc<Split>);
 
-/// One side of a data set.
+/// Which part of a data set.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Part {
+    Train,
+    Val,
+    Test,
+}
+
+/// One part of a data set.
 #[derive(Clone)]
 pub struct DataPart {
     split: Rc<Split>,
-    test: bool,
+    part: Part,
 }
 
 impl DataRef {
@@ -41,22 +49,25 @@ impl DataPart {
     }
 
     pub(super) fn get(&self) -> &Dataset {
-        if self.test {
-            &self.split.test
-        } else {
-            &self.split.train
+        match self.part {
+            Part::Train => &self.split.train,
+            Part::Test => &self.split.test,
+            Part::Val => self.split.val.as_ref().expect("a val part is made only when the split has one"),
         }
     }
 }
 
 /// The options of `dataset`.
-pub(super) const DATASET_KEYS: &[&str] = &["root", "test_fraction", "seed", "normalize", "train_limit", "test_limit"];
+pub(super) const DATASET_KEYS: &[&str] = &["root", "test_fraction", "val_fraction", "seed", "normalize", "train_limit", "test_limit"];
 
 fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
     let o = Opts::new("dataset", opts, DATASET_KEYS)?;
     if name != "digits" {
-        // the other data sets ship with their own test set: nothing to split
-        if let Some(k) = ["test_fraction", "seed"].iter().find(|k| o.get(k).is_some()) {
+        // the other data sets ship with their own test set: nothing to split (but a validation part)
+        if o.get("seed").is_some() && o.get("val_fraction").is_none() {
+            return err(format!("dataset: option 'seed' has no effect on {name}, which comes with its own test set, unless val_fraction asks for a validation part"));
+        }
+        if let Some(k) = ["test_fraction"].iter().find(|k| o.get(k).is_some()) {
             return err(format!(
                 "dataset: option '{k}' has no effect on {name}, which comes with its own test set (it splits only digits)"
             ));
@@ -74,6 +85,11 @@ fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
     }
     if let Some(n) = o.get("test_limit").map(|_| o.usize_or("test_limit", 0)).transpose()? {
         split.test = split.test.take(n);
+    }
+    // the validation part comes out of the training part (after train_limit), stratified and
+    // seeded; normalization statistics then come from what is left for training
+    if o.get("val_fraction").is_some() {
+        lib(split.carve_validation(o.f32_or("val_fraction", 0.1)?, o.usize_or("seed", 0)? as u64 + 1))?;
     }
     if o.bool_or("normalize", true)? {
         split.normalize();
@@ -94,7 +110,9 @@ pub fn register(engine: &mut Engine) {
     def!(
         engine,
         "dataset",
-        "Loads a data set with options: root, test_fraction (digits), seed, normalize, train_limit, test_limit.\n\
+        "Loads a data set with options: root, test_fraction (digits), val_fraction, seed, normalize, train_limit, test_limit.\n\
+        `val_fraction` holds a stratified, seeded part of the training part out as `data.val`: `fit` and `distill` then choose their best epoch on it, never on test.\n\
+        With `train_limit`, it comes out of those first samples; normalization statistics always come from the training part that is left.\n\
         ```rhai\n\
         let data = dataset(\"digits\", #{ test_fraction: 0.2, seed: 7 });\n\
         ```",
@@ -118,14 +136,20 @@ pub fn register(engine: &mut Engine) {
         "Shape of one sample, `[channels, height, width]`: pass it to `model` as `input`.\n```rhai\nprint(dataset(\"digits\").input);\n```",
         |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape))
     );
-    def!(engine, "get$train", "The training part.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
+    def!(engine, "get$train", "The training part (without the validation part, when there is one).\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
         split: d.0.clone(),
-        test: false
+        part: Part::Train
     });
     def!(engine, "get$test", "The test part.\n```rhai\nprint(dataset(\"digits\").test.len());\n```", |d: &mut DataRef| DataPart {
         split: d.0.clone(),
-        test: true
+        part: Part::Test
     });
+    def!(
+        engine,
+        "get$val",
+        "The validation part (`dataset(..., #{ val_fraction: 0.1 })`), or `()` when there is none.\n```rhai\nprint(dataset(\"digits\", #{ val_fraction: 0.1 }).val.len());\n```",
+        |d: &mut DataRef| if d.0.val.is_some() { Dynamic::from(DataPart { split: d.0.clone(), part: Part::Val }) } else { Dynamic::UNIT }
+    );
     def!(engine, "get$len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").test.len);\n```", |d: &mut DataPart| d.get().len()
         as INT);
     def!(engine, "len", "Number of samples.\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataPart| d.get().len()

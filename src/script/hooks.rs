@@ -37,6 +37,8 @@ pub fn record_map(r: &EpochRecord) -> Map {
     m.insert("test_loss".into(), f(r.test_loss));
     m.insert("test_accuracy".into(), f(r.test_accuracy));
     m.insert("test_top5".into(), f(r.test_top5));
+    m.insert("val_accuracy".into(), r.val_accuracy.map_or(Dynamic::UNIT, f));
+    m.insert("val_loss".into(), r.val_loss.map_or(Dynamic::UNIT, f));
     m.insert("lr".into(), f(r.lr));
     m.insert("temperature".into(), r.temperature.map_or(Dynamic::UNIT, f));
     m.insert("alpha".into(), r.alpha.map_or(Dynamic::UNIT, f));

@@ -148,14 +148,17 @@ fn run_map(
     // the model holds what was trained
     m.insert("interrupted".into(), interrupted.into());
     let last = history.last();
-    let best = history.iter().filter(|r| !r.partial).max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
+    let best = train::best_epoch(history);
     m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
     m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
     m.insert("final_accuracy".into(), float(last.map_or(0.0, |r| r.test_accuracy)));
     m.insert("best_accuracy".into(), float(best.map_or(0.0, |r| r.test_accuracy)));
     m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
-    // "best" is chosen on the test set: there is no validation split yet
-    m.insert("best_on".into(), "test".into());
+    // the best epoch is chosen on the validation part when there is one, never on test then;
+    // best_accuracy is the test accuracy at that epoch
+    m.insert("best_on".into(), best.map_or("test", |r| r.chosen_on()).into());
+    m.insert("best_val_accuracy".into(), best.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
+    m.insert("final_val_accuracy".into(), last.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
     m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
     m.insert("student".into(), student.arch().into());
     m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));

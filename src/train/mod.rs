@@ -66,6 +66,11 @@ pub struct EpochRecord {
     pub test_loss: f32,
     pub test_accuracy: f32,
     pub test_top5: f32,
+    /// Accuracy and loss on the validation part, when the data set has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f32>,
     /// Learning rate at the start of the epoch.
     pub lr: f32,
     /// Temperature and alpha in force (None without distillation).
@@ -93,6 +98,31 @@ pub struct EpochRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
     pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// The accuracy "best" is chosen by: validation when there is a validation part, else test.
+    pub fn selection_accuracy(&self) -> f32 {
+        self.val_accuracy.unwrap_or(self.test_accuracy)
+    }
+
+    /// The part [`EpochRecord::selection_accuracy`] comes from: `val` or `test`.
+    pub fn chosen_on(&self) -> &'static str {
+        if self.val_accuracy.is_some() {
+            "val"
+        } else {
+            "test"
+        }
+    }
+}
+
+/// The best whole epoch of a history: the first with the highest validation accuracy when
+/// there is a validation part (the test set never picks it), else the highest test accuracy.
+pub fn best_epoch(history: &[EpochRecord]) -> Option<&EpochRecord> {
+    history.iter().filter(|r| !r.partial).fold(None, |best: Option<&EpochRecord>, r| match best {
+        Some(b) if b.selection_accuracy() >= r.selection_accuracy() => Some(b),
+        _ => Some(r),
+    })
 }
 
 /// The lowest and highest of the values one quantity took in an epoch.
@@ -217,7 +247,7 @@ impl<'a> Trainer<'a> {
             return Err(Error::invalid("train", "epochs and batch sizes must be at least 1"));
         }
         config.lr_schedule.validate()?;
-        for set in [&split.train, &split.test] {
+        for set in [Some(&split.train), Some(&split.test), split.val.as_ref()].into_iter().flatten() {
             if set.is_empty() {
                 return Err(Error::invalid("train", format!("{} has no samples", set.name)));
             }
@@ -430,6 +460,13 @@ impl<'a> Trainer<'a> {
         self.engine.sync()?;
         let logits = self.engine.predict(self.student, false, &self.split.test, self.config.eval_batch_size)?;
         let test = score(&logits, &self.split.test, self.student.classes())?;
+        let val = match &self.split.val {
+            Some(part) => {
+                let logits = self.engine.predict(self.student, false, part, self.config.eval_batch_size)?;
+                Some(score(&logits, part, self.student.classes())?)
+            }
+            None => None,
+        };
         let record = EpochRecord {
             epoch,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
@@ -437,6 +474,8 @@ impl<'a> Trainer<'a> {
             test_loss: test.loss,
             test_accuracy: test.accuracy,
             test_top5: test.top5,
+            val_accuracy: val.as_ref().map(|v| v.accuracy),
+            val_loss: val.as_ref().map(|v| v.loss),
             lr: lr_at_start,
             temperature,
             alpha,
@@ -502,6 +541,46 @@ pub fn distill_or_fit(
 mod tests {
     use super::*;
     use crate::nn::ModelConfig;
+
+    fn epoch(epoch: usize, val: Option<f32>, test: f32) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_loss: 0.0,
+            train_accuracy: 0.0,
+            test_loss: 0.0,
+            test_accuracy: test,
+            test_top5: 0.0,
+            val_accuracy: val,
+            val_loss: val.map(|_| 0.0),
+            lr: 0.1,
+            temperature: None,
+            alpha: None,
+            regularization: 0,
+            filtered: 0,
+            empty_filter_batches: 0,
+            mean_weight: 1.0,
+            lr_range: None,
+            temperature_range: None,
+            alpha_range: None,
+            partial: false,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn with_a_validation_part_the_test_set_never_picks_the_best_epoch() {
+        // test peaks at epoch 2, validation at epoch 3: epoch 3 is best, and its test accuracy is reported
+        let h = [epoch(1, Some(0.5), 0.5), epoch(2, Some(0.6), 0.9), epoch(3, Some(0.7), 0.6), epoch(4, Some(0.7), 0.8)];
+        let best = best_epoch(&h).unwrap();
+        assert_eq!((best.epoch, best.chosen_on(), best.test_accuracy), (3, "val", 0.6));
+        // without one, test chooses (the first of ties)
+        let h = [epoch(1, None, 0.5), epoch(2, None, 0.9), epoch(3, None, 0.9)];
+        assert_eq!((best_epoch(&h).unwrap().epoch, best_epoch(&h).unwrap().chosen_on()), (2, "test"));
+        // a partial (interrupted) epoch never counts
+        let mut partial = epoch(4, None, 1.0);
+        partial.partial = true;
+        assert_eq!(best_epoch(&[epoch(1, None, 0.5), partial]).unwrap().epoch, 1);
+    }
 
     /// Holds that no optimizer step copied a parameter: each trainable parameter's values stay
     /// in the allocation they started in (a copy-on-write would move them).
