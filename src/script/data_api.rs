@@ -31,8 +31,9 @@ impl DataRef {
     /// `digits: 1437 train / 360 test samples of [1, 8, 8], 10 classes`.
     pub(super) fn summary(&self) -> String {
         let s = &self.0;
+        let val = s.val.as_ref().map_or(String::new(), |v| format!(" / {} val", v.len()));
         format!(
-            "{}: {} train / {} test samples of {:?}, {} classes",
+            "{}: {} train{val} / {} test samples of {:?}, {} classes",
             s.train.name.trim_end_matches("/train"),
             s.train.len(),
             s.test.len(),

@@ -78,6 +78,12 @@ pub struct ScriptHooks<'a, 'c> {
     pub filter: Option<FnPtr>,
     pub loss: Option<FnPtr>,
     pub on_epoch: Option<FnPtr>,
+    /// `|epoch| ...` before each epoch, `|s| ...` after each optimizer step.
+    pub on_epoch_start: Option<FnPtr>,
+    pub on_step: Option<FnPtr>,
+    /// `lr_lambda`: a multiplier of `base_lr` per step (PyTorch's LambdaLR), not a rate.
+    pub lr_lambda: Option<Sched>,
+    pub base_lr: f32,
     pub error: Option<Box<EvalAltResult>>,
     /// Closure arities found so far (1: epoch, 2: epoch and step), keyed by function name.
     arity: std::collections::HashMap<String, usize>,
@@ -100,6 +106,10 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
             filter: None,
             loss: None,
             on_epoch: None,
+            on_epoch_start: None,
+            on_step: None,
+            lr_lambda: None,
+            base_lr: 0.0,
             error: None,
             arity: Default::default(),
             interrupted: false,
@@ -172,13 +182,14 @@ impl<'a, 'c> ScriptHooks<'a, 'c> {
         let t = |x: Tensor| Dynamic::from(x);
         m.insert("ce_student".into(), t(vec_tensor(&p.ce_student)));
         m.insert("labels".into(), t(labels_tensor(b.labels)));
+        m.insert("index".into(), t(labels_tensor(b.indices)));
         m.insert("student_logits".into(), t(b.student_logits.detach()));
         m.insert("epoch".into(), Dynamic::from_int(b.epoch as INT));
         m.insert("step".into(), Dynamic::from_int(b.batch as INT));
         if let Some(tl) = b.teacher_logits {
             m.insert("teacher_logits".into(), t(tl.clone()));
             m.insert("ce_teacher".into(), t(vec_tensor(&p.ce_teacher)));
-            m.insert("weight".into(), t(vec_tensor(&p.weight)));
+            m.insert("wsl_weight".into(), t(vec_tensor(&p.weight)));
             m.insert("soft".into(), t(vec_tensor(&p.soft)));
             let reg: Vec<f32> = p.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
             m.insert("regularization".into(), t(vec_tensor(&reg)));
@@ -214,6 +225,29 @@ impl Hooks for ScriptHooks<'_, '_> {
 
     fn custom_loss(&mut self, b: &BatchView, weights: Option<&[f32]>) -> crate::Result<Option<Tensor>> {
         timed(self, |h| h.custom_loss_inner(b, weights))
+    }
+
+    fn on_epoch_start(&mut self, epoch: usize) -> crate::Result<()> {
+        let Some(f) = self.on_epoch_start.clone() else { return Ok(()) };
+        timed(self, |h| {
+            let r = f.call_within_context::<Dynamic>(h.ctx, (epoch as INT,)).map(|_| ());
+            h.keep(r)
+        })
+    }
+
+    fn on_step(&mut self, s: &crate::train::StepView) -> crate::Result<()> {
+        let Some(f) = self.on_step.clone() else { return Ok(()) };
+        timed(self, |h| {
+            let mut m = Map::new();
+            m.insert("epoch".into(), Dynamic::from_int(s.epoch as INT));
+            m.insert("step".into(), Dynamic::from_int(s.step as INT));
+            m.insert("loss".into(), float(s.loss));
+            m.insert("lr".into(), float(s.lr));
+            m.insert("temperature".into(), s.temperature.map_or(Dynamic::UNIT, float));
+            m.insert("alpha".into(), s.alpha.map_or(Dynamic::UNIT, float));
+            let r = f.call_within_context::<Dynamic>(h.ctx, (Dynamic::from_map(m),)).map(|_| ());
+            h.keep(r)
+        })
     }
 
     fn on_batch(&mut self, progress: &BatchProgress) -> crate::Result<Control> {
@@ -256,6 +290,10 @@ impl ScriptHooks<'_, '_> {
     }
 
     fn lr_inner(&mut self, epoch: usize, step: usize, scheduled: f32) -> crate::Result<f32> {
+        if let Some(s) = self.lr_lambda.clone() {
+            let r = self.eval_sched(&s, "lr_lambda", epoch, step).map(|f| self.base_lr * f);
+            return self.keep(r);
+        }
         match self.lr.clone() {
             None => Ok(scheduled),
             Some(s) => {
@@ -285,7 +323,7 @@ impl ScriptHooks<'_, '_> {
         let Some(f) = self.loss.clone() else { return Ok(None) };
         let mut ctx = self.batch_map(b);
         if let Some(w) = weights {
-            ctx.insert("weights".into(), Dynamic::from(vec_tensor(w)));
+            ctx.insert("filter_weights".into(), Dynamic::from(vec_tensor(w)));
         }
         let teacher = b.teacher_logits.map_or(Dynamic::UNIT, |t| Dynamic::from(t.clone()));
         let args = (Dynamic::from(b.student_logits.clone()), teacher, Dynamic::from(labels_tensor(b.labels)), Dynamic::from_map(ctx));

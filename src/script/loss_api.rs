@@ -65,7 +65,7 @@ pub fn register(engine: &mut Engine) {
     def!(
         engine,
         "loss_parts",
-        "Per-sample parts at a temperature: #{ ce_student, ce_teacher, weight (WSL), soft, regularization }.\n\
+        "Per-sample parts at a temperature: #{ ce_student, ce_teacher, wsl_weight, soft, regularization }.\n\
         ```rhai\n\
         let p = loss_parts(tensor([[1.0, 2.0]]), tensor([[2.0, 1.0]]), tensor([1]), 4.0);\n\
         ```",
@@ -75,7 +75,7 @@ pub fn register(engine: &mut Engine) {
             let mut m = Map::new();
             m.insert("ce_student".into(), v(&o.parts.ce_student));
             m.insert("ce_teacher".into(), v(&o.parts.ce_teacher));
-            m.insert("weight".into(), v(&o.parts.weight));
+            m.insert("wsl_weight".into(), v(&o.parts.weight));
             m.insert("soft".into(), v(&o.parts.soft));
             let reg: Vec<f32> = o.parts.regularization_mask().iter().map(|r| *r as u8 as f32).collect();
             m.insert("regularization".into(), v(&reg));

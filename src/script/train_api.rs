@@ -73,8 +73,22 @@ fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
 
 /// The options of `model`, of `fit` (and `distill`), and of `distill` alone.
 pub(super) const MODEL_KEYS: &[&str] = &["input", "classes", "hidden", "channels", "dropout", "seed"];
-pub(super) const TRAIN_KEYS: &[&str] =
-    &["epochs", "batch", "optimizer", "lr_schedule", "augment", "seed", "on_epoch", "eval_batch", "label_smoothing", "label", "device"];
+pub(super) const TRAIN_KEYS: &[&str] = &[
+    "epochs",
+    "batch",
+    "optimizer",
+    "lr_schedule",
+    "lr_lambda",
+    "augment",
+    "seed",
+    "on_epoch",
+    "on_epoch_start",
+    "on_step",
+    "eval_batch",
+    "label_smoothing",
+    "label",
+    "device",
+];
 pub(super) const DISTILL_KEYS: &[&str] = &["loss", "temperature", "alpha", "filter", "ce_weight"];
 
 /// Reads the options common to `fit` and `distill` into a config and hooks.
@@ -122,8 +136,17 @@ fn train_config<'a, 'c>(
             None => return err(format!("{op}: option 'augment' must be true, false or #{{ crop_padding, flip }}, got {}", type_of(v))),
         },
     };
+    if let Some(v) = o.get("lr_lambda") {
+        if o.get("lr_schedule").is_some() {
+            return err(format!("{op}: give lr_schedule (a rate) or lr_lambda (a multiplier of the optimizer's lr), not both"));
+        }
+        hooks.lr_lambda = Some(Sched::from_dynamic(op, "lr_lambda", v)?);
+        hooks.base_lr = cfg.optimizer.lr();
+    }
     cfg.loss = Loss::CrossEntropy { label_smoothing: o.f32_or("label_smoothing", 0.0)? };
     hooks.on_epoch = o.fn_ptr("on_epoch")?;
+    hooks.on_epoch_start = o.fn_ptr("on_epoch_start")?;
+    hooks.on_step = o.fn_ptr("on_step")?;
     Ok((cfg, hooks))
 }
 
@@ -514,6 +537,22 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         let s = model(\"mlp\", #{ input: data.input, hidden: [16], classes: data.classes });\n\
         let run = distill(t, s, data, #{ epochs: 1, loss: \"wsl\", temperature: 4.0, alpha: 2.25 });\n\
         ```", move |ctx: NativeCallContext, t: ModelRef, s: ModelRef, d: DataRef, o: Map| distill(ctx, &st, TeacherArg::Model(t), s, d, o));
+    def!(
+        engine,
+        "predict",
+        "Logits `[samples, classes]` of a model on a whole data part, in eval mode, batched, without gradient (e.g. the teacher's\n\
+        logits on the training set in `on_epoch_start`, row i for training sample i, as a filter's `b.index` counts).\n\
+        ```rhai\n\
+        let data = dataset(\"digits\");\n\
+        let m = model(\"mlp\", #{ input: data.input, hidden: [8], classes: data.classes });\n\
+        let logits = predict(m, data.test);\n\
+        ```",
+        |m: ModelRef, d: DataPart| {
+            let part = d.get();
+            let logits = lib(train::predict(&m.model, part, 256))?;
+            lib(Tensor::from_vec(logits, &[part.len(), m.model.classes()]))
+        }
+    );
     def!(
         engine,
         "evaluate",

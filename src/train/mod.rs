@@ -150,9 +150,25 @@ pub struct BatchView<'a> {
     /// The loss in force for this step (temperature, alpha).
     pub loss: Loss,
     pub labels: &'a [usize],
+    /// Each sample's position in the training set.
+    pub indices: &'a [usize],
     pub student_logits: &'a Tensor,
     pub teacher_logits: Option<&'a Tensor>,
     pub parts: &'a LossParts,
+}
+
+/// One optimizer step as `on_step` sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepView {
+    /// 1-based, as are the epochs.
+    pub epoch: usize,
+    pub step: usize,
+    /// The batch's loss before the step.
+    pub loss: f32,
+    pub lr: f32,
+    /// Temperature and alpha of the step (None without a soft term).
+    pub temperature: Option<f32>,
+    pub alpha: Option<f32>,
 }
 
 /// Where an epoch stands after a batch, for progress displays.
@@ -197,7 +213,16 @@ pub trait Hooks {
     fn custom_loss(&mut self, _batch: &BatchView, _sample_weights: Option<&[f32]>) -> Result<Option<Tensor>> {
         Ok(None)
     }
-    /// Called after each optimizer step.
+    /// Called before an epoch's first batch (`epoch` 1-based), e.g. to recompute a data-set-wide
+    /// filter from a full pass.
+    fn on_epoch_start(&mut self, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// Called after each optimizer step with what it used.
+    fn on_step(&mut self, _step: &StepView) -> Result<()> {
+        Ok(())
+    }
+    /// Called after each optimizer step, for progress (and to stop between batches).
     fn on_batch(&mut self, _progress: &BatchProgress) -> Result<Control> {
         Ok(Control::Continue)
     }
@@ -347,6 +372,7 @@ impl<'a> Trainer<'a> {
         let (mut temperature, mut alpha, mut lr_at_start) = (None, None, base_lr);
         let mut epoch_rng = self.rng.fork();
         let mut dropout_rng = epoch_rng.fork();
+        hooks.on_epoch_start(epoch)?;
         let batches = Batches::new(&self.split.train, self.config.batch_size, Some(&mut epoch_rng), self.config.augment)?;
         let n_batches = batches.num_batches();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -388,6 +414,7 @@ impl<'a> Trainer<'a> {
                     batch: step,
                     loss: loss_kind,
                     labels: &batch.labels,
+                    indices: &batch.indices,
                     student_logits: &pass.logits,
                     teacher_logits: teacher.as_ref(),
                     parts: terms.parts(),
@@ -428,6 +455,8 @@ impl<'a> Trainer<'a> {
             let logits = pass.logits.detach();
             let loss = std::mem::replace(&mut out.loss, Tensor::zeros(&[1]));
             self.engine.step(self.student, pass, loss, custom_loss, lr)?;
+            let soft = loss_kind.soft();
+            hooks.on_step(&StepView { epoch, step, loss: value, lr, temperature: soft.map(|s| s.0), alpha: soft.map(|s| s.1) })?;
             // log
             let c = self.student.classes();
             correct += logits.data().chunks(c).zip(&batch.labels).filter(|(row, y)| in_top_k(row, **y, 1)).count();

@@ -24,9 +24,13 @@ pub fn retort(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-/// Runs `script` and compares its stdout with `golden`.
+/// Runs `script`, recorded into a temporary run directory (some examples save files), and
+/// compares its stdout with `golden`.
 fn golden(script: &Path, golden: &Path) {
-    let (code, out, err) = retort(&["run", script.to_str().unwrap()]);
+    let run = std::env::temp_dir().join(format!("retort-golden-{}-{}", script.file_stem().unwrap().to_string_lossy(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let (code, out, err) = retort(&["run", script.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&run);
     assert_eq!(code, 0, "{} failed:\n{err}", script.display());
     if std::env::var_os("RETORT_BLESS").is_some() {
         std::fs::write(golden, &out).unwrap();
