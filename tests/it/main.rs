@@ -1,5 +1,6 @@
 //! Integration tests, one binary (like ripgrep's `tests/tests.rs`).
 
+mod analysis;
 mod bad_scripts;
 mod cifar;
 mod cli;
