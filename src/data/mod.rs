@@ -74,6 +74,39 @@ impl Dataset {
     }
 
     /// The first `n` samples (all of them when `n` is larger).
+    /// A data set from values: `features` of `len(labels) * product(sample_shape)` values in
+    /// sample order, and class labels below `classes`.
+    pub fn from_values(name: &str, features: Vec<f32>, labels: Vec<usize>, sample_shape: Vec<usize>, classes: usize) -> Result<Dataset> {
+        let d: usize = sample_shape.iter().product();
+        if d == 0 || features.len() != labels.len() * d {
+            return Err(Error::shape(
+                "dataset_from",
+                format!("{} samples of {sample_shape:?}", labels.len()),
+                format!("{} values", features.len()),
+            ));
+        }
+        if let Some(y) = labels.iter().find(|&&y| y >= classes) {
+            return Err(Error::invalid("dataset_from", format!("label {y} is not below the {classes} classes")));
+        }
+        Ok(Dataset { name: name.to_string(), features, labels, sample_shape, classes })
+    }
+
+    /// This data set followed by `other` (the same sample shape and classes).
+    pub fn concat(&self, other: &Dataset) -> Result<Dataset> {
+        if self.sample_shape != other.sample_shape || self.classes != other.classes {
+            return Err(Error::shape(
+                "concat",
+                format!("samples of {:?} in {} classes, as {}", self.sample_shape, self.classes, self.name),
+                format!("{:?} in {} classes ({})", other.sample_shape, other.classes, other.name),
+            ));
+        }
+        let mut features = self.features.clone();
+        features.extend_from_slice(&other.features);
+        let mut labels = self.labels.clone();
+        labels.extend_from_slice(&other.labels);
+        Ok(Dataset { features, labels, ..self.clone_meta() })
+    }
+
     pub fn take(&self, n: usize) -> Dataset {
         self.subset(&(0..n.min(self.len())).collect::<Vec<_>>())
     }
@@ -122,7 +155,8 @@ impl Split {
     /// Moves a stratified, seeded `fraction` of the training part into `val` (named
     /// `NAME/val`); the training part keeps the rest.
     pub fn carve_validation(&mut self, fraction: f32, seed: u64) -> Result<()> {
-        let parts = self.train.split(fraction, seed).map_err(|e| Error::invalid("val_fraction", e.to_string().replace("test", "validation")))?;
+        let parts =
+            self.train.split(fraction, seed).map_err(|e| Error::invalid("val_fraction", e.to_string().replace("test", "validation")))?;
         let base = self.train.name.trim_end_matches("/train").to_string();
         let (mut train, mut val) = (parts.train, parts.test);
         train.name = format!("{base}/train");

@@ -98,7 +98,79 @@ fn load_dataset(name: &str, opts: &Map) -> Res<DataRef> {
     Ok(DataRef(Rc::new(split)))
 }
 
+/// `dataset_from(features, labels, opts)`: a data set from tensors or arrays, split like digits.
+fn dataset_from(features: &Dynamic, labels: &Dynamic, opts: &Map) -> Res<DataRef> {
+    let o = Opts::new("dataset_from", opts, &["classes", "input", "test_fraction", "val_fraction", "seed", "normalize", "name"])?;
+    let as_tensor = |v: &Dynamic| v.clone().try_cast::<crate::tensor::Tensor>().map_or_else(|| super::tensor_api::from_dynamic(v), Ok);
+    let (x, y) = (as_tensor(features)?, as_tensor(labels)?);
+    if x.shape().len() < 2 || y.shape().len() != 1 || y.shape()[0] != x.shape()[0] {
+        return err(format!("dataset_from: features must be [samples, ...] and labels [samples], got {:?} and {:?}", x.shape(), y.shape()));
+    }
+    let inferred = y.data().iter().fold(0.0f32, |m, v| m.max(*v)) as usize + 1;
+    let classes = o.usize_or("classes", inferred)?;
+    let labels = lib(y.labels("dataset_from", classes))?;
+    let shape = o.dims("input")?.unwrap_or_else(|| x.shape()[1..].to_vec());
+    let name = o.string("name")?.unwrap_or_else(|| "dataset_from".into());
+    let all = lib(Dataset::from_values(&name, x.data().to_vec(), labels, shape, classes))?;
+    let seed = o.usize_or("seed", 0)? as u64;
+    let mut split = lib(all.split(o.f32_or("test_fraction", 0.2)?, seed))?;
+    if o.get("val_fraction").is_some() {
+        lib(split.carve_validation(o.f32_or("val_fraction", 0.1)?, seed + 1))?;
+    }
+    if o.bool_or("normalize", true)? {
+        split.normalize();
+    }
+    Ok(DataRef(Rc::new(split)))
+}
+
 pub fn register(engine: &mut Engine) {
+    def!(
+        engine,
+        "dataset_from",
+        "A data set from tensors or arrays: `features` [samples, ...] and class `labels` [samples], split into train and test like digits (stratified, seeded).\n\
+        Options: classes (default: the largest label + 1), input (the shape of one sample; default: the features' shape after the first dim), test_fraction (0.2),\n\
+        val_fraction, seed, normalize (true: per channel, with the training part's statistics), name.\n\
+        ```rhai\n\
+        let labels = [];\n\
+        for i in 0..40 { labels.push(i % 4); }\n\
+        let d = dataset_from(randn([40, 3]), labels, #{ test_fraction: 0.25 });\n\
+        ```",
+        |features: Dynamic, labels: Dynamic, opts: Map| dataset_from(&features, &labels, &opts)
+    );
+    def!(
+        engine,
+        "subset",
+        "The data set with its training part cut down to the samples at `indices` (positions in the training part, as a filter's `b.index`; repeats allowed); validation and test parts unchanged.\n\
+        ```rhai\n\
+        let d = dataset(\"digits\");\n\
+        let first_four = subset(d, [0, 1, 2, 3]);\n\
+        ```",
+        |d: DataRef, indices: Dynamic| {
+            let idx = indices.clone().try_cast::<crate::tensor::Tensor>().map_or_else(|| super::tensor_api::from_dynamic(&indices), Ok)?;
+            let positions = lib(idx.labels("subset", d.0.train.len()))?;
+            let mut split = (*d.0).clone();
+            split.train = split.train.subset(&positions);
+            Ok::<_, Box<rhai::EvalAltResult>>(DataRef(Rc::new(split)))
+        }
+    );
+    def!(
+        engine,
+        "concat",
+        "Two data sets of the same sample shape and classes as one: training parts joined, test parts joined (and validation parts, when both have one).\n\
+        ```rhai\n\
+        let d = dataset(\"digits\");\n\
+        let twice = concat(d, d);\n\
+        ```",
+        |a: DataRef, b: DataRef| {
+            let val = match (&a.0.val, &b.0.val) {
+                (Some(x), Some(y)) => Some(lib(x.concat(y))?),
+                (None, None) => None,
+                _ => return err("concat: one data set has a validation part and the other not; give both val_fraction or neither"),
+            };
+            let split = Split { train: lib(a.0.train.concat(&b.0.train))?, test: lib(a.0.test.concat(&b.0.test))?, val };
+            Ok(DataRef(Rc::new(split)))
+        }
+    );
     def!(
         engine,
         "dataset",
@@ -137,10 +209,12 @@ pub fn register(engine: &mut Engine) {
         "Shape of one sample, `[channels, height, width]`: pass it to `model` as `input`.\n```rhai\nprint(dataset(\"digits\").input);\n```",
         |d: &mut DataRef| Dynamic::from_array(shape_array(&d.0.train.sample_shape))
     );
-    def!(engine, "get$train", "The training part (without the validation part, when there is one).\n```rhai\nprint(dataset(\"digits\").train.len());\n```", |d: &mut DataRef| DataPart {
-        split: d.0.clone(),
-        part: Part::Train
-    });
+    def!(
+        engine,
+        "get$train",
+        "The training part (without the validation part, when there is one).\n```rhai\nprint(dataset(\"digits\").train.len());\n```",
+        |d: &mut DataRef| DataPart { split: d.0.clone(), part: Part::Train }
+    );
     def!(engine, "get$test", "The test part.\n```rhai\nprint(dataset(\"digits\").test.len());\n```", |d: &mut DataRef| DataPart {
         split: d.0.clone(),
         part: Part::Test

@@ -37,6 +37,16 @@ pub fn describe_value(v: &Dynamic) -> String {
     v.to_string()
 }
 
+/// Appends `text` to the report (shown instead when the run has no run directory).
+fn add_report(st: &State, text: &str) {
+    let mut r = st.report.borrow_mut();
+    r.push_str(text);
+    r.push('\n');
+    if st.recording().is_none() {
+        st.emit(Output::Text(text.to_string()));
+    }
+}
+
 /// The type of a value as a user names it: `Tensor [2, 3]`, `Model`, `Dataset`, `integer`...
 pub fn type_label(engine: &rhai::Engine, v: &Dynamic) -> String {
     if let Some(t) = v.read_lock::<Tensor>() {
@@ -150,18 +160,23 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         "report",
         "Adds Markdown to the run's report (`report.md` in the run directory; `retort run --report FILE`\n\
         puts it into FILE as this script's section). Without a run directory the text is shown instead.\n\
+        A backtick string is raw: `\\n` in it stays two characters, so write its line breaks as real ones, or pass an array of lines.\n\
         ```rhai\n\
         report(\"## Results\\n\
         WSL beat KD on 4 of 5 seeds.\");\n\
         ```",
-        move |text: &str| {
-            let mut r = st.report.borrow_mut();
-            r.push_str(text);
-            r.push('\n');
-            if st.recording().is_none() {
-                st.emit(Output::Text(text.to_string()));
-            }
-        }
+        move |text: &str| add_report(&st, text)
+    );
+    let st = state.clone();
+    def!(
+        engine,
+        "report",
+        "Adds lines to the run's report, joined by line breaks (numbers and other values as they print).\n\
+        ```rhai\n\
+        let acc = 0.93;\n\
+        report([\"## Results\", `accuracy ${acc}`, \"\", \"WSL beat KD.\"]);\n\
+        ```",
+        move |lines: Array| add_report(&st, &lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n"))
     );
     def!(
         engine,

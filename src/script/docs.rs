@@ -53,6 +53,27 @@ let same = [2.0, 4.0, 8.0].map(|t| |epoch| t);                              // 2
 "#;
 
 /// Shows Rust types as the script sees them: `Result<T, ...>` as `T`, paths as registered names.
+/// Every documented built-in's readable signatures, by name (for "no built-in takes these
+/// arguments" errors).
+pub fn signatures(engine: &rhai::Engine) -> std::collections::HashMap<String, Vec<String>> {
+    let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
+    let meta: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for f in meta["functions"].as_array().into_iter().flatten() {
+        let name = f["name"].as_str().unwrap_or_default();
+        if f["docComments"].as_array().is_none_or(|d| d.is_empty()) || name.starts_with("get$") {
+            continue;
+        }
+        let sig = readable_signature(engine, f["signature"].as_str().unwrap_or_default());
+        let entry = out.entry(name.to_string()).or_default();
+        if !entry.contains(&sig) {
+            entry.push(sig);
+        }
+    }
+    out.values_mut().for_each(|v| v.sort());
+    out
+}
+
 fn readable_signature(engine: &rhai::Engine, sig: &str) -> String {
     const RESULT: &str = "core::result::Result<";
     const ERR: &str = ",alloc::boxed::Box<rhai::types::error::EvalAltResult>>";

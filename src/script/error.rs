@@ -77,6 +77,32 @@ fn find_import(source: &str, path: &str) -> Option<Position> {
     })
 }
 
+thread_local! {
+    /// The built-ins' signatures by name, noted when the first engine is made.
+    static SIGNATURES: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>> = Default::default();
+}
+
+/// Notes the built-ins' signatures (once per thread), for [`ScriptError`]s of calls no
+/// built-in takes.
+pub(crate) fn know_signatures(make: impl FnOnce() -> std::collections::HashMap<String, Vec<String>>) {
+    SIGNATURES.with(|s| {
+        if s.borrow().is_empty() {
+            *s.borrow_mut() = make();
+        }
+    });
+}
+
+/// "Function not found: fit (Dataset, Model, map)" with the signatures `fit` does take.
+fn not_found(sig: &str) -> String {
+    let name = sig.split(['(', ' ']).next().unwrap_or(sig);
+    let known = SIGNATURES.with(|s| s.borrow().get(name).cloned()).unwrap_or_default();
+    if known.is_empty() {
+        return format!("Function not found: {sig}");
+    }
+    let args = sig[name.len()..].trim();
+    format!("{name} was called with {args}, which no {name} takes; it takes:\n    {}", known.join("\n    "))
+}
+
 /// The message of an evaluation error, unwrapping function-call layers, and its position.
 fn describe(e: &EvalAltResult, file: &str) -> (String, Position) {
     match e {
@@ -100,6 +126,7 @@ fn describe(e: &EvalAltResult, file: &str) -> (String, Position) {
             (format!("{m} (in module '{path}')"), *pos)
         }
         EvalAltResult::ErrorRuntime(v, pos) => (v.to_string(), *pos),
+        EvalAltResult::ErrorFunctionNotFound(sig, pos) => (not_found(sig), *pos),
         EvalAltResult::ErrorTooManyOperations(pos) => {
             ("the script ran more operations than --max-operations allows (a runaway loop?)".into(), *pos)
         }

@@ -95,6 +95,7 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     train_api::register(&mut engine, state);
     display_api::register(&mut engine, state);
     engine.set_module_resolver(modules::Resolver::new(dirs, state));
+    error::know_signatures(|| docs::signatures(&engine));
     engine
 }
 
