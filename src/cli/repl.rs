@@ -120,11 +120,16 @@ pub fn show(e: &Evaluated, out: &mut dyn Write) {
         };
     }
     if let Some((header, rows)) = &e.value_table {
+        // a long run's last epochs: the whole history stays in the value
+        const SHOWN: usize = 10;
         let mut t = Table::new();
         t.load_preset(UTF8_FULL).set_header(header.clone());
-        rows.iter().for_each(|r| {
+        rows.iter().skip(rows.len().saturating_sub(SHOWN)).for_each(|r| {
             t.add_row(r.clone());
         });
+        if rows.len() > SHOWN {
+            let _ = writeln!(out, "(the last {SHOWN} of {} epochs; the result's history has them all)", rows.len());
+        }
         let _ = writeln!(out, "{t}");
     }
     if let Some(v) = &e.value {

@@ -38,6 +38,9 @@ const TRAINING: &[Row] = &[
     ("batch", "batch: 32", Changes),
     ("optimizer", "optimizer: sgd(#{ lr: 0.01 })", Changes),
     ("lr_schedule", "lr_schedule: |epoch, step| 0.01", Changes),
+    ("lr_lambda", "lr_lambda: |epoch| 0.1", Changes),
+    ("on_epoch_start", "on_epoch_start: |epoch| print(`starting ${epoch}`)", Changes),
+    ("on_step", "on_step: |s| print(s.step)", Changes),
     ("augment", "augment: true", Changes),
     ("seed", "seed: 5", Changes),
     ("on_epoch", "on_epoch: |e| print(`epoch ${e.epoch}`)", Changes),
@@ -86,6 +89,7 @@ const BUILTINS: &[Builtin] = &[
         rows: &[&[
             ("root", "root: ROOT", Changes),
             ("test_fraction", "test_fraction: 0.5", Changes),
+            ("val_fraction", "val_fraction: 0.2", Changes),
             ("seed", "seed: 9", Changes),
             ("normalize", "normalize: false", Changes),
             ("train_limit", "train_limit: 100", Changes),
