@@ -121,8 +121,9 @@ pub struct StageSummary {
     /// Temperature and alpha of the last epoch (see `schedules` when they changed).
     pub temperature: Option<f32>,
     pub alpha: Option<f32>,
-    /// The temperature, alpha, learning-rate schedule and filter as the script wrote them
-    /// (source text; `closure` where retort could not find it), for the options given.
+    /// The closures the stage ran with (temperature, alpha, learning-rate schedule or
+    /// `lr_lambda`, filter, loss, `on_epoch_start`, `on_step`, `on_epoch`) as the script wrote
+    /// them (source text; `closure` where retort could not find it).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub schedules: std::collections::BTreeMap<String, String>,
     /// Epochs completed.

@@ -42,7 +42,23 @@ fn norm_p(v: &Dynamic) -> Res<f64> {
     number("norm", "p", v)
 }
 
+/// The rows `start..end` of `x` (first dim), as Python's `x[a:b]`: negative bounds count from
+/// the end; bounds past it are refused (not clipped, so a typo does not pass silently).
+fn slice_rows(x: &Tensor, start: INT, end: INT, inclusive: bool) -> Res<Tensor> {
+    let Some(&n) = x.shape().first() else { return err("x[a..b]: a scalar tensor has no rows to slice") };
+    let at = |i: INT| if i < 0 { i + n as INT } else { i };
+    let (a, b) = (at(start), at(end) + inclusive as INT);
+    if a < 0 || b < a || b > n as INT {
+        let written = if inclusive { format!("{start}..={end}") } else { format!("{start}..{end}") };
+        return err(format!("x[{written}]: rows {a}..{b} are not within the {n} rows of a tensor of shape {:?}", x.shape()));
+    }
+    lib(x.narrow(0, a as usize, (b - a) as usize))
+}
+
 pub fn register(engine: &mut Engine) {
+    // x[a..b] and x[a..=b]: rows of the first dim (torch's x[a:b]), differentiable
+    engine.register_indexer_get(|x: &mut Tensor, r: std::ops::Range<INT>| slice_rows(x, r.start, r.end, false));
+    engine.register_indexer_get(|x: &mut Tensor, r: std::ops::RangeInclusive<INT>| slice_rows(x, *r.start(), *r.end(), true));
     // ordering
     def!(
         engine,
@@ -175,7 +191,7 @@ pub fn register(engine: &mut Engine) {
     def!(
         engine,
         "narrow",
-        "`len` entries of `dim` from `start` (torch.narrow; `x[start..start + len]` along dim 0). Differentiable.\n\
+        "`len` entries of `dim` from `start` (torch.narrow). Along dim 0, `x[a..b]` and `x[a..=b]` slice rows too (negative bounds count from the end). Differentiable.\n\
         ```rhai\n\
         let first_two = narrow(tensor([[1, 2], [3, 4], [5, 6]]), 0, 0, 2);\n\
         ```",

@@ -201,9 +201,10 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
 }
 
 /// The closures and schedules of a training call (temperature, alpha, learning rate, filter,
-/// loss) as the script wrote them (`closure` where its options are not a literal in the text).
+/// loss, and the hooks that can change training) as the script wrote them (`closure` where its
+/// options are not a literal in the text): the record says what the hooks did.
 fn schedules(ctx: &NativeCallContext, state: &State, opts: &Map) -> std::collections::BTreeMap<String, String> {
-    const KEYS: [&str; 5] = ["temperature", "alpha", "lr_schedule", "filter", "loss"];
+    const KEYS: [&str; 9] = ["temperature", "alpha", "lr_schedule", "lr_lambda", "filter", "loss", "on_epoch_start", "on_step", "on_epoch"];
     let pos = ctx.call_position();
     let quoted = match (ctx.call_source().and_then(|s| state.sources.borrow().get(s).cloned()), pos.line(), pos.position()) {
         (Some(text), Some(line), Some(column)) => super::source_text::call_options(&text, line, column, &KEYS),

@@ -133,3 +133,34 @@ fn hooks_see_positions_steps_and_epoch_starts() {
     let err = s.eval("fit(m, d, #{ epochs: 1, lr_schedule: |e| 0.1, lr_lambda: |e| 1.0 })").unwrap_err().to_string();
     assert!(err.contains("not both"), "{err}");
 }
+
+#[test]
+fn data_from_arrays_subsets_concat_slices_and_messages() {
+    let mut s = session();
+    s.eval("let labels = [];\nfor i in 0..40 { labels.push(i % 4); }\nlet d = dataset_from(randn([40, 3]), labels, #{ test_fraction: 0.25, val_fraction: 0.2 });").unwrap();
+    assert_eq!(s.eval("[d.train.len, d.val.len, d.test.len, d.classes, d.input]").unwrap().value.as_deref(), Some("[24, 4, 12, 4, [3]]"));
+    assert_eq!(s.eval("subset(d, [0, 1, 1]).train.len").unwrap().value.as_deref(), Some("3"));
+    assert_eq!(s.eval("let c = concat(d, d); [c.train.len, c.val.len, c.test.len]").unwrap().value.as_deref(), Some("[48, 8, 24]"));
+    let e = s.eval("concat(dataset(\"digits\"), d)").unwrap_err().to_string();
+    assert!(e.contains("one data set has a validation part"), "{e}");
+    let e = s.eval("dataset_from(zeros([4, 2]), [0, 1, 2], #{})").unwrap_err().to_string();
+    assert!(e.contains("labels [samples]"), "{e}");
+    // x[a..b] slices rows, negative bounds from the end; out of range is an error
+    s.eval("let x = tensor([[1, 2], [3, 4], [5, 6]]);").unwrap();
+    assert_eq!(numbers(&mut s, "x[1..3]"), [3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(numbers(&mut s, "x[-1..=-1]"), [5.0, 6.0]);
+    assert!(s.eval("x[2..5]").unwrap_err().to_string().contains("not within the 3 rows"));
+    // integers where numbers are expected
+    assert_eq!(numbers(&mut s, "full([2], 1)"), [1.0, 1.0]);
+    // a built-in called with its arguments in the wrong order names what it takes
+    s.eval("let m = model(\"mlp\", #{ input: d.input, classes: d.classes });").unwrap();
+    let e = s.eval("fit(d, m, #{})").unwrap_err().to_string();
+    assert!(
+        e.contains("fit was called with (Dataset, Model, map), which no fit takes; it takes:")
+            && e.contains("fit(_: Model, _: Dataset, _: map)"),
+        "{e}"
+    );
+    // report joins an array of lines (shown, without a run directory)
+    let out = s.eval("report([\"## a\", `b ${1 + 1}`])").unwrap().outputs;
+    assert_eq!(out, vec![retort::script::session::Output::Text("## a\nb 2".into())]);
+}

@@ -149,6 +149,14 @@ fn repl_in_a_terminal_completes_continues_lines_and_survives_ctrl_c() {
     let history = std::env::temp_dir().join(format!("{name}.history"));
     let cmd = format!("RETORT_HISTORY={} {} repl --no-record", history.display(), env!("CARGO_BIN_EXE_retort"));
     tmux(&["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &cmd]);
+    // the session (and a fit still training in it) ends with the test, passed or failed
+    struct KillSession(String);
+    impl Drop for KillSession {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+        }
+    }
+    let _session = KillSession(name.clone());
     let screen = wait_for(&name, "retort>", 10);
     assert!(screen.contains("retort>"), "no prompt:\n{screen}");
     // multi-line input: the open bracket continues the line
