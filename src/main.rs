@@ -2,21 +2,17 @@
 
 mod cli;
 
+use cli::run::{prepare_run, retort_path, run_notebook, run_script, session_record};
 use cli::table;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::nn::{Model, ModelConfig, ZOO};
-use retort::run::recording::Record;
 use retort::script::{self, RunOptions, ScriptError};
-use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "retort", version, about = "Knowledge-distillation research: teachers, students, KD and weighted soft labels (WSL)")]
@@ -88,18 +84,8 @@ enum Command {
     /// An interactive session (reads piped stdin without a prompt), recorded like a script run:
     /// its stages, the weights it saves and its inputs as a transcript that `retort run` reruns.
     Repl {
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// The session's run directory (default: runs/<date>-<time>-repl).
-        #[arg(long, value_name = "DIR")]
-        run_dir: Option<PathBuf>,
-        /// Do not record the session (no run directory; save_weights is refused).
-        #[arg(long, conflicts_with = "run_dir")]
-        no_record: bool,
+        #[command(flatten)]
+        session: SessionArgs,
     },
     /// Markdown notebooks whose ```rhai blocks are cells.
     Notebook {
@@ -193,20 +179,42 @@ enum NotebookAction {
         /// Where to write the executed notebook (default: over the input).
         #[arg(long, short)]
         output: Option<PathBuf>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// A YAML file of parameters (under the --set values).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// The session's run directory (default: runs/<date>-<time>-<notebook name>).
-        #[arg(long, value_name = "DIR")]
-        run_dir: Option<PathBuf>,
-        /// Do not record the session (no run directory; save_weights is refused).
-        #[arg(long, conflicts_with = "run_dir")]
-        no_record: bool,
+        #[command(flatten)]
+        session: SessionArgs,
     },
+}
+
+/// The flags of a REPL or notebook session.
+#[derive(clap::Args)]
+struct SessionArgs {
+    /// Set a script parameter, seen as `params.KEY`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A YAML file of parameters (under the --set values).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The session's run directory (default: runs/<date>-<time>-repl, or the notebook's name).
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// Do not record the session (no run directory; save_weights is refused).
+    #[arg(long, conflicts_with = "run_dir")]
+    no_record: bool,
+}
+
+impl SessionArgs {
+    /// The session's options; imports are searched in `folder` first, then RETORT_PATH.
+    fn options(&self, what: &std::path::Path, folder: PathBuf) -> RunOptions {
+        RunOptions {
+            sets: self.sets.clone(),
+            seed: self.seed,
+            config: self.config.clone(),
+            search_path: std::iter::once(folder).chain(retort_path()).collect(),
+            record: session_record(self.no_record, &self.run_dir, what),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -224,185 +232,6 @@ fn parse_input(s: &str) -> anyhow::Result<Vec<usize>> {
         Ok(d) if d.len() == 3 && d.iter().all(|v| *v > 0) => Ok(d),
         _ => anyhow::bail!("--input '{s}' must look like 3x32x32 (channels x height x width)"),
     }
-}
-
-fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: RunOptions) -> Result<(), ScriptError> {
-    let mut started = |dir: Option<&std::path::Path>| {
-        if let Some(dir) = dir {
-            eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
-        }
-    };
-    let run = retort::notebook::run(input, output, &opts, &mut started)?;
-    let shown = output.display().to_string();
-    retort::run::atomic_write(output, run.markdown.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
-    if run.ok {
-        eprintln!("wrote {shown}");
-        Ok(())
-    } else {
-        Err(ScriptError {
-            kind: script::ErrorKind::Failure,
-            file: shown.clone(),
-            line: None,
-            column: None,
-            message: format!("a cell failed; its error is in {shown}"),
-            source_line: None,
-        })
-    }
-}
-
-/// `RETORT_PATH`: extra folders for `import`, separated like `PATH`.
-fn retort_path() -> Vec<PathBuf> {
-    std::env::var_os("RETORT_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
-}
-
-/// The default run directory: `runs/<YYYYMMDD-HHMMSS>-<script stem>` (`-2`, `-3`... added when taken, see `Record::Fresh`).
-fn default_run_dir(script: &std::path::Path) -> PathBuf {
-    let stamp: String = retort::run::now_utc().chars().filter(|c| c.is_ascii_digit() || *c == ' ').collect::<String>().replace(' ', "-");
-    let stem = script.file_stem().map_or("script".into(), |s| s.to_string_lossy().to_string());
-    PathBuf::from("runs").join(format!("{stamp}-{stem}"))
-}
-
-/// Where a REPL or notebook session is recorded: `--run-dir`, else a new folder under runs/.
-fn session_record(no_record: bool, run_dir: &Option<PathBuf>, what: &std::path::Path) -> Option<Record> {
-    (!no_record).then(|| run_dir.clone().map_or_else(|| Record::Fresh(default_run_dir(what)), Record::New))
-}
-
-fn run_script(opts: RunOptions, script: PathBuf) -> Result<(), ScriptError> {
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    // a second Ctrl-C exits at once
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    // the first failed write (a full disk, a closed pipe) fails the run once it stops
-    let failed: Rc<RefCell<Option<std::io::Error>>> = Rc::default();
-    let first = failed.clone();
-    let out = Rc::new(RefCell::new(move |s: &str| {
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = writeln!(stdout, "{s}").and_then(|_| stdout.flush()) {
-            first.borrow_mut().get_or_insert(e);
-        }
-    }));
-    script::run(&script, &opts, out, interrupt)?;
-    match failed.take() {
-        Some(e) => Err(ScriptError::failure(&script.display().to_string(), format!("cannot write the script's output to stdout: {e}"))),
-        None => Ok(()),
-    }
-}
-
-/// The script a run resumes with: the copy in its run directory (so the run resumes from any
-/// folder, and after the original was edited, which gets a warning), or with `--use-current`
-/// the original. Run directories recorded before copies were kept resume from the original.
-fn resume_script(run: &retort::run::RunDir, recorded: &retort::run::RunConfig, use_current: bool) -> Result<PathBuf, String> {
-    if run.read_summary().map_err(|e| e.to_string())?.finished {
-        return Err(format!(
-            "the run in {} finished; there is nothing to resume (start a new run, or see it with retort runs)",
-            run.path.display()
-        ));
-    }
-    let original = PathBuf::from(recorded.script_path.as_deref().unwrap_or(&recorded.script));
-    // a local module edited since: the copy is what resumes
-    if let Some(folder) = original.parent() {
-        for rel in recorded.sources.iter().skip(1) {
-            let (now, copy) = (std::fs::read(folder.join(rel)), std::fs::read(run.source_dir().join(rel)));
-            if let (Ok(now), Ok(copy)) = (now, copy) {
-                if now != copy && !use_current {
-                    eprintln!(
-                        "warning: the module {} changed since the run was recorded; resuming with the recorded copy",
-                        folder.join(rel).display()
-                    );
-                }
-            }
-        }
-    }
-    let copy = recorded.sources.first().map(|name| run.source_dir().join(name)).filter(|p| p.is_file());
-    let changed = || std::fs::read_to_string(&original).is_ok_and(|text| retort::run::content_hash(&text) != recorded.script_hash);
-    match (copy, use_current) {
-        (_, true) => {
-            if !original.is_file() {
-                return Err(format!("--use-current: the run's script {} no longer exists", original.display()));
-            }
-            if changed() {
-                eprintln!(
-                    "warning: resuming with {}, which changed since the run was recorded: finished stages keep their recorded weights, so the result may match neither version of the script",
-                    original.display()
-                );
-            }
-            Ok(original)
-        }
-        (Some(copy), false) => {
-            if changed() {
-                eprintln!(
-                    "warning: {} changed since the run was recorded; resuming from the recorded copy {} (--use-current resumes with the edited script)",
-                    original.display(),
-                    copy.display()
-                );
-            }
-            Ok(copy)
-        }
-        (None, false) => Ok(original),
-    }
-}
-
-/// Options for `retort run`, from its flags or, with --resume, from the recorded run.
-#[allow(clippy::too_many_arguments)]
-fn prepare_run(
-    script: &Option<PathBuf>,
-    resume: &Option<PathBuf>,
-    use_current: bool,
-    out: &Option<PathBuf>,
-    no_record: bool,
-    config: &Option<PathBuf>,
-    sets: &[String],
-    seed: u64,
-    max_operations: Option<u64>,
-) -> Result<(RunOptions, PathBuf), ScriptError> {
-    if let Some(dir) = resume {
-        let shown = dir.display().to_string();
-        let run = retort::run::RunDir::open(dir).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
-        let recorded = run.read_config().map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
-        if recorded.kind != "script" {
-            return Err(ScriptError::usage(
-                &shown,
-                format!(
-                    "{shown} records a {} session, which cannot resume; its transcript reruns it: retort run {}",
-                    recorded.kind,
-                    run.source_dir().join(retort::script::session::TRANSCRIPT).display()
-                ),
-            ));
-        }
-        let script = resume_script(&run, &recorded, use_current).map_err(|m| ScriptError::usage(&shown, m))?;
-        let opts = RunOptions {
-            progress: None,
-            sets: recorded.sets,
-            seed: recorded.seed,
-            max_operations,
-            search_path: retort_path(),
-            config: None,
-            record: Some(Record::Resume { dir: dir.clone(), current: use_current }),
-            report: None,
-            device: Default::default(),
-        };
-        return Ok((opts, script));
-    }
-    let script = script.clone().expect("clap requires a script without --resume");
-    let record = (!no_record).then(|| out.clone().map_or_else(|| Record::Fresh(default_run_dir(&script)), Record::New));
-    Ok((
-        RunOptions {
-            progress: None,
-            sets: sets.to_vec(),
-            seed,
-            max_operations,
-            search_path: retort_path(),
-            config: config.clone(),
-            record,
-            report: None,
-            device: Default::default(),
-        },
-        script,
-    ))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -593,28 +422,12 @@ fn real_main() -> ExitCode {
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },
         )),
-        Command::Repl { sets, seed, config, run_dir, no_record } => Some(cli::repl::run(&RunOptions {
-            sets: sets.clone(),
-            seed: *seed,
-            config: config.clone(),
-            // modules in the working folder first, as a script's own folder for `retort run`
-            search_path: std::iter::once(PathBuf::from(".")).chain(retort_path()).collect(),
-            record: session_record(*no_record, run_dir, std::path::Path::new("repl")),
-            ..Default::default()
-        })),
-        Command::Notebook { action: NotebookAction::Run { notebook, output, seed, sets, config, run_dir, no_record } } => {
-            let record = session_record(*no_record, run_dir, notebook);
+        // modules in the working folder first, as a script's own folder for `retort run`
+        Command::Repl { session } => Some(cli::repl::run(&session.options(std::path::Path::new("repl"), PathBuf::from(".")))),
+        Command::Notebook { action: NotebookAction::Run { notebook, output, session } } => {
             // modules in the notebook's folder first
             let folder = notebook.parent().filter(|p| !p.as_os_str().is_empty()).map_or(PathBuf::from("."), PathBuf::from);
-            let opts = RunOptions {
-                seed: *seed,
-                sets: sets.clone(),
-                config: config.clone(),
-                search_path: std::iter::once(folder).chain(retort_path()).collect(),
-                record,
-                ..Default::default()
-            };
-            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), opts))
+            Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), session.options(notebook, folder)))
         }
         _ => None,
     };

@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod repl;
+pub mod run;
 
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::script;

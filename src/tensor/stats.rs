@@ -2,6 +2,7 @@
 //! `var`, `std` (with Bessel's correction when `unbiased`), `norm` (p = 1, 2, inf) and
 //! `kl_div` (torch.nn.functional.kl_div, log-probabilities against probabilities).
 
+use super::unary::sign;
 use super::Tensor;
 use crate::error::{Error, Result};
 use std::rc::Rc;
@@ -136,15 +137,6 @@ impl Tensor {
         Ok(Tensor::constant(shape, Rc::new(values)).record(&[self], move |g, _| {
             let mut gx = vec![0.0f32; len];
             for (k, lane) in lanes.iter().enumerate() {
-                let sign = |x: f32| {
-                    if x > 0.0 {
-                        1.0
-                    } else if x < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
-                    }
-                };
                 if p == 1.0 {
                     lane.iter().for_each(|&i| gx[i] = g[k] * sign(data[i]));
                 } else if p == 2.0 {

@@ -4,6 +4,17 @@ use super::Tensor;
 use crate::error::{Error, Result};
 use std::rc::Rc;
 
+/// -1, 0 or 1: the gradient of `|x|` (0 at 0, as torch's).
+pub(crate) fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 impl Tensor {
     /// Applies `f` with derivative `df(x, y)` (given the input and the output).
     fn map_with_grad(&self, f: impl Fn(f32) -> f32, df: impl Fn(f32, f32) -> f32 + 'static) -> Tensor {
@@ -33,15 +44,7 @@ impl Tensor {
         self.map_with_grad(f32::sqrt, |_, y| 0.5 / y)
     }
     pub fn abs(&self) -> Tensor {
-        self.map_with_grad(f32::abs, |x, _| {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        })
+        self.map_with_grad(f32::abs, |x, _| sign(x))
     }
     pub fn neg(&self) -> Tensor {
         self.map_with_grad(|x| -x, |_, _| -1.0)

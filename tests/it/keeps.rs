@@ -252,18 +252,7 @@ fn ctrl_c_names_the_resume_command_and_the_resumed_run_is_exact() {
     assert!(summary.error.as_deref().is_some_and(|e| e.contains("--resume")) && summary.stages[0].status == StageStatus::Interrupted);
     let resumed = retort_in(&dir, &["run", "--resume", "runs/stopped"], "");
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    let lines = |run: &str| -> Vec<String> {
-        RunDir::open(&dir.join(run))
-            .unwrap()
-            .read_metrics()
-            .unwrap()
-            .into_iter()
-            .map(|mut l| {
-                l.record.seconds = 0.0;
-                serde_json::to_string(&l).unwrap()
-            })
-            .collect()
-    };
+    let lines = |run: &str| super::records::metrics_without_time(&dir.join(run));
     assert_eq!(lines("runs/full"), lines("runs/stopped"));
     let w = |run: &str| std::fs::read(dir.join(run).join("checkpoints/stage-1.safetensors")).unwrap();
     assert!(w("runs/full") == w("runs/stopped"));

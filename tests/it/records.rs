@@ -41,7 +41,7 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 /// metrics.jsonl without the wall-time field.
-fn metrics_without_time(dir: &Path) -> Vec<String> {
+pub(super) fn metrics_without_time(dir: &Path) -> Vec<String> {
     RunDir::open(dir)
         .unwrap()
         .read_metrics()
