@@ -11,6 +11,7 @@ mod data_api;
 mod display_api;
 pub mod docs;
 mod error;
+mod files_api;
 mod hooks;
 mod loss_api;
 mod modules;
@@ -93,6 +94,7 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     tensor_math::register(&mut engine);
     tensor_select::register(&mut engine);
     train_api::register(&mut engine, state);
+    files_api::register(&mut engine, state);
     display_api::register(&mut engine, state);
     engine.set_module_resolver(modules::Resolver::new(dirs, state));
     error::know_signatures(|| docs::signatures(&engine));
