@@ -71,6 +71,8 @@ pub struct Session {
     /// Every input, for the transcript and `:save`.
     inputs: Vec<Input>,
     outputs: Rc<RefCell<Vec<Output>>>,
+    /// Each type's properties and methods, for completion (made at the first `name.` Tab).
+    members: std::cell::OnceCell<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
     /// The outputs of the last input that failed, before its error.
     failed_outputs: RefCell<Vec<Output>>,
     state: Rc<State>,
@@ -145,6 +147,7 @@ impl Session {
             inputs: vec![],
             outputs,
             failed_outputs: RefCell::new(Vec::new()),
+            members: Default::default(),
             state,
             count: 0,
         };
@@ -333,7 +336,8 @@ impl Session {
             },
             Context::Member(var) => match self.scope.get(var) {
                 Some(v) => {
-                    let members = super::complete::members(&self.engine);
+                    // the engine's metadata is read once a session, not at every Tab
+                    let members = self.members.get_or_init(|| super::complete::members(&self.engine));
                     members.get(&super::complete::type_key(&self.engine, v)).map(|m| m.iter().cloned().collect()).unwrap_or_default()
                 }
                 None => vec![],
