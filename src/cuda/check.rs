@@ -316,7 +316,7 @@ pub fn pool_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
     for stride in [3usize, 2] {
         let xv = random(&mut rng, n * c * h * w, -1.0, 1.0);
         let x = Tensor::variable(xv.clone(), &[n, c, h, w])?;
-        let y = x.avg_pool2d(k, stride)?;
+        let y = x.avg_pool2d(k, stride, 0)?;
         let (oh, ow) = (y.shape()[2], y.shape()[3]);
         let dyv = random(&mut rng, y.len(), -1.0, 1.0);
         let dx = y

@@ -4,7 +4,7 @@
 
 use super::{Buf, Cuda};
 use crate::error::{Error, Result};
-use crate::nn::layer::{BatchNorm, Layer};
+use crate::nn::layer::{BatchNorm, Join, Layer};
 use crate::nn::{Model, Param};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
@@ -66,6 +66,12 @@ pub struct GpuModel<'m> {
 impl<'m> GpuModel<'m> {
     /// Uploads every parameter and buffer (`num_batches_tracked` stays on the host).
     pub fn new(cuda: Rc<Cuda>, model: &'m Model) -> Result<Self> {
+        if let Some(layer) = unsupported(model.layers()) {
+            return Err(Error::invalid(
+                "device",
+                format!("the GPU path does not run {layer} (model {}) yet; train this model with device: \"cpu\"", model.arch()),
+            ));
+        }
         let mut g = GpuModel { cuda: cuda.clone(), model, values: HashMap::new(), grads: HashMap::new(), written: Default::default() };
         g.upload()?;
         for p in model.params().iter().filter(|p| p.trainable()) {
@@ -159,7 +165,7 @@ impl<'m> GpuModel<'m> {
                 }
                 (Act { buf: y, shape: vec![n, out] }, if train { Saved::Linear { x } } else { Saved::Identity })
             }
-            Layer::Conv2d { weight, bias, stride, padding } => {
+            Layer::Conv2d { weight, bias, stride, padding, .. } => {
                 let (n, c, h, w) = image("conv2d", &x.shape)?;
                 let ws = weight.shape();
                 let (oc, k) = (ws[0], ws[2]);
@@ -191,7 +197,10 @@ impl<'m> GpuModel<'m> {
                 let shape = x.shape.clone();
                 (Act { buf: y, shape }, if train { Saved::Relu { x: x.buf } } else { Saved::Identity })
             }
-            Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            Layer::Relu6 | Layer::ChannelShuffle { .. } => {
+                return Err(Error::invalid("device", format!("the GPU path does not run {} yet", layer.describe())))
+            }
+            Layer::MaxPool2d { kernel, stride, .. } | Layer::AvgPool2d { kernel, stride, .. } => {
                 let (n, c, h, w) = image("pool2d", &x.shape)?;
                 if h < *kernel || w < *kernel {
                     return Err(Error::shape("pool2d", format!("an input of at least {kernel}x{kernel}"), &x.shape));
@@ -341,7 +350,7 @@ impl<'m> GpuModel<'m> {
                 cu.gemm(false, false, n, inp, out, &dy, self.value(weight), 0.0, &mut dx)?;
                 dx
             }
-            (Layer::Conv2d { weight, bias, stride, padding }, Saved::Conv { col, x_shape, oh, ow }) => {
+            (Layer::Conv2d { weight, bias, stride, padding, .. }, Saved::Conv { col, x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("conv2d", &x_shape)?;
                 let (oc, k) = (weight.shape()[0], weight.shape()[2]);
                 let (ckk, cols) = (c * k * k, n * oh * ow);
@@ -378,13 +387,13 @@ impl<'m> GpuModel<'m> {
                 cu.launch("relu_bwd", x.len(), (&x, &dy, &mut dx, x.len()))?;
                 dx
             }
-            (Layer::MaxPool2d { kernel, stride }, Saved::MaxPool { arg, x_shape, oh, ow }) => {
+            (Layer::MaxPool2d { kernel, stride, .. }, Saved::MaxPool { arg, x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("max_pool2d", &x_shape)?;
                 let mut dx = cu.output(n * c * h * w)?;
                 cu.launch("maxpool_bwd", n * c * h * w, (&dy, &arg, &mut dx, i(n * c), i(h), i(w), i(*kernel), i(*stride), i(oh), i(ow)))?;
                 dx
             }
-            (Layer::AvgPool2d { kernel, stride }, Saved::AvgPool { x_shape, oh, ow }) => {
+            (Layer::AvgPool2d { kernel, stride, .. }, Saved::AvgPool { x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("avg_pool2d", &x_shape)?;
                 let mut dx = cu.output(n * c * h * w)?;
                 cu.launch("avgpool_bwd", n * c * h * w, (&dy, &mut dx, i(n * c), i(h), i(w), i(*kernel), i(*stride), i(oh), i(ow)))?;
@@ -419,6 +428,19 @@ impl<'m> GpuModel<'m> {
             (layer, _) => return Err(Error::invalid("backward", format!("internal: no saved state for {}", layer.describe()))),
         })
     }
+}
+
+/// The first layer of `layers` the GPU kernels do not cover (grouped convolution, padded
+/// pooling, ReLU6, channel shuffle, concatenating blocks), described.
+fn unsupported(layers: &[Layer]) -> Option<String> {
+    layers.iter().find_map(|layer| match layer {
+        Layer::Conv2d { groups, .. } if *groups > 1 => Some(layer.describe()),
+        Layer::MaxPool2d { padding, .. } | Layer::AvgPool2d { padding, .. } if *padding > 0 => Some(layer.describe()),
+        Layer::Relu6 | Layer::ChannelShuffle { .. } => Some(layer.describe()),
+        Layer::Residual(r) if r.join != Join::Add => Some(layer.describe()),
+        Layer::Residual(r) => [&r.pre, &r.body, &r.shortcut, &r.post].into_iter().find_map(|l| unsupported(l)),
+        _ => None,
+    })
 }
 
 /// What a train-mode forward pass saved for its backward pass.

@@ -28,30 +28,70 @@ pub struct BatchNorm {
     pub eps: f32,
 }
 
-/// A residual block: `post(body(pre(x)) + shortcut(pre(x) if shared_pre else x))`.
+/// A block of two branches: `post(join(body(pre(x)), shortcut(pre(x) if shared_pre else x)))`.
 ///
-/// The CIFAR ResNet basic block has an empty `pre` and `post = [Relu]`; the wide-ResNet
-/// block is pre-activation (`pre = [bn1, relu]`) and shares it with the shortcut when
-/// the block changes width.
+/// The CIFAR ResNet basic block has an empty `pre`, `join = Add` and `post = [Relu]`; the
+/// wide-ResNet block is pre-activation (`pre = [bn1, relu]`) and shares it with the
+/// shortcut when the block changes width. ShuffleNet's blocks join by concatenation.
 pub struct Residual {
     pub pre: Vec<Layer>,
     pub shared_pre: bool,
     pub body: Vec<Layer>,
     pub shortcut: Vec<Layer>,
     pub post: Vec<Layer>,
+    pub join: Join,
+}
+
+/// How a [`Residual`] block joins its branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// `body + shortcut` (ResNets, MobileNetV2's inverted residuals).
+    Add,
+    /// `cat([body, shortcut], 1)` (ShuffleNet V1's stride-2 block, ShuffleNet V2's
+    /// down-sampling block).
+    Concat,
+    /// The input's channels split in halves `x1, x2`; `cat([x1, body(x2)], 1)` (ShuffleNet
+    /// V2's basic block; `shortcut` is empty).
+    SplitConcat,
 }
 
 /// One layer of a model.
 pub enum Layer {
-    Linear { weight: Param, bias: Option<Param> },
-    Conv2d { weight: Param, bias: Option<Param>, stride: usize, padding: usize },
+    Linear {
+        weight: Param,
+        bias: Option<Param>,
+    },
+    /// `nn.Conv2d`: weight `[out, in / groups, k, k]`.
+    Conv2d {
+        weight: Param,
+        bias: Option<Param>,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    },
     BatchNorm(BatchNorm),
     Relu,
-    MaxPool2d { kernel: usize, stride: usize },
-    AvgPool2d { kernel: usize, stride: usize },
+    Relu6,
+    /// ShuffleNet's channel shuffle (`nn.ChannelShuffle`).
+    ChannelShuffle {
+        groups: usize,
+    },
+    MaxPool2d {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// `nn.AvgPool2d` with `count_include_pad=True`.
+    AvgPool2d {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
     GlobalAvgPool,
     Flatten,
-    Dropout { p: f32 },
+    Dropout {
+        p: f32,
+    },
     Residual(Box<Residual>),
 }
 
@@ -98,17 +138,19 @@ impl Layer {
                 ctx.macs += (x.shape().first().copied().unwrap_or(0) * w.len()) as u64;
                 x.linear(&w, bias.as_ref().map(|b| b.tensor(ctx.track)).as_ref())
             }
-            Layer::Conv2d { weight, bias, stride, padding } => {
+            Layer::Conv2d { weight, bias, stride, padding, groups } => {
                 let w = weight.tensor(ctx.track);
-                let y = x.conv2d(&w, bias.as_ref().map(|b| b.tensor(ctx.track)).as_ref(), *stride, *padding)?;
+                let y = x.conv2d_groups(&w, bias.as_ref().map(|b| b.tensor(ctx.track)).as_ref(), *stride, *padding, *groups)?;
                 let s = y.shape();
                 ctx.macs += (s[0] * s[2] * s[3] * w.len()) as u64;
                 Ok(y)
             }
             Layer::BatchNorm(bn) => bn.forward(x, ctx, false),
             Layer::Relu => Ok(x.relu()),
-            Layer::MaxPool2d { kernel, stride } => x.max_pool2d(*kernel, *stride),
-            Layer::AvgPool2d { kernel, stride } => x.avg_pool2d(*kernel, *stride),
+            Layer::Relu6 => Ok(x.relu6()),
+            Layer::ChannelShuffle { groups } => x.channel_shuffle(*groups),
+            Layer::MaxPool2d { kernel, stride, padding } => x.max_pool2d(*kernel, *stride, *padding),
+            Layer::AvgPool2d { kernel, stride, padding } => x.avg_pool2d(*kernel, *stride, *padding),
             Layer::GlobalAvgPool => x.global_avg_pool(),
             Layer::Flatten => x.flatten(),
             Layer::Dropout { p } => {
@@ -120,11 +162,18 @@ impl Layer {
             }
             Layer::Residual(r) => {
                 let h = forward_all(&r.pre, x, ctx)?;
+                if r.join == Join::SplitConcat {
+                    let half = h.shape().get(1).copied().unwrap_or(0) / 2;
+                    let (x1, x2) = (h.narrow(1, 0, half)?, h.narrow(1, half, h.shape()[1] - half)?);
+                    let out = Tensor::cat(&[x1, forward_all(&r.body, &x2, ctx)?], 1)?;
+                    return forward_all(&r.post, &out, ctx);
+                }
                 let main = forward_all(&r.body, &h, ctx)?;
                 let skip = forward_all(&r.shortcut, if r.shared_pre { &h } else { x }, ctx)?;
-                match r.post.split_first() {
+                match (r.join, r.post.split_first()) {
+                    (Join::Concat, _) => forward_all(&r.post, &Tensor::cat(&[main, skip], 1)?, ctx),
                     // the sum and a first ReLU in one pass
-                    Some((Layer::Relu, post)) if main.shape() == skip.shape() => forward_all(post, &main.add_relu(&skip)?, ctx),
+                    (_, Some((Layer::Relu, post))) if main.shape() == skip.shape() => forward_all(post, &main.add_relu(&skip)?, ctx),
                     _ => forward_all(&r.post, &main.add(&skip)?, ctx),
                 }
             }
@@ -135,19 +184,39 @@ impl Layer {
     pub fn describe(&self) -> String {
         match self {
             Layer::Linear { weight, bias } => format!("Linear({} -> {}, bias={})", weight.shape()[1], weight.shape()[0], bias.is_some()),
-            Layer::Conv2d { weight, bias, stride, padding } => {
+            Layer::Conv2d { weight, bias, stride, padding, groups } => {
                 let s = weight.shape();
-                format!("Conv2d({} -> {}, {}x{}, stride={stride}, padding={padding}, bias={})", s[1], s[0], s[2], s[3], bias.is_some())
+                let g = if *groups > 1 { format!(", groups={groups}") } else { String::new() };
+                format!(
+                    "Conv2d({} -> {}, {}x{}, stride={stride}, padding={padding}{g}, bias={})",
+                    s[1] * groups,
+                    s[0],
+                    s[2],
+                    s[3],
+                    bias.is_some()
+                )
             }
             Layer::BatchNorm(bn) => format!("BatchNorm({})", bn.weight.len()),
             Layer::Relu => "ReLU".into(),
-            Layer::MaxPool2d { kernel, stride } => format!("MaxPool2d({kernel}, stride={stride})"),
-            Layer::AvgPool2d { kernel, stride } => format!("AvgPool2d({kernel}, stride={stride})"),
+            Layer::Relu6 => "ReLU6".into(),
+            Layer::ChannelShuffle { groups } => format!("ChannelShuffle(groups={groups})"),
+            Layer::MaxPool2d { kernel, stride, padding } => format!("MaxPool2d({kernel}, stride={stride}, padding={padding})"),
+            Layer::AvgPool2d { kernel, stride, padding } => format!("AvgPool2d({kernel}, stride={stride}, padding={padding})"),
             Layer::GlobalAvgPool => "GlobalAvgPool".into(),
             Layer::Flatten => "Flatten".into(),
             Layer::Dropout { p } => format!("Dropout({p})"),
             Layer::Residual(r) => {
-                format!("Residual(body={}, shortcut={})", r.body.len(), if r.shortcut.is_empty() { "identity" } else { "projection" })
+                let shortcut = match (r.join, r.shortcut.is_empty()) {
+                    (Join::SplitConcat, _) => "half the channels",
+                    (_, true) => "identity",
+                    (Join::Add, false) => "projection",
+                    (Join::Concat, false) => "a branch",
+                };
+                let join = match r.join {
+                    Join::Add => "add",
+                    Join::Concat | Join::SplitConcat => "concat",
+                };
+                format!("Residual(body={}, shortcut={shortcut}, join={join})", r.body.len())
             }
         }
     }

@@ -1,11 +1,13 @@
 //! Models: a zoo architecture's layers plus its named parameters and buffers.
 
+mod benchmark;
+mod imagenet;
 pub mod layer;
 pub mod param;
 pub mod zoo;
 
 pub use param::Param;
-pub use zoo::{arch_options, ModelConfig, ZOO};
+pub use zoo::{arch_options, canonical, ModelConfig, ALIASES, ZOO};
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -31,7 +33,7 @@ impl Model {
     /// Builds zoo architecture `arch` (see [`ZOO`]).
     pub fn new(arch: &str, config: ModelConfig) -> Result<Model> {
         let (layers, params) = zoo::build(arch, &config)?;
-        Ok(Model { arch: arch.to_string(), config, layers, params })
+        Ok(Model { arch: zoo::canonical(arch).to_string(), config, layers, params })
     }
 
     pub fn arch(&self) -> &str {
@@ -124,8 +126,30 @@ mod tests {
             ("resnet32x4", 7_433_860),
             ("wrn_16_2", 703_284),
             ("wrn_40_2", 2_255_156),
+            ("vgg8", 3_965_028),
+            ("vgg11", 9_277_284),
+            ("vgg13", 9_462_180),
+            ("vgg16", 14_774_436),
+            ("vgg19", 20_086_692),
+            ("mobile_half", 812_836),
+            ("MobileNetV2", 812_836),
+            ("shufflev1", 949_258),
+            ("shufflev2", 1_355_528),
+            ("resnet50", 23_705_252),
         ] {
             assert_eq!(cifar100(arch).params_count(), want, "{arch}");
+        }
+        let half = ModelConfig { classes: 100, input: vec![3, 32, 32], width: 0.5, ..Default::default() };
+        assert_eq!(Model::new("mobilenetv2", half).unwrap().params_count(), 812_836);
+        // torchvision's at 1,000 classes (and its resnet50 and the ImageNet MobileNetV1)
+        for (arch, want) in [
+            ("resnet18_imagenet", 11_689_512),
+            ("resnet34_imagenet", 21_797_672),
+            ("resnet50_imagenet", 25_557_032),
+            ("mobilenetv1", 4_231_976),
+        ] {
+            let cfg = ModelConfig { classes: 1000, input: vec![3, 224, 224], ..Default::default() };
+            assert_eq!(Model::new(arch, cfg).unwrap().params_count(), want, "{arch}");
         }
     }
 

@@ -1,8 +1,11 @@
 //! The model zoo, built from runtime arguments. Parameter names follow the PyTorch modules of
-//! the distillation benchmarks (RepDistiller's `resnet.py` and `wrn.py`), so state dicts map 1:1.
+//! the distillation benchmarks (RepDistiller's `resnet.py` and `wrn.py` here; its other models
+//! in [`super::benchmark`], torchvision's and mdistiller's ImageNet models in
+//! [`super::imagenet`]), so state dicts map 1:1.
 
-use super::layer::{BatchNorm, Layer, Residual};
+use super::layer::{BatchNorm, Join, Layer, Residual};
 use super::param::Param;
+use super::{benchmark, imagenet};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -19,13 +22,23 @@ pub struct ModelConfig {
     pub channels: Vec<usize>,
     /// Dropout probability (`mlp` between hidden layers, wide ResNets inside blocks).
     pub dropout: f32,
+    /// Width multiplier of `mobilenetv2` (RepDistiller's `width_mult`; 0.5 is `mobile_half`).
+    pub width: f64,
     /// Seed of the initial weights.
     pub seed: u64,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { classes: 100, input: vec![3, 32, 32], hidden: vec![512, 512], channels: vec![16, 32, 64], dropout: 0.0, seed: 0 }
+        ModelConfig {
+            classes: 100,
+            input: vec![3, 32, 32],
+            hidden: vec![512, 512],
+            channels: vec![16, 32, 64],
+            dropout: 0.0,
+            width: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -46,17 +59,61 @@ pub const ZOO: &[(&str, &str)] = &[
     ("wrn_16_2", "wide ResNet, depth 16, widen factor 2"),
     ("wrn_40_1", "wide ResNet, depth 40, widen factor 1"),
     ("wrn_40_2", "wide ResNet, depth 40, widen factor 2"),
+    ("vgg8", "CIFAR VGG with batch norm, 8 layers (RepDistiller's vgg8_bn)"),
+    ("vgg11", "CIFAR VGG with batch norm, 11 layers"),
+    ("vgg13", "CIFAR VGG with batch norm, 13 layers"),
+    ("vgg16", "CIFAR VGG with batch norm, 16 layers"),
+    ("vgg19", "CIFAR VGG with batch norm, 19 layers"),
+    ("mobilenetv2", "CIFAR MobileNetV2 (expansion 6), option width (default 1.0)"),
+    ("mobile_half", "CIFAR MobileNetV2 at width 0.5 (the benchmarks' MobileNetV2)"),
+    ("shufflev1", "CIFAR ShuffleNet V1, 3 groups (RepDistiller's ShuffleV1)"),
+    ("shufflev2", "CIFAR ShuffleNet V2, net size 1 (RepDistiller's ShuffleV2)"),
+    ("resnet50", "CIFAR bottleneck ResNet-50 (RepDistiller's ResNet50)"),
+    ("resnet18_imagenet", "ImageNet ResNet-18 (torchvision's resnet18 names)"),
+    ("resnet34_imagenet", "ImageNet ResNet-34 (torchvision's resnet34 names)"),
+    ("resnet50_imagenet", "ImageNet ResNet-50 (torchvision's resnet50 names)"),
+    ("mobilenetv1", "ImageNet MobileNetV1 (mdistiller's ImageNet zoo)"),
 ];
+
+/// Other names the benchmarks use for zoo models: RepDistiller's `model_dict` keys (a
+/// teacher's file name starts with one) and `*_bn`.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("ResNet50", "resnet50"),
+    ("MobileNetV2", "mobile_half"),
+    ("ShuffleV1", "shufflev1"),
+    ("ShuffleV2", "shufflev2"),
+    ("vgg8_bn", "vgg8"),
+    ("vgg11_bn", "vgg11"),
+    ("vgg13_bn", "vgg13"),
+    ("vgg16_bn", "vgg16"),
+    ("vgg19_bn", "vgg19"),
+];
+
+/// The zoo name `name` stands for (itself unless it is one of [`ALIASES`]).
+pub fn canonical(name: &str) -> &str {
+    ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, to)| to)
+}
 
 /// The [`ModelConfig`] fields an architecture reads besides `input`, `classes` and `seed`:
 /// a front end refuses the others rather than ignore them.
 pub fn arch_options(name: &str) -> &'static [&'static str] {
-    match name {
+    match canonical(name) {
         "mlp" => &["hidden", "dropout"],
         "cnn" => &["channels"],
         n if n.starts_with("wrn_") => &["dropout"],
+        "mobilenetv2" => &["width"],
         _ => &[],
     }
+}
+
+/// How a convolution's weights start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ConvInit {
+    /// Normal with std `sqrt(2 / (out * k * k))` (the benchmarks' ResNets, VGGs, MobileNetV2).
+    KaimingFanOut,
+    /// PyTorch's `nn.Conv2d` default: uniform in `±1 / sqrt(in / groups * k * k)` (ShuffleNets,
+    /// MobileNetV1).
+    Default,
 }
 
 /// Creates named, initialized parameters.
@@ -122,15 +179,51 @@ impl Builder {
 
     /// Kaiming-normal (fan_out, ReLU) init as the benchmark ResNets use; no bias.
     pub fn conv(&mut self, name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
-        let std = (2.0 / (outputs as f32 * (kernel * kernel) as f32)).sqrt();
-        let n = self.checked(name, &[outputs, inputs, kernel, kernel]);
-        let w = (0..n).map(|_| self.rng.normal() * std).collect();
-        Layer::Conv2d {
-            weight: self.add(format!("{name}.weight"), &[outputs, inputs, kernel, kernel], w, true),
-            bias: None,
-            stride,
-            padding,
+        self.conv_with(name, [inputs, outputs, kernel, stride, padding, 1], ConvInit::KaimingFanOut, false)
+    }
+
+    /// A convolution `[inputs, outputs, kernel, stride, padding, groups]` with `init`, and a
+    /// bias (zero, or PyTorch's default with [`ConvInit::Default`]) when `bias`.
+    pub fn conv_with(
+        &mut self,
+        name: &str,
+        [inputs, outputs, kernel, stride, padding, groups]: [usize; 6],
+        init: ConvInit,
+        bias: bool,
+    ) -> Layer {
+        let per_group = inputs / groups.max(1);
+        let shape = [outputs, per_group, kernel, kernel];
+        let n = self.checked(name, &shape);
+        let fan_in = (per_group * kernel * kernel).max(1) as f32;
+        let w = match init {
+            ConvInit::KaimingFanOut => {
+                let std = (2.0 / (outputs as f32 * (kernel * kernel) as f32)).sqrt();
+                (0..n).map(|_| self.rng.normal() * std).collect()
+            }
+            ConvInit::Default => (0..n).map(|_| self.rng.uniform_in(-1.0, 1.0) / fan_in.sqrt()).collect(),
+        };
+        let bias = bias.then(|| {
+            let nb = self.checked(name, &[outputs]);
+            let b = match init {
+                ConvInit::KaimingFanOut => vec![0.0; nb],
+                ConvInit::Default => (0..nb).map(|_| self.rng.uniform_in(-1.0, 1.0) / fan_in.sqrt()).collect(),
+            };
+            self.add(format!("{name}.bias"), &[outputs], b, true)
+        });
+        Layer::Conv2d { weight: self.add(format!("{name}.weight"), &shape, w, true), bias, stride, padding, groups: groups.max(1) }
+    }
+
+    /// A linear layer initialized as the benchmark VGGs and MobileNetV2 do: weight normal
+    /// with standard deviation 0.01, bias zero.
+    pub fn linear_small(&mut self, name: &str, inputs: usize, outputs: usize) -> Layer {
+        let layer = self.linear(name, inputs, outputs);
+        if let Layer::Linear { weight, bias: Some(bias) } = &layer {
+            let w = (0..weight.len()).map(|_| self.rng.normal() * 0.01).collect();
+            // sizes were checked by `linear`; `set` fails only on a length mismatch
+            let _ = weight.set(w);
+            let _ = bias.set(vec![0.0; bias.len()]);
         }
+        layer
     }
 
     pub fn batch_norm(&mut self, name: &str, channels: usize) -> Layer {
@@ -147,7 +240,7 @@ impl Builder {
     }
 }
 
-fn image_input(name: &str, cfg: &ModelConfig) -> Result<(usize, usize, usize)> {
+pub(crate) fn image_input(name: &str, cfg: &ModelConfig) -> Result<(usize, usize, usize)> {
     match cfg.input[..] {
         [c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
         _ => Err(Error::invalid("model", format!("{name} needs an image input [channels, height, width], got {:?}", cfg.input))),
@@ -192,7 +285,7 @@ fn cnn(cfg: &ModelConfig, b: &mut Builder) -> Result<Vec<Layer>> {
         layers.push(b.conv(&format!("features.{}", 4 * i), c, out, 3, 1, 1));
         layers.push(b.batch_norm(&format!("features.{}", 4 * i + 1), out));
         layers.push(Layer::Relu);
-        layers.push(Layer::MaxPool2d { kernel: 2, stride: 2 });
+        layers.push(Layer::MaxPool2d { kernel: 2, stride: 2, padding: 0 });
         (c, h, w) = (out, h / 2, w / 2);
     }
     layers.push(Layer::Flatten);
@@ -226,7 +319,14 @@ fn resnet(depth: usize, filters: [usize; 4], cfg: &ModelConfig, b: &mut Builder)
                 b.conv(&format!("{p}.conv2"), planes, planes, 3, 1, 1),
                 b.batch_norm(&format!("{p}.bn2"), planes),
             ];
-            layers.push(Layer::Residual(Box::new(Residual { pre: vec![], shared_pre: false, body, shortcut, post: vec![Layer::Relu] })));
+            layers.push(Layer::Residual(Box::new(Residual {
+                pre: vec![],
+                shared_pre: false,
+                body,
+                shortcut,
+                post: vec![Layer::Relu],
+                join: Join::Add,
+            })));
             inplanes = planes;
         }
     }
@@ -254,7 +354,7 @@ fn wrn(depth: usize, widen: usize, cfg: &ModelConfig, b: &mut Builder) -> Result
             body.push(b.conv(&format!("{p}.conv2"), out, out, 3, 1, 1));
             let equal = inp == out;
             let shortcut = if equal { vec![] } else { vec![b.conv(&format!("{p}.convShortcut"), inp, out, 1, stride, 0)] };
-            layers.push(Layer::Residual(Box::new(Residual { pre, shared_pre: !equal, body, shortcut, post: vec![] })));
+            layers.push(Layer::Residual(Box::new(Residual { pre, shared_pre: !equal, body, shortcut, post: vec![], join: Join::Add })));
         }
     }
     layers.push(b.batch_norm("bn1", widths[3]));
@@ -280,7 +380,7 @@ pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Pa
         return Err(Error::invalid("model", format!("dropout {} must be in [0, 1)", cfg.dropout)));
     }
     let mut b = Builder::new(cfg.seed);
-    let layers = match name {
+    let layers = match canonical(name) {
         "mlp" => mlp(cfg, &mut b)?,
         "cnn" => cnn(cfg, &mut b)?,
         "resnet8" | "resnet14" | "resnet20" | "resnet32" | "resnet44" | "resnet56" | "resnet110" => {
@@ -293,6 +393,16 @@ pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Pa
         "wrn_16_2" => wrn(16, 2, cfg, &mut b)?,
         "wrn_40_1" => wrn(40, 1, cfg, &mut b)?,
         "wrn_40_2" => wrn(40, 2, cfg, &mut b)?,
+        "vgg8" | "vgg11" | "vgg13" | "vgg16" | "vgg19" => benchmark::vgg(name[3..].parse().expect("zoo names parse"), cfg, &mut b)?,
+        "mobilenetv2" => benchmark::mobilenetv2(cfg.width, cfg, &mut b)?,
+        "mobile_half" => benchmark::mobilenetv2(0.5, cfg, &mut b)?,
+        "shufflev1" => benchmark::shufflev1(cfg, &mut b)?,
+        "shufflev2" => benchmark::shufflev2(cfg, &mut b)?,
+        "resnet50" => benchmark::resnet50_cifar(cfg, &mut b)?,
+        "resnet18_imagenet" => imagenet::resnet([2, 2, 2, 2], false, cfg, &mut b)?,
+        "resnet34_imagenet" => imagenet::resnet([3, 4, 6, 3], false, cfg, &mut b)?,
+        "resnet50_imagenet" => imagenet::resnet([3, 4, 6, 3], true, cfg, &mut b)?,
+        "mobilenetv1" => imagenet::mobilenetv1(cfg, &mut b)?,
         other => {
             let names: Vec<&str> = ZOO.iter().map(|(n, _)| *n).collect();
             return Err(Error::invalid("model", format!("unknown model '{other}'; the zoo has: {}", names.join(", "))));

@@ -46,7 +46,7 @@ fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
     if name == "mlp" && o.get("dropout").is_some() && o.dims("hidden")?.is_some_and(|h| h.is_empty()) {
         return err("model: option 'dropout' has no effect on an mlp without hidden layers (dropout follows each hidden layer)");
     }
-    if let Some(k) = ["hidden", "channels", "dropout"].iter().find(|k| o.get(k).is_some() && !reads.contains(k)) {
+    if let Some(k) = ["hidden", "channels", "dropout", "width"].iter().find(|k| o.get(k).is_some() && !reads.contains(k)) {
         let takes: Vec<&str> = ["input", "classes"].into_iter().chain(reads.iter().copied()).chain(["seed"]).collect();
         return err(format!("model: option '{k}' has no effect on {name}; it takes {}", takes.join(", ")));
     }
@@ -66,13 +66,14 @@ fn build_model(state: &State, name: &str, opts: &Map) -> Res<ModelRef> {
         hidden: o.dims("hidden")?.unwrap_or(defaults.hidden),
         channels: o.dims("channels")?.unwrap_or(defaults.channels),
         dropout: o.f32_or("dropout", 0.0)?,
+        width: o.f64_or("width", defaults.width)?,
         seed,
     };
     Ok(ModelRef { model: Rc::new(lib(Model::new(name, cfg))?), mode: Rc::new(Cell::new(Mode::Train)) })
 }
 
 /// The options of `model`, of `fit` (and `distill`), and of `distill` alone.
-pub(super) const MODEL_KEYS: &[&str] = &["input", "classes", "hidden", "channels", "dropout", "seed"];
+pub(super) const MODEL_KEYS: &[&str] = &["input", "classes", "hidden", "channels", "dropout", "width", "seed"];
 pub(super) const TRAIN_KEYS: &[&str] = &[
     "epochs",
     "batch",

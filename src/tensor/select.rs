@@ -200,8 +200,18 @@ impl Tensor {
                 format!("entries {start}..{} of dim {dim} are outside {:?}", start.saturating_add(len), self.shape),
             ));
         }
-        let idx: Vec<usize> = (start..start + len).collect();
-        self.select_along("narrow", d, &idx)
+        let outer: usize = self.shape[..d].iter().product();
+        let (inner, n) = (self.shape[d + 1..].iter().product::<usize>(), self.shape[d]);
+        let mut shape = self.shape.clone();
+        shape[d] = len;
+        let block = move |o: usize| (o * n + start) * inner..(o * n + start + len) * inner;
+        let out: Vec<f32> = (0..outer).flat_map(|o| self.data[block(o)].iter().copied()).collect();
+        let total = self.len();
+        Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
+            let mut gx = vec![0.0; total];
+            g.chunks_exact((len * inner).max(1)).enumerate().for_each(|(o, gb)| gx[block(o)].copy_from_slice(gb));
+            vec![Some(gx)]
+        }))
     }
 
     /// The entries `idx` of dim `d`, in that order.
