@@ -202,6 +202,8 @@ impl Builder {
             }
             ConvInit::Default => (0..n).map(|_| self.rng.uniform_in(-1.0, 1.0) / fan_in.sqrt()).collect(),
         };
+        // state_dict order: the weight, then the bias
+        let weight = self.add(format!("{name}.weight"), &shape, w, true);
         let bias = bias.then(|| {
             let nb = self.checked(name, &[outputs]);
             let b = match init {
@@ -210,7 +212,7 @@ impl Builder {
             };
             self.add(format!("{name}.bias"), &[outputs], b, true)
         });
-        Layer::Conv2d { weight: self.add(format!("{name}.weight"), &shape, w, true), bias, stride, padding, groups: groups.max(1) }
+        Layer::Conv2d { weight, bias, stride, padding, groups: groups.max(1) }
     }
 
     /// A linear layer initialized as the benchmark VGGs and MobileNetV2 do: weight normal

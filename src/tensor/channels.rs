@@ -12,7 +12,17 @@ impl Tensor {
     /// passes where `0 < x < 6`, as in PyTorch's `hardtanh` backward.
     pub fn relu6(&self) -> Tensor {
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
-        let out = zip_map(&self.data, &self.data, |x, _| if !(x <= 0.0) { if x > 6.0 { 6.0 } else { x } } else { 0.0 });
+        let out = zip_map(&self.data, &self.data, |x, _| {
+            if !(x <= 0.0) {
+                if x > 6.0 {
+                    6.0
+                } else {
+                    x
+                }
+            } else {
+                0.0
+            }
+        });
         let x = self.data.clone();
         Tensor::constant(self.shape.clone(), Rc::new(out))
             .record(&[self], move |g, _| vec![Some(zip_map(g, &x, |g, x| if x > 0.0 && x < 6.0 { g } else { 0.0 }))])
