@@ -87,6 +87,11 @@ enum Command {
         #[command(flatten)]
         session: SessionArgs,
     },
+    /// Inspect weights files; convert PyTorch checkpoints (.pth) to safetensors.
+    Weights {
+        #[command(subcommand)]
+        action: cli::weights::WeightsAction,
+    },
     /// Markdown notebooks whose ```rhai blocks are cells.
     Notebook {
         #[command(subcommand)]
@@ -301,6 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("digits (1,797 samples, 20% test), T = {}, alpha = {}", retort::quickstart::TEMPERATURE, retort::quickstart::ALPHA);
             println!("{t}");
         }
+        Command::Weights { action } => cli::weights::run(action)?,
         Command::Models { classes, input } => {
             let input = parse_input(&input)?;
             let mut t = table(&["model", "parameters", "MACs", "description"]);

@@ -5,6 +5,7 @@
 pub mod device;
 pub mod repl;
 pub mod run;
+pub mod weights;
 
 use comfy_table::{presets::UTF8_FULL, Table};
 use retort::script;

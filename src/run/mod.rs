@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod listing;
 pub mod npy;
 pub mod plot;
+pub mod pth;
 pub mod recording;
 pub mod report;
 pub mod safetensors;

@@ -57,8 +57,30 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
     to_safetensors(model).write(path)
 }
 
+/// Loads `model`'s weights from a safetensors file or a PyTorch checkpoint (`.pth`/`.pt`,
+/// told apart by their first bytes; see [`super::pth`] for where its state_dict is found).
 pub fn load(model: &Model, path: &Path) -> Result<()> {
-    load_into(model, &SafeTensors::read(path)?, path)
+    load_with_key(model, path, None)
+}
+
+/// [`load`], with a PyTorch checkpoint's state_dict taken from top-level key `key`.
+pub fn load_with_key(model: &Model, path: &Path, key: Option<&str>) -> Result<()> {
+    load_into(model, &read_any(path, key)?.0, path)
+}
+
+/// Reads a safetensors file or a PyTorch checkpoint (the latter with what was found where).
+pub fn read_any(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Option<super::pth::Found>)> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(512).read_to_end(&mut head)).map_err(|e| Error::file(path, e.to_string()))?;
+    if super::pth::sniff(&head) {
+        let (s, found) = super::pth::read(path, key)?;
+        return Ok((s, Some(found)));
+    }
+    if let Some(k) = key {
+        return Err(Error::file(path, format!("is a safetensors file, which has no top-level keys to choose from (key '{k}')")));
+    }
+    Ok((SafeTensors::read(path)?, None))
 }
 
 #[cfg(test)]

@@ -78,11 +78,25 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     def!(
         engine,
         "load_weights",
-        "Loads safetensors weights with PyTorch names into a model (all names and shapes must match).\n\
+        "Loads weights with PyTorch names into a model (all names and shapes must match, as \
+        `load_state_dict(strict=True)`): a safetensors file, or a PyTorch checkpoint (`.pth`/`.pt`, \
+        zip or legacy format) whose state_dict is under `model`, `state_dict` or `net` or at the top; \
+        a `module.` prefix is removed and f16/bf16/f64 become f32. The pickle is read, never run.\n\
         ```rhai\n\
-        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
-        // load_weights(m, \"teacher.safetensors\");\n\
+        let m = model(\"resnet32x4\", #{ input: [3, 32, 32], classes: 100 });\n\
+        // load_weights(m, \"resnet32x4_vanilla/ckpt_epoch_240.pth\");\n\
         ```",
         |m: ModelRef, path: &str| lib(crate::run::weights::load(&m.model, std::path::Path::new(path)))
+    );
+    def!(
+        engine,
+        "load_weights",
+        "Loads a PyTorch checkpoint's state_dict from top-level key `key` (e.g. `\"ema\"`, \
+        `\"model_state_dict\"`) into a model; otherwise as `load_weights(model, path)`.\n\
+        ```rhai\n\
+        let m = model(\"mlp\", #{ input: 4, hidden: [8], classes: 3 });\n\
+        // load_weights(m, \"checkpoint.pth\", \"model_state_dict\");\n\
+        ```",
+        |m: ModelRef, path: &str, key: &str| lib(crate::run::weights::load_with_key(&m.model, std::path::Path::new(path), Some(key)))
     );
 }

@@ -15,6 +15,7 @@ mod fuzz_files;
 mod keeps;
 mod layers;
 mod options;
+mod pth;
 mod pytorch;
 mod records;
 mod repl;
