@@ -1,16 +1,22 @@
 """PyTorch CPU baseline for `retort bench`: the same models and steps, threads set to the same
 count, printing the same rows. Not a dependency of retort and not run by CI.
 
-    python3 -m venv venv && venv/bin/pip install torch
+    python3 -m venv venv && venv/bin/pip install torch numpy
     venv/bin/python benches/torch_baseline.py [--threads 2] [--reps 21]
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# the benchmark zoo's PyTorch definitions, shared with the logits fixture (needs numpy)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+import make_zoo_fixture as zoo  # noqa: E402
 
 
 def conv_bn(cin, cout, stride=1):
@@ -122,6 +128,8 @@ def main():
         ("MLP 784-512-512-100, batch 128, SGD step", mlp, torch.randn(128, 784)),
         ("small CNN 3x32x32 (16/32/64), batch 64, SGD step", small_cnn(), torch.randn(64, 3, 32, 32)),
         ("resnet8x4 (CIFAR-100), batch 64, SGD step", resnet(8, [32, 64, 128, 256], 100), torch.randn(64, 3, 32, 32)),
+        ("MobileNetV2 (width 0.5, CIFAR-100), batch 64, SGD step", zoo.MobileNetV2(0.5, 100), torch.randn(64, 3, 32, 32)),
+        ("ShuffleV2 (CIFAR-100), batch 64, SGD step", zoo.ShuffleV2(100), torch.randn(64, 3, 32, 32)),
     ]
     for name, model, x in cases:
         if a.only and a.only not in name:

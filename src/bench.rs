@@ -171,6 +171,8 @@ pub fn steps(reps: usize, only: Option<&str>) -> Result<Vec<BenchRow>> {
     let cnn =
         Model::new("cnn", ModelConfig { classes: 100, input: vec![3, 32, 32], channels: vec![16, 32, 64], ..ModelConfig::default() })?;
     let resnet = Model::new("resnet8x4", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
+    let mobile = Model::new("mobile_half", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
+    let shuffle = Model::new("shufflev2", ModelConfig { classes: 100, input: vec![3, 32, 32], ..ModelConfig::default() })?;
     type Row<'a> = (&'static str, Box<dyn Fn() -> Result<Vec<BenchRow>> + 'a>);
     let rows: Vec<Row> = vec![
         (
@@ -184,6 +186,14 @@ pub fn steps(reps: usize, only: Option<&str>) -> Result<Vec<BenchRow>> {
         (
             "resnet8x4 (CIFAR-100), batch 64, SGD step",
             Box::new(|| Ok(vec![time_step("resnet8x4 (CIFAR-100), batch 64, SGD step", &resnet, &[64, 3, 32, 32], reps)?])),
+        ),
+        (
+            "MobileNetV2 (width 0.5, CIFAR-100), batch 64, SGD step",
+            Box::new(|| Ok(vec![time_step("MobileNetV2 (width 0.5, CIFAR-100), batch 64, SGD step", &mobile, &[64, 3, 32, 32], reps)?])),
+        ),
+        (
+            "ShuffleV2 (CIFAR-100), batch 64, SGD step",
+            Box::new(|| Ok(vec![time_step("ShuffleV2 (CIFAR-100), batch 64, SGD step", &shuffle, &[64, 3, 32, 32], reps)?])),
         ),
         ("WSL loss forward+backward, batch 256, 100 classes", Box::new(|| Ok(vec![wsl_loss(256, 100, reps)?]))),
         ("WSL loss forward+backward, batch 256, 1000 classes", Box::new(|| Ok(vec![wsl_loss(256, 1000, reps)?]))),

@@ -88,102 +88,184 @@ impl Tensor {
     }
 }
 
-/// The depthwise kernels. Every output (or input-gradient, or weight-gradient) value is
-/// computed by one task in a fixed order, so results do not depend on the thread count.
+/// The depthwise kernels, on "phase planes": a plane zero-padded and split by stride into
+/// `stride^2` planes (rows `a, a + s, ...`, columns `b, b + s, ...`) with one row length `wp`.
+/// Tap `(i, j)` then reads phase `(i % s, j % s)` at offset `(i / s, j / s)`, so the whole
+/// output plane, laid out `oh` rows of `wp` (the columns past `ow` discarded), is one long
+/// contiguous multiply-add per tap, for any stride. Every value is computed by one task in a
+/// fixed order, so results do not depend on the thread count.
 mod depthwise {
     use super::*;
 
-    /// For each tap row `i`, the output rows `y` whose input row `y * stride + i - pad` is
-    /// inside the image, with that row.
-    fn rows(g: &Geom, i: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..g.oh).filter_map(move |y| (y * g.stride + i).checked_sub(g.pad).filter(|sy| *sy < g.h).map(|sy| (y, sy)))
+    /// The phase-plane layout of one convolution.
+    struct Phases {
+        s: usize,
+        /// Rows and row length of each phase plane (one spare row: a tap's run past the last
+        /// output row reads into it).
+        hp: usize,
+        wp: usize,
     }
 
-    /// Calls `f(output row, its input row, tap index, output columns lo..hi)` for every tap
-    /// of one plane, the columns those whose input column `x * stride + j - pad` is inside.
-    fn each_tap(g: &Geom, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let (lo, hi) = g.valid_x(j);
-                for (y, sy) in rows(g, i) {
-                    f(y, sy, i * g.kw + j, j, lo, hi);
+    impl Phases {
+        fn new(g: &Geom) -> Phases {
+            let s = g.stride;
+            Phases { s, hp: (g.h + 2 * g.pad).div_ceil(s) + 1, wp: (g.w + 2 * g.pad).div_ceil(s) }
+        }
+        fn plane(&self) -> usize {
+            self.hp * self.wp
+        }
+        /// Where padded position `(y, x)` lives in the phase buffer.
+        fn at(&self, y: usize, x: usize) -> usize {
+            ((y % self.s) * self.s + x % self.s) * self.plane() + (y / self.s) * self.wp + x / self.s
+        }
+        /// Where tap `(i, j)`'s run starts in the phase buffer.
+        fn tap(&self, i: usize, j: usize) -> usize {
+            self.at(i, j)
+        }
+        /// Splits one input plane into `buf` (every phase, zeros where padding).
+        fn split(&self, g: &Geom, src: &[f32], buf: &mut Vec<f32>) {
+            buf.clear();
+            buf.resize(self.s * self.s * self.plane(), 0.0);
+            for y in 0..g.h {
+                let row = &src[y * g.w..(y + 1) * g.w];
+                if self.s == 1 {
+                    let at = self.at(y + g.pad, g.pad);
+                    buf[at..at + g.w].copy_from_slice(row);
+                } else {
+                    row.iter().enumerate().for_each(|(x, v)| buf[self.at(y + g.pad, x + g.pad)] = *v);
                 }
+            }
+        }
+        /// Adds the image part of a phase buffer back into one input plane.
+        fn merge(&self, g: &Geom, buf: &[f32], dst: &mut [f32]) {
+            for y in 0..g.h {
+                let row = &mut dst[y * g.w..(y + 1) * g.w];
+                if self.s == 1 {
+                    let at = self.at(y + g.pad, g.pad);
+                    row.iter_mut().zip(&buf[at..at + g.w]).for_each(|(d, v)| *d += v);
+                } else {
+                    row.iter_mut().enumerate().for_each(|(x, d)| *d += buf[self.at(y + g.pad, x + g.pad)]);
+                }
+            }
+        }
+        /// An output plane (or its gradient) laid out with row length `wp`, zeros past `ow`.
+        fn widen(&self, g: &Geom, plane: &[f32], wide: &mut Vec<f32>) {
+            wide.clear();
+            wide.resize(g.oh * self.wp, 0.0);
+            for y in 0..g.oh {
+                wide[y * self.wp..y * self.wp + g.ow].copy_from_slice(&plane[y * g.ow..(y + 1) * g.ow]);
             }
         }
     }
 
-    /// `out [n, o, oh, ow]`: output planes in parallel.
+    vectorized! {
+    /// `dst += a * src`.
+    fn axpy(dst: &mut [f32], src: &[f32], a: f32) {
+        for (d, v) in dst.iter_mut().zip(src) {
+            *d += a * v;
+        }
+    }
+    }
+
+    vectorized! {
+    /// `sum(a * b)`, in 16 lanes summed in a fixed order (the same on every path).
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0.0f32; 16];
+        let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+        let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in ac.zip(bc) {
+            for k in 0..16 {
+                lanes[k] += x[k] * y[k];
+            }
+        }
+        lanes.iter().sum::<f32>() + tail
+    }
+    }
+
+    /// `out [n, o, oh, ow]`: input planes in parallel, each making its `o / c` output planes.
     pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
-        let (m, plane, l, taps) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw);
+        let (m, plane, l, taps, ph) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw, Phases::new(g));
         let mut out = vec![0.0; g.n * g.o * l];
         if l == 0 {
             return out;
         }
-        out.par_chunks_mut(l).with_min_len((4096 / l).max(1)).enumerate().for_each(|(p, op)| {
-            let (b, oc) = (p / g.o, p % g.o);
-            let src = &x[(b * g.c + oc / m) * plane..][..plane];
-            op.fill(bias.map_or(0.0, |b| b[oc]));
-            each_tap(g, |y, sy, tap, j, lo, hi| {
-                let wv = weight[oc * taps + tap];
-                let (dst, row) = (&mut op[y * g.ow..(y + 1) * g.ow], &src[sy * g.w..(sy + 1) * g.w]);
-                if g.stride == 1 {
-                    let s = &row[lo + j - g.pad..hi + j - g.pad];
-                    dst[lo..hi].iter_mut().zip(s).for_each(|(d, v)| *d += wv * v);
-                } else {
-                    (lo..hi).for_each(|xo| dst[xo] += wv * row[xo * g.stride + j - g.pad]);
+        let run = g.oh * ph.wp;
+        out.par_chunks_mut(m * l).with_min_len((4096 / (m * l)).max(1)).enumerate().for_each_init(
+            || (Vec::new(), vec![0.0; run]),
+            |(buf, wide), (p, outs)| {
+                ph.split(g, &x[p * plane..(p + 1) * plane], buf);
+                for (k, op) in outs.chunks_exact_mut(l).enumerate() {
+                    let oc = (p % g.c) * m + k;
+                    wide.fill(bias.map_or(0.0, |b| b[oc]));
+                    for i in 0..g.kh {
+                        for j in 0..g.kw {
+                            let wv = weight[oc * taps + i * g.kw + j];
+                            axpy(wide, &buf[ph.tap(i, j)..][..run], wv);
+                        }
+                    }
+                    for y in 0..g.oh {
+                        op[y * g.ow..(y + 1) * g.ow].copy_from_slice(&wide[y * ph.wp..y * ph.wp + g.ow]);
+                    }
                 }
-            });
-        });
+            },
+        );
         out
     }
 
     /// `d x [n, c, h, w]`: input planes in parallel, each gathering its `o / c` output planes.
     pub(super) fn input_grad(grad: &[f32], weight: &[f32], g: &Geom) -> Vec<f32> {
-        let (m, plane, l, taps) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw);
+        let (m, plane, l, taps, ph) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw, Phases::new(g));
         let mut gx = vec![0.0; g.n * g.c * plane];
-        if plane == 0 {
+        if plane == 0 || l == 0 {
             return gx;
         }
-        gx.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each(|(p, gp)| {
-            let (b, ic) = (p / g.c, p % g.c);
-            for oc in ic * m..(ic + 1) * m {
-                let gop = &grad[(b * g.o + oc) * l..][..l];
-                each_tap(g, |y, sy, tap, j, lo, hi| {
-                    let wv = weight[oc * taps + tap];
-                    let (src, row) = (&gop[y * g.ow..(y + 1) * g.ow], &mut gp[sy * g.w..(sy + 1) * g.w]);
-                    if g.stride == 1 {
-                        let d = &mut row[lo + j - g.pad..hi + j - g.pad];
-                        d.iter_mut().zip(&src[lo..hi]).for_each(|(d, v)| *d += wv * v);
-                    } else {
-                        (lo..hi).for_each(|xo| row[xo * g.stride + j - g.pad] += wv * src[xo]);
+        let run = g.oh * ph.wp;
+        gx.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(buf, wide), (p, gp)| {
+                buf.clear();
+                buf.resize(ph.s * ph.s * ph.plane(), 0.0);
+                let (b, ic) = (p / g.c, p % g.c);
+                for oc in ic * m..(ic + 1) * m {
+                    ph.widen(g, &grad[(b * g.o + oc) * l..][..l], wide);
+                    for i in 0..g.kh {
+                        for j in 0..g.kw {
+                            let wv = weight[oc * taps + i * g.kw + j];
+                            axpy(&mut buf[ph.tap(i, j)..][..run], wide, wv);
+                        }
                     }
-                });
-            }
-        });
+                }
+                ph.merge(g, buf, gp);
+            },
+        );
         gx
     }
 
     /// `d weight [o, 1, kh, kw]`: output channels in parallel, each summing over the images
-    /// in order (row dot products in f32, their sum in f64).
+    /// in order (each image's dot products in f32, their sum in f64).
     pub(super) fn weight_grad(x: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {
-        let (m, plane, l, taps) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw);
+        let (m, plane, l, taps, ph) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw, Phases::new(g));
         let mut gw = vec![0.0; g.o * taps];
-        gw.par_chunks_mut(taps).enumerate().for_each(|(oc, gwc)| {
-            let mut acc = vec![0.0f64; taps];
-            for b in 0..g.n {
-                let (src, gop) = (&x[(b * g.c + oc / m) * plane..][..plane], &grad[(b * g.o + oc) * l..][..l]);
-                each_tap(g, |y, sy, tap, j, lo, hi| {
-                    let (gr, row) = (&gop[y * g.ow..(y + 1) * g.ow], &src[sy * g.w..(sy + 1) * g.w]);
-                    let dot: f32 = if g.stride == 1 {
-                        gr[lo..hi].iter().zip(&row[lo + j - g.pad..hi + j - g.pad]).map(|(a, b)| a * b).sum()
-                    } else {
-                        (lo..hi).map(|xo| gr[xo] * row[xo * g.stride + j - g.pad]).sum()
-                    };
-                    acc[tap] += dot as f64;
-                });
-            }
-            gwc.iter_mut().zip(&acc).for_each(|(w, a)| *w = *a as f32);
-        });
+        if l == 0 {
+            return gw;
+        }
+        let run = g.oh * ph.wp;
+        gw.par_chunks_mut(taps).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(buf, wide), (oc, gwc)| {
+                let mut acc = vec![0.0f64; taps];
+                for b in 0..g.n {
+                    ph.split(g, &x[(b * g.c + oc / m) * plane..][..plane], buf);
+                    ph.widen(g, &grad[(b * g.o + oc) * l..][..l], wide);
+                    for i in 0..g.kh {
+                        for j in 0..g.kw {
+                            acc[i * g.kw + j] += dot(wide, &buf[ph.tap(i, j)..][..run]) as f64;
+                        }
+                    }
+                }
+                gwc.iter_mut().zip(&acc).for_each(|(w, a)| *w = *a as f32);
+            },
+        );
         gw
     }
 
