@@ -118,33 +118,39 @@ mod depthwise {
         fn at(&self, y: usize, x: usize) -> usize {
             ((y % self.s) * self.s + x % self.s) * self.plane() + (y / self.s) * self.wp + x / self.s
         }
-        /// Where tap `(i, j)`'s run starts in the phase buffer.
-        fn tap(&self, i: usize, j: usize) -> usize {
-            self.at(i, j)
+        /// Where each tap's run starts in the phase buffer, taps in the weights' order.
+        fn taps(&self, g: &Geom) -> Vec<usize> {
+            (0..g.kh).flat_map(|i| (0..g.kw).map(move |j| self.at(i, j))).collect()
         }
         /// Splits one input plane into `buf` (every phase, zeros where padding).
         fn split(&self, g: &Geom, src: &[f32], buf: &mut Vec<f32>) {
             buf.clear();
             buf.resize(self.s * self.s * self.plane(), 0.0);
-            for y in 0..g.h {
-                let row = &src[y * g.w..(y + 1) * g.w];
+            for (y, row) in src.chunks_exact(g.w.max(1)).take(g.h).enumerate() {
                 if self.s == 1 {
-                    let at = self.at(y + g.pad, g.pad);
+                    let at = (y + g.pad) * self.wp + g.pad;
                     buf[at..at + g.w].copy_from_slice(row);
-                } else {
-                    row.iter().enumerate().for_each(|(x, v)| buf[self.at(y + g.pad, x + g.pad)] = *v);
+                    continue;
+                }
+                for b in 0..self.s {
+                    // padded columns b, b + s, ...: image columns from the first one on or past the padding
+                    let first = (b + self.s * g.pad.div_ceil(self.s) - g.pad) % self.s;
+                    let at = self.at(y + g.pad, first + g.pad);
+                    for (d, v) in buf[at..].iter_mut().zip(row.iter().skip(first).step_by(self.s)) {
+                        *d = *v;
+                    }
                 }
             }
         }
         /// Adds the image part of a phase buffer back into one input plane.
         fn merge(&self, g: &Geom, buf: &[f32], dst: &mut [f32]) {
-            for y in 0..g.h {
-                let row = &mut dst[y * g.w..(y + 1) * g.w];
-                if self.s == 1 {
-                    let at = self.at(y + g.pad, g.pad);
-                    row.iter_mut().zip(&buf[at..at + g.w]).for_each(|(d, v)| *d += v);
-                } else {
-                    row.iter_mut().enumerate().for_each(|(x, d)| *d += buf[self.at(y + g.pad, x + g.pad)]);
+            for (y, row) in dst.chunks_exact_mut(g.w.max(1)).take(g.h).enumerate() {
+                for b in 0..self.s {
+                    let first = (b + self.s * g.pad.div_ceil(self.s) - g.pad) % self.s;
+                    let at = self.at(y + g.pad, first + g.pad);
+                    for (d, v) in row.iter_mut().skip(first).step_by(self.s).zip(&buf[at..]) {
+                        *d += *v;
+                    }
                 }
             }
         }
@@ -159,26 +165,47 @@ mod depthwise {
     }
 
     vectorized! {
-    /// `dst += a * src`.
-    fn axpy(dst: &mut [f32], src: &[f32], a: f32) {
-        for (d, v) in dst.iter_mut().zip(src) {
-            *d += a * v;
+    /// `row = bias + sum over taps t of w[t] * buf[taps[t]..][..row.len()]`.
+    fn taps_forward(row: &mut [f32], buf: &[f32], taps: &[usize], w: &[f32], bias: f32) {
+        row.fill(bias);
+        let run = row.len();
+        for (at, wv) in taps.iter().zip(w) {
+            for (d, v) in row.iter_mut().zip(&buf[*at..*at + run]) {
+                *d += wv * v;
+            }
         }
     }
     }
 
     vectorized! {
-    /// `sum(a * b)`, in 16 lanes summed in a fixed order (the same on every path).
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut lanes = [0.0f32; 16];
-        let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
-        let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-        for (x, y) in ac.zip(bc) {
-            for k in 0..16 {
-                lanes[k] += x[k] * y[k];
+    /// `buf[taps[t]..][..row.len()] += w[t] * row` for every tap `t`.
+    fn taps_backward(buf: &mut [f32], row: &[f32], taps: &[usize], w: &[f32]) {
+        let run = row.len();
+        for (at, wv) in taps.iter().zip(w) {
+            for (d, v) in buf[*at..*at + run].iter_mut().zip(row) {
+                *d += wv * v;
             }
         }
-        lanes.iter().sum::<f32>() + tail
+    }
+    }
+
+    vectorized! {
+    /// `acc[t] += sum(row * buf[taps[t]..][..row.len()])` for every tap `t`: 16 lanes summed
+    /// in a fixed order (the same on every path), then added in f64.
+    fn taps_dot(acc: &mut [f64], row: &[f32], buf: &[f32], taps: &[usize]) {
+        let run = row.len();
+        for (a, at) in acc.iter_mut().zip(taps) {
+            let src = &buf[*at..*at + run];
+            let mut lanes = [0.0f32; 16];
+            let (wc, sc) = (row.chunks_exact(16), src.chunks_exact(16));
+            let tail: f32 = wc.remainder().iter().zip(sc.remainder()).map(|(x, y)| x * y).sum();
+            for (x, y) in wc.zip(sc) {
+                for k in 0..16 {
+                    lanes[k] += x[k] * y[k];
+                }
+            }
+            *a += (lanes.iter().sum::<f32>() + tail) as f64;
+        }
     }
     }
 
@@ -189,20 +216,14 @@ mod depthwise {
         if l == 0 {
             return out;
         }
-        let run = g.oh * ph.wp;
+        let (run, offsets) = (g.oh * ph.wp, ph.taps(g));
         out.par_chunks_mut(m * l).with_min_len((4096 / (m * l)).max(1)).enumerate().for_each_init(
             || (Vec::new(), vec![0.0; run]),
             |(buf, wide), (p, outs)| {
                 ph.split(g, &x[p * plane..(p + 1) * plane], buf);
                 for (k, op) in outs.chunks_exact_mut(l).enumerate() {
                     let oc = (p % g.c) * m + k;
-                    wide.fill(bias.map_or(0.0, |b| b[oc]));
-                    for i in 0..g.kh {
-                        for j in 0..g.kw {
-                            let wv = weight[oc * taps + i * g.kw + j];
-                            axpy(wide, &buf[ph.tap(i, j)..][..run], wv);
-                        }
-                    }
+                    taps_forward(wide, buf, &offsets, &weight[oc * taps..(oc + 1) * taps], bias.map_or(0.0, |b| b[oc]));
                     for y in 0..g.oh {
                         op[y * g.ow..(y + 1) * g.ow].copy_from_slice(&wide[y * ph.wp..y * ph.wp + g.ow]);
                     }
@@ -219,7 +240,7 @@ mod depthwise {
         if plane == 0 || l == 0 {
             return gx;
         }
-        let run = g.oh * ph.wp;
+        let offsets = ph.taps(g);
         gx.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each_init(
             || (Vec::new(), Vec::new()),
             |(buf, wide), (p, gp)| {
@@ -228,12 +249,7 @@ mod depthwise {
                 let (b, ic) = (p / g.c, p % g.c);
                 for oc in ic * m..(ic + 1) * m {
                     ph.widen(g, &grad[(b * g.o + oc) * l..][..l], wide);
-                    for i in 0..g.kh {
-                        for j in 0..g.kw {
-                            let wv = weight[oc * taps + i * g.kw + j];
-                            axpy(&mut buf[ph.tap(i, j)..][..run], wide, wv);
-                        }
-                    }
+                    taps_backward(buf, wide, &offsets, &weight[oc * taps..(oc + 1) * taps]);
                 }
                 ph.merge(g, buf, gp);
             },
@@ -249,7 +265,7 @@ mod depthwise {
         if l == 0 {
             return gw;
         }
-        let run = g.oh * ph.wp;
+        let offsets = ph.taps(g);
         gw.par_chunks_mut(taps).enumerate().for_each_init(
             || (Vec::new(), Vec::new()),
             |(buf, wide), (oc, gwc)| {
@@ -257,11 +273,7 @@ mod depthwise {
                 for b in 0..g.n {
                     ph.split(g, &x[(b * g.c + oc / m) * plane..][..plane], buf);
                     ph.widen(g, &grad[(b * g.o + oc) * l..][..l], wide);
-                    for i in 0..g.kh {
-                        for j in 0..g.kw {
-                            acc[i * g.kw + j] += dot(wide, &buf[ph.tap(i, j)..][..run]) as f64;
-                        }
-                    }
+                    taps_dot(&mut acc, wide, buf, &offsets);
                 }
                 gwc.iter_mut().zip(&acc).for_each(|(w, a)| *w = *a as f32);
             },

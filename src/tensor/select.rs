@@ -205,7 +205,8 @@ impl Tensor {
         let mut shape = self.shape.clone();
         shape[d] = len;
         let block = move |o: usize| (o * n + start) * inner..(o * n + start + len) * inner;
-        let out: Vec<f32> = (0..outer).flat_map(|o| self.data[block(o)].iter().copied()).collect();
+        let mut out = Vec::with_capacity(outer * len * inner);
+        (0..outer).for_each(|o| out.extend_from_slice(&self.data[block(o)]));
         let total = self.len();
         Ok(Tensor::constant(shape, Rc::new(out)).record(&[self], move |g, _| {
             let mut gx = vec![0.0; total];
