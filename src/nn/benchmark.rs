@@ -4,8 +4,8 @@
 //! unchanged. Where those modules pool a fixed window that equals the whole final map on
 //! 32x32 inputs (`avg_pool2d(out, 4)`, `AvgPool2d(2)`), the global average is used.
 
+use super::builder::{image_input, Builder, ConvInit, ModelConfig};
 use super::layer::{Join, Layer, Residual};
-use super::zoo::{image_input, Builder, ConvInit, ModelConfig};
 use crate::error::{Error, Result};
 
 /// A block of two branches joined by `join`, then `post`.

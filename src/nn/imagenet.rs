@@ -3,8 +3,8 @@
 //! MobileNetV1 of mdistiller's ImageNet zoo (`model.{i}` blocks, `fc`).
 
 use super::benchmark::{resnet_stages, ResNetNames};
+use super::builder::{image_input, Builder, ConvInit, ModelConfig};
 use super::layer::Layer;
-use super::zoo::{image_input, Builder, ConvInit, ModelConfig};
 use crate::error::Result;
 
 /// torchvision's ResNet: `conv1` 7x7 stride 2 - `bn1` - ReLU - 3x3 stride-2 max pool with

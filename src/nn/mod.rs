@@ -1,6 +1,7 @@
 //! Models: a zoo architecture's layers plus its named parameters and buffers.
 
 mod benchmark;
+mod builder;
 mod imagenet;
 pub mod layer;
 pub mod param;

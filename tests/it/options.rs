@@ -106,6 +106,7 @@ const BUILTINS: &[Builtin] = &[
             ("hidden", "hidden: [7]", Changes),
             ("channels", "channels: [8]", Refused("option 'channels' has no effect on mlp")),
             ("dropout", "dropout: 0.5", Changes),
+            ("width", "width: 0.5", Refused("option 'width' has no effect on mlp")),
             ("seed", "seed: 2", Changes),
         ]],
     },
