@@ -192,35 +192,11 @@ impl Tensor {
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
         expect_rank("conv2d", self, 4)?;
         expect_rank("conv2d", weight, 4)?;
-        let (o, kc, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3]);
-        let (n, c, h, w) = (self.shape[0], self.shape[1], self.shape[2], self.shape[3]);
+        let (o, kc, n, c) = (weight.shape[0], weight.shape[1], self.shape[0], self.shape[1]);
         if c != kc {
             return Err(Error::shape("conv2d", format!("input [batch, {kc}, h, w] for weight {:?}", weight.shape), &self.shape));
         }
-        if stride == 0 {
-            return Err(Error::invalid("conv2d", "stride must be at least 1"));
-        }
-        if h + 2 * padding < kh || w + 2 * padding < kw || kh == 0 || kw == 0 {
-            return Err(Error::shape("conv2d", format!("input at least {kh}x{kw} after padding {padding}"), &self.shape));
-        }
-        if let Some(b) = bias {
-            if b.shape != [o] {
-                return Err(Error::shape("conv2d", format!("bias [{o}]"), &b.shape));
-            }
-        }
-        let g = Geom {
-            n,
-            c,
-            h,
-            w,
-            o,
-            kh,
-            kw,
-            stride,
-            pad: padding,
-            oh: (h + 2 * padding - kh) / stride + 1,
-            ow: (w + 2 * padding - kw) / stride + 1,
-        };
+        let g = Geom::of(self, weight, bias, stride, padding)?;
         let out = forward(&self.data, &weight.data, bias.map(|b| &b.data[..]), &g);
         let (x, wt) = (self.data.clone(), weight.data.clone());
         let backward = move |grad: &[f32], needs: &[bool]| {

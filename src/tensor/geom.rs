@@ -2,6 +2,8 @@
 //! shared by the im2col, direct and Winograd paths, and the pointer their threads share.
 
 use super::matmul::threads;
+use super::Tensor;
+use crate::error::{Error, Result};
 use rayon::prelude::*;
 
 /// Geometry of one convolution.
@@ -21,6 +23,27 @@ pub(crate) struct Geom {
 }
 
 impl Geom {
+    /// The geometry of `x [n, c, h, w]` convolved with `weight [o, _, kh, kw]` (ranks checked
+    /// by the caller), with the checks every convolution makes: a stride of at least 1, a
+    /// kernel no larger than the padded image, a bias of `o` values.
+    pub fn of(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> Result<Geom> {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3]);
+        if stride == 0 {
+            return Err(Error::invalid("conv2d", "stride must be at least 1"));
+        }
+        if h + 2 * pad < kh || w + 2 * pad < kw || kh == 0 || kw == 0 {
+            return Err(Error::shape("conv2d", format!("input at least {kh}x{kw} after padding {pad}"), &x.shape));
+        }
+        if let Some(b) = bias {
+            if b.shape != [o] {
+                return Err(Error::shape("conv2d", format!("bias [{o}]"), &b.shape));
+            }
+        }
+        let (oh, ow) = ((h + 2 * pad - kh) / stride + 1, (w + 2 * pad - kw) / stride + 1);
+        Ok(Geom { n, c, h, w, o, kh, kw, stride, pad, oh, ow })
+    }
+
     /// Rows of an image's column matrix: `c * kh * kw`.
     pub fn k(&self) -> usize {
         self.c * self.kh * self.kw

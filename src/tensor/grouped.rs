@@ -57,21 +57,8 @@ impl Tensor {
     /// Depthwise convolution: `weight [o, 1, kh, kw]`, output channel `oc` reading input
     /// channel `oc / (o / c)`.
     fn depthwise(&self, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
-        let (n, c, h, w) = (self.shape[0], self.shape[1], self.shape[2], self.shape[3]);
-        let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3]);
-        if stride == 0 {
-            return Err(Error::invalid("conv2d", "stride must be at least 1"));
-        }
-        if h + 2 * padding < kh || w + 2 * padding < kw || kh == 0 || kw == 0 {
-            return Err(Error::shape("conv2d", format!("input at least {kh}x{kw} after padding {padding}"), &self.shape));
-        }
-        if let Some(b) = bias {
-            if b.shape != [o] {
-                return Err(Error::shape("conv2d", format!("bias [{o}]"), &b.shape));
-            }
-        }
-        let (oh, ow) = ((h + 2 * padding - kh) / stride + 1, (w + 2 * padding - kw) / stride + 1);
-        let g = Geom { n, c, h, w, o, kh, kw, stride, pad: padding, oh, ow };
+        let g = Geom::of(self, weight, bias, stride, padding)?;
+        let (n, o, oh, ow) = (g.n, g.o, g.oh, g.ow);
         let out = depthwise::forward(&self.data, &weight.data, bias.map(|b| &b.data[..]), &g);
         let (x, wt) = (self.data.clone(), weight.data.clone());
         let backward = move |grad: &[f32], needs: &[bool]| {
