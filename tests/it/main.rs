@@ -24,3 +24,4 @@ mod runs_cli;
 mod scripts;
 mod training;
 mod trust;
+mod zoo_pairs;
