@@ -122,7 +122,7 @@ pub fn norm_relative(gpu: &[f32], cpu: &[f32]) -> f64 {
 /// batch-norm running statistics move, so pass a throwaway copy). At a ReLU input within rounding
 /// of zero the derivative depends on the rounding, so gradient comparisons avoid such inputs.
 pub fn min_relu_input(model: &crate::nn::Model, x: &Tensor, dropout_seed: u64) -> Result<f32> {
-    use crate::nn::layer::{Ctx, Layer};
+    use crate::nn::layer::{Ctx, Join, Layer};
     fn walk(layers: &[Layer], x: &Tensor, ctx: &mut Ctx, min: &mut f32) -> Result<Tensor> {
         let mut h = x.clone();
         for layer in layers {
@@ -133,9 +133,20 @@ pub fn min_relu_input(model: &crate::nn::Model, x: &Tensor, dropout_seed: u64) -
                 }
                 Layer::Residual(r) => {
                     let pre = walk(&r.pre, &h, ctx, min)?;
-                    let main = walk(&r.body, &pre, ctx, min)?;
-                    let skip = walk(&r.shortcut, if r.shared_pre { &pre } else { &h }, ctx, min)?;
-                    walk(&r.post, &main.add(&skip)?, ctx, min)?
+                    let joined = if r.join == Join::SplitConcat {
+                        let (c, half) = (pre.shape()[1], pre.shape()[1] / 2);
+                        let x2 = walk(&r.body, &pre.narrow(1, half, c - half)?, ctx, min)?;
+                        Tensor::cat(&[pre.narrow(1, 0, half)?, x2], 1)?
+                    } else {
+                        let main = walk(&r.body, &pre, ctx, min)?;
+                        let skip = walk(&r.shortcut, if r.shared_pre { &pre } else { &h }, ctx, min)?;
+                        if r.join == Join::Concat {
+                            Tensor::cat(&[main, skip], 1)?
+                        } else {
+                            main.add(&skip)?
+                        }
+                    };
+                    walk(&r.post, &joined, ctx, min)?
                 }
                 other => other.forward(&h, ctx)?,
             };
@@ -161,7 +172,7 @@ pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
 
     let cuda = Rc::new(crate::cuda::Cuda::open(ordinal)?);
     let mut out = Vec::new();
-    let cases: [(&str, Vec<usize>, Vec<usize>, f32, OptimizerConfig); 5] = [
+    let cases: [(&str, Vec<usize>, Vec<usize>, f32, OptimizerConfig); 10] = [
         ("mlp", vec![1, 8, 8], vec![32, 16], 0.25, OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 5e-4 }),
         ("cnn", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 1e-4 }),
         (
@@ -179,6 +190,15 @@ pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
             OptimizerConfig::Adam { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, decoupled: true },
         ),
         ("resnet8x4", vec![3, 32, 32], vec![], 0.0, OptimizerConfig::sgd(0.1)),
+        // the benchmark zoo's layers: convolution bias and max pooling (vgg8), depthwise
+        // convolution and inverted residuals (mobile_half), grouped convolution, channel shuffle,
+        // padded average pooling and concatenating blocks (shufflev1), split blocks (shufflev2),
+        // the ImageNet stem's 7x7 convolution and padded max pool (resnet18_imagenet)
+        ("vgg8", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::sgd(0.05)),
+        ("mobile_half", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::sgd(0.05)),
+        ("shufflev1", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::sgd(0.05)),
+        ("shufflev2", vec![3, 16, 16], vec![], 0.0, OptimizerConfig::sgd(0.05)),
+        ("resnet18_imagenet", vec![3, 32, 32], vec![], 0.0, OptimizerConfig::sgd(0.05)),
     ];
     // the worst tensor of a model by `measure`, named in the row
     let worst_of =
@@ -188,7 +208,7 @@ pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
         let cfg = ModelConfig { classes: 10, input: input.clone(), hidden, dropout, seed: 3, ..ModelConfig::default() };
         let (cpu, gpu_host, probe) = (Model::new(arch, cfg.clone())?, Model::new(arch, cfg.clone())?, Model::new(arch, cfg)?);
         // resnet8x4 has 0.5 M ReLU inputs per sample at 32x32: two samples keep a margin findable
-        let batch = if arch == "resnet8x4" { 2 } else { 8 };
+        let batch = if matches!(arch, "resnet8x4" | "shufflev1" | "shufflev2" | "resnet18_imagenet") { 2 } else { 8 };
         let mut shape = vec![batch];
         shape.extend(&input);
         // an input whose ReLU inputs all keep 2e-6 away from zero (see `min_relu_input`)
@@ -307,16 +327,17 @@ pub fn loss_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
 }
 
 /// Average pooling has kernels but no zoo model uses it: its forward and backward kernels
-/// against the CPU op on a random `[2, 3, 9, 9]` input, kernel 3, strides 3 and 2.
+/// against the CPU op on a random `[2, 3, 9, 9]` input, kernel 3, strides 3 and 2, and stride 2
+/// with padding 1 (ShuffleNet V1's shortcut; padding counted in the divisor).
 pub fn pool_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
     let cuda = crate::cuda::Cuda::open(ordinal)?;
     let mut rng = Rng::new(31);
     let (n, c, h, w, k) = (2usize, 3usize, 9usize, 9usize, 3usize);
     let mut out = Vec::new();
-    for stride in [3usize, 2] {
+    for (stride, pad) in [(3usize, 0usize), (2, 0), (2, 1)] {
         let xv = random(&mut rng, n * c * h * w, -1.0, 1.0);
         let x = Tensor::variable(xv.clone(), &[n, c, h, w])?;
-        let y = x.avg_pool2d(k, stride, 0)?;
+        let y = x.avg_pool2d(k, stride, pad)?;
         let (oh, ow) = (y.shape()[2], y.shape()[3]);
         let dyv = random(&mut rng, y.len(), -1.0, 1.0);
         let dx = y
@@ -327,13 +348,13 @@ pub fn pool_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
             .map(<[f32]>::to_vec);
         let xd = cuda.upload(&xv)?;
         let mut yd = cuda.zeros(y.len())?;
-        let dims = (n * c) as i32;
-        let args = (&xd, &mut yd, dims, h as i32, w as i32, k as i32, stride as i32, oh as i32, ow as i32);
+        let dims = ((n * c) as i32, h as i32, w as i32, k as i32, stride as i32, pad as i32, oh as i32, ow as i32);
+        let args = (&xd, &mut yd, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7);
         cuda.launch("avgpool_fwd", y.len(), args)?;
         let dyd = cuda.upload(&dyv)?;
         let mut dxd = cuda.zeros(xv.len())?;
-        cuda.launch("avgpool_bwd", xv.len(), (&dyd, &mut dxd, dims, h as i32, w as i32, k as i32, stride as i32, oh as i32, ow as i32))?;
-        let shape = format!("[{n}, {c}, {h}, {w}], kernel {k}, stride {stride}");
+        cuda.launch("avgpool_bwd", xv.len(), (&dyd, &mut dxd, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7))?;
+        let shape = format!("[{n}, {c}, {h}, {w}], kernel {k}, stride {stride}, padding {pad}");
         out.push(Agreement { op: "avg_pool2d forward".into(), shape: shape.clone(), worst: worst(&cuda.download(&yd)?, y.data()) });
         out.push(Agreement { op: "avg_pool2d backward".into(), shape, worst: worst(&cuda.download(&dxd)?, &dx.unwrap_or_default()) });
     }

@@ -46,20 +46,24 @@ extern "C" __global__ void swap01(const float* x, float* y, size_t a, size_t b, 
     }
 }
 
-// x [n, c, h, w] -> col [c*k*k, n*oh*ow]
-extern "C" __global__ void im2col(const float* x, float* col, int n, int c, int h, int w, int k, int stride, int pad, int oh, int ow) {
+// Channels c0 .. c0 + c of x [n, ctot, h, w] -> col [c*k*k, n*oh*ow] (one group of a grouped
+// convolution; c0 = 0 and c = ctot for a dense one)
+extern "C" __global__ void im2col(const float* x, float* col, int n, int c, int ctot, int c0, int h, int w, int k, int stride, int pad) {
+    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     unsigned cols = n * oh * ow;
     LOOP(i, c * k * k * cols) {
         unsigned row = i / cols, j = i % cols;
         int kx = row % k, ky = (row / k) % k, ch = row / (k * k);
         int ox = j % ow, oy = (j / ow) % oh, b = j / (ow * oh);
         int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-        col[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((b * c + ch) * h + iy) * w + ix] : 0.0f;
+        col[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((b * ctot + c0 + ch) * h + iy) * w + ix] : 0.0f;
     }
 }
 
-// col [c*k*k, n*oh*ow] -> dx [n, c, h, w]: each input element sums the columns it went into
-extern "C" __global__ void col2im(const float* col, float* dx, int n, int c, int h, int w, int k, int stride, int pad, int oh, int ow) {
+// col [c*k*k, n*oh*ow] -> channels c0 .. c0 + c of dx [n, ctot, h, w]: each input element sums
+// the columns it went into (the groups of a grouped convolution write disjoint channels)
+extern "C" __global__ void col2im(const float* col, float* dx, int n, int c, int ctot, int c0, int h, int w, int k, int stride, int pad) {
+    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     unsigned cols = n * oh * ow;
     LOOP(i, n * c * h * w) {
         int ix = i % w, iy = (i / w) % h, ch = (i / (w * h)) % c, b = i / (w * h * c);
@@ -78,7 +82,41 @@ extern "C" __global__ void col2im(const float* col, float* dx, int n, int c, int
                 s += col[row * cols + (b * oh + oy) * ow + ox];
             }
         }
-        dx[i] = s;
+        dx[((b * ctot + c0 + ch) * h + iy) * w + ix] = s;
+    }
+}
+
+// ReLU6 (min(max(x, 0), 6), NaN kept) and its gradient (where 0 < x < 6)
+extern "C" __global__ void relu6_fwd(const float* x, float* y, size_t n) {
+    LOOP(i, n) {
+        float v = x[i];
+        y[i] = !(v <= 0.0f) ? (v > 6.0f ? 6.0f : v) : 0.0f;
+    }
+}
+
+extern "C" __global__ void relu6_bwd(const float* x, const float* dy, float* dx, size_t n) {
+    LOOP(i, n) dx[i] = (x[i] > 0.0f && x[i] < 6.0f) ? dy[i] : 0.0f;
+}
+
+// Channels os .. os + cnt of src [n, cs, plane] into channels od .. od + cnt of dst [n, cd,
+// plane], set or added: concatenation, splitting, and their gradients.
+extern "C" __global__ void channel_copy(const float* src, float* dst, int n, int cs, int cd, int os, int od, int cnt, int plane, int add) {
+    LOOP(i, (size_t)n * cnt * plane) {
+        int p = i % plane, ch = (i / plane) % cnt, b = i / ((size_t)plane * cnt);
+        float v = src[((size_t)b * cs + os + ch) * plane + p];
+        size_t at = ((size_t)b * cd + od + ch) * plane + p;
+        dst[at] = add ? dst[at] + v : v;
+    }
+}
+
+// Channel shuffle of x [n, c, plane] with `groups` (output channel k * groups + g is input
+// channel g * (c / groups) + k); `inverse` undoes it (the gradient).
+extern "C" __global__ void channel_shuffle(const float* x, float* y, int n, int c, int groups, int plane, int inverse) {
+    int per = c / groups;
+    LOOP(i, (size_t)n * c * plane) {
+        int p = i % plane, j = (i / plane) % c, b = i / ((size_t)plane * c);
+        int from = inverse ? (j % per) * groups + j / per : (j % groups) * per + j / groups;
+        y[i] = x[((size_t)b * c + from) * plane + p];
     }
 }
 
@@ -177,32 +215,37 @@ extern "C" __global__ void bn_bwd_dx(const float* dy, const float* x, const floa
     }
 }
 
-// Max pooling (no padding) over planes [nc, h, w]: y and the flat input index of each maximum.
-extern "C" __global__ void maxpool_fwd(const float* x, float* y, int* arg, int nc, int h, int w, int k, int s, int oh, int ow) {
+// Max pooling with padding (as -inf) over planes [nc, h, w]: y and the flat input index of
+// each maximum (the first; NaN propagates, as on the CPU and in PyTorch).
+extern "C" __global__ void maxpool_fwd(const float* x, float* y, int* arg, int nc, int h, int w, int k, int s, int pad, int oh, int ow) {
     LOOP(i, (size_t)nc * oh * ow) {
         int ox = i % ow, oy = (i / ow) % oh, p = i / ((size_t)ow * oh);
-        size_t best = (size_t)p * h * w + (size_t)(oy * s) * w + ox * s;
-        float v = x[best];
+        size_t best = 0;
+        float v = 0.0f;
+        bool any = false;
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
-                size_t at = (size_t)p * h * w + (size_t)(oy * s + ky) * w + ox * s + kx;
-                if (x[at] > v) { v = x[at]; best = at; }
+                int iy = oy * s - pad + ky, ix = ox * s - pad + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                size_t at = (size_t)p * h * w + (size_t)iy * w + ix;
+                float xv = x[at];
+                if (!any || xv > v || isnan(xv)) { v = xv; best = at; any = true; }
             }
         y[i] = v;
         arg[i] = (int)best;
     }
 }
 
-// Pooling backward (no padding), gathered: each input element sums the gradients of the
+// Pooling backward with padding, gathered: each input element sums the gradients of the
 // windows that cover it; with `arg` (max pooling) only of those whose maximum it was, without
-// (average pooling) each divided by the window size.
-__device__ void pool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
+// (average pooling, padding counted) each divided by the window size.
+__device__ void pool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int pad, int oh, int ow) {
     LOOP(i, (size_t)nc * h * w) {
         int ix = i % w, iy = (i / w) % h, p = i / ((size_t)w * h);
         float g = 0.0f;
-        for (int oy = iy / s; oy >= 0 && oy * s + k > iy; oy--) {
+        for (int oy = (iy + pad) / s; oy >= 0 && oy * s + k > iy + pad; oy--) {
             if (oy >= oh) continue;
-            for (int ox = ix / s; ox >= 0 && ox * s + k > ix; ox--) {
+            for (int ox = (ix + pad) / s; ox >= 0 && ox * s + k > ix + pad; ox--) {
                 if (ox >= ow) continue;
                 size_t o = ((size_t)p * oh + oy) * ow + ox;
                 if (arg == 0 || (size_t)arg[o] == i) g += dy[o];
@@ -212,20 +255,24 @@ __device__ void pool_bwd(const float* dy, const int* arg, float* dx, int nc, int
     }
 }
 
-extern "C" __global__ void maxpool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
-    pool_bwd(dy, arg, dx, nc, h, w, k, s, oh, ow);
+extern "C" __global__ void maxpool_bwd(const float* dy, const int* arg, float* dx, int nc, int h, int w, int k, int s, int pad, int oh, int ow) {
+    pool_bwd(dy, arg, dx, nc, h, w, k, s, pad, oh, ow);
 }
 
-extern "C" __global__ void avgpool_bwd(const float* dy, float* dx, int nc, int h, int w, int k, int s, int oh, int ow) {
-    pool_bwd(dy, 0, dx, nc, h, w, k, s, oh, ow);
+extern "C" __global__ void avgpool_bwd(const float* dy, float* dx, int nc, int h, int w, int k, int s, int pad, int oh, int ow) {
+    pool_bwd(dy, 0, dx, nc, h, w, k, s, pad, oh, ow);
 }
 
-extern "C" __global__ void avgpool_fwd(const float* x, float* y, int nc, int h, int w, int k, int s, int oh, int ow) {
+// Average pooling with padding counted as zeros (count_include_pad=True).
+extern "C" __global__ void avgpool_fwd(const float* x, float* y, int nc, int h, int w, int k, int s, int pad, int oh, int ow) {
     LOOP(i, (size_t)nc * oh * ow) {
         int ox = i % ow, oy = (i / ow) % oh, p = i / ((size_t)ow * oh);
         float acc = 0.0f;
         for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) acc += x[(size_t)p * h * w + (size_t)(oy * s + ky) * w + ox * s + kx];
+            for (int kx = 0; kx < k; kx++) {
+                int iy = oy * s - pad + ky, ix = ox * s - pad + kx;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w) acc += x[(size_t)p * h * w + (size_t)iy * w + ix];
+            }
         y[i] = acc / (float)(k * k);
     }
 }

@@ -9,7 +9,7 @@ pub mod model;
 use crate::error::{Error, Result};
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
-use cudarc::driver::{CudaDevice, CudaFunction, CudaSlice, DeviceSlice, LaunchAsync, LaunchConfig};
+use cudarc::driver::{CudaDevice, CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, LaunchAsync, LaunchConfig};
 use std::sync::Arc;
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/kernels.ptx"));
@@ -24,6 +24,10 @@ const KERNELS: &[&str] = &[
     "swap01",
     "im2col",
     "col2im",
+    "relu6_fwd",
+    "relu6_bwd",
+    "channel_copy",
+    "channel_shuffle",
     "channel_sum",
     "bn_stats",
     "bn_apply",
@@ -175,9 +179,21 @@ impl Cuda {
     }
 
     /// Row-major `c[m, n] = op(a) op(b) + beta * c`, where `a` is stored `[m, k]` (or `[k, m]`
-    /// when `ta`) and `b` is stored `[k, n]` (or `[n, k]` when `tb`).
+    /// when `ta`) and `b` is stored `[k, n]` (or `[n, k]` when `tb`); buffers or views into
+    /// them (one group's rows of a grouped convolution).
     #[allow(clippy::too_many_arguments)]
-    pub fn gemm(&self, ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &Buf, b: &Buf, beta: f32, c: &mut Buf) -> Result<()> {
+    pub fn gemm<A: DevicePtr<f32>, B: DevicePtr<f32>, C: DevicePtrMut<f32>>(
+        &self,
+        ta: bool,
+        tb: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &A,
+        b: &B,
+        beta: f32,
+        c: &mut C,
+    ) -> Result<()> {
         let op = |t: bool| if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N };
         let int = |v: usize| i32::try_from(v).map_err(|_| Error::invalid("gemm", format!("dimension {v} is too large for cuBLAS")));
         // column-major view: c^T[n, m] = op(b)^T op(a)^T, so cuBLAS gets b first

@@ -31,7 +31,47 @@ enum Saved {
     Flatten,
     Dropout { mask: Buf },
     Identity,
-    Residual { pre: Vec<Saved>, body: Vec<Saved>, shortcut: Vec<Saved>, post: Vec<Saved>, shared_pre: bool },
+    Residual { pre: Vec<Saved>, body: Vec<Saved>, shortcut: Vec<Saved>, post: Vec<Saved>, shared_pre: bool, join: JoinSaved },
+    Shuffle { shape: Vec<usize> },
+}
+
+/// How a block joined its branches, with the sizes its backward pass splits the gradient by.
+enum JoinSaved {
+    Add,
+    /// `cat([body (cm channels), shortcut (cs channels)])` of `n` images of `plane` values.
+    Concat {
+        n: usize,
+        cm: usize,
+        cs: usize,
+        plane: usize,
+    },
+    /// `cat([x1, body(x2)])`, `x1` the first `half` of the input's `c` channels of `h x w`
+    /// planes, the body's output `cm` channels.
+    Split {
+        n: usize,
+        c: usize,
+        half: usize,
+        cm: usize,
+        h: usize,
+        w: usize,
+    },
+}
+
+/// Channels `from .. from + count` of `x [n, c, plane]` as a new `[n, count, plane]` buffer.
+fn channels(cu: &Cuda, x: &Buf, n: usize, c: usize, from: usize, count: usize, plane: usize) -> Result<Buf> {
+    let mut out = cu.output(n * count * plane)?;
+    cu.launch("channel_copy", n * count * plane, (x, &mut out, i(n), i(c), i(count), i(from), 0i32, i(count), i(plane), 0i32))?;
+    Ok(out)
+}
+
+/// `cat([a, b], 1)` of `a [n, ca, h, w]` and `b [n, cb, h, w]`.
+#[allow(clippy::too_many_arguments)]
+fn concat(cu: &Cuda, a: &Buf, ca: usize, b: &Buf, cb: usize, n: usize, h: usize, w: usize) -> Result<Act> {
+    let (c, plane) = (ca + cb, h * w);
+    let mut out = cu.output(n * c * plane)?;
+    cu.launch("channel_copy", n * ca * plane, (a, &mut out, i(n), i(ca), i(c), 0i32, 0i32, i(ca), i(plane), 0i32))?;
+    cu.launch("channel_copy", n * cb * plane, (b, &mut out, i(n), i(cb), i(c), 0i32, i(ca), i(cb), i(plane), 0i32))?;
+    Ok(Act { buf: out, shape: vec![n, c, h, w] })
 }
 
 fn i(v: usize) -> i32 {
@@ -66,12 +106,6 @@ pub struct GpuModel<'m> {
 impl<'m> GpuModel<'m> {
     /// Uploads every parameter and buffer (`num_batches_tracked` stays on the host).
     pub fn new(cuda: Rc<Cuda>, model: &'m Model) -> Result<Self> {
-        if let Some(layer) = unsupported(model.layers()) {
-            return Err(Error::invalid(
-                "device",
-                format!("the GPU path does not run {layer} (model {}) yet; train this model with device: \"cpu\"", model.arch()),
-            ));
-        }
         let mut g = GpuModel { cuda: cuda.clone(), model, values: HashMap::new(), grads: HashMap::new(), written: Default::default() };
         g.upload()?;
         for p in model.params().iter().filter(|p| p.trainable()) {
@@ -165,23 +199,36 @@ impl<'m> GpuModel<'m> {
                 }
                 (Act { buf: y, shape: vec![n, out] }, if train { Saved::Linear { x } } else { Saved::Identity })
             }
-            Layer::Conv2d { weight, bias, stride, padding, .. } => {
+            Layer::Conv2d { weight, bias, stride, padding, groups } => {
                 let (n, c, h, w) = image("conv2d", &x.shape)?;
                 let ws = weight.shape();
-                let (oc, k) = (ws[0], ws[2]);
-                if ws[1] != c || h + 2 * padding < k || w + 2 * padding < k {
+                let (oc, k, g) = (ws[0], ws[2], *groups);
+                if ws[1] * g != c || h + 2 * padding < k || w + 2 * padding < k {
                     return Err(Error::shape(
                         "conv2d",
-                        format!("an input with {} channels of at least {k}x{k} with padding", ws[1]),
+                        format!("an input with {} channels of at least {k}x{k} with padding", ws[1] * g),
                         &x.shape,
                     ));
                 }
                 let (oh, ow) = ((h + 2 * padding - k) / stride + 1, (w + 2 * padding - k) / stride + 1);
-                let (ckk, cols) = (c * k * k, n * oh * ow);
-                let mut col = cu.output(ckk * cols)?;
-                cu.launch("im2col", ckk * cols, (&x.buf, &mut col, i(n), i(c), i(h), i(w), i(k), i(*stride), i(*padding), i(oh), i(ow)))?;
+                // per group: its channels' columns, then its rows of the weights times them
+                let (cg, og) = (c / g, oc / g);
+                let (gkk, cols) = (cg * k * k, n * oh * ow);
+                let mut col = cu.output(c * k * k * cols)?;
                 let mut out_t = cu.output(oc * cols)?;
-                cu.gemm(false, false, oc, cols, ckk, self.value(weight), &col, 0.0, &mut out_t)?;
+                for gi in 0..g {
+                    let mut col_g = col.slice_mut(gi * gkk * cols..(gi + 1) * gkk * cols);
+                    let dims = (i(n), i(cg), i(c), i(gi * cg), i(h), i(w), i(k), i(*stride), i(*padding));
+                    cu.launch(
+                        "im2col",
+                        gkk * cols,
+                        (&x.buf, &mut col_g, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7, dims.8),
+                    )?;
+                    let w_g = self.value(weight).slice(gi * og * gkk..(gi + 1) * og * gkk);
+                    let col_g = col.slice(gi * gkk * cols..(gi + 1) * gkk * cols);
+                    let mut out_g = out_t.slice_mut(gi * og * cols..(gi + 1) * og * cols);
+                    cu.gemm(false, false, og, cols, gkk, &w_g, &col_g, 0.0, &mut out_g)?;
+                }
                 let mut y = cu.output(oc * cols)?;
                 cu.launch("swap01", oc * cols, (&out_t, &mut y, oc, n, oh * ow))?;
                 if let Some(b) = bias {
@@ -197,28 +244,48 @@ impl<'m> GpuModel<'m> {
                 let shape = x.shape.clone();
                 (Act { buf: y, shape }, if train { Saved::Relu { x: x.buf } } else { Saved::Identity })
             }
-            Layer::Relu6 | Layer::ChannelShuffle { .. } => {
-                return Err(Error::invalid("device", format!("the GPU path does not run {} yet", layer.describe())))
+            Layer::Relu6 => {
+                let mut y = cu.output(x.buf.len())?;
+                cu.launch("relu6_fwd", x.buf.len(), (&x.buf, &mut y, x.buf.len()))?;
+                let shape = x.shape.clone();
+                (Act { buf: y, shape }, if train { Saved::Relu { x: x.buf } } else { Saved::Identity })
             }
-            Layer::MaxPool2d { kernel, stride, .. } | Layer::AvgPool2d { kernel, stride, .. } => {
-                let (n, c, h, w) = image("pool2d", &x.shape)?;
-                if h < *kernel || w < *kernel {
-                    return Err(Error::shape("pool2d", format!("an input of at least {kernel}x{kernel}"), &x.shape));
+            Layer::ChannelShuffle { groups } => {
+                let (n, c, h, w) = image("channel_shuffle", &x.shape)?;
+                if *groups == 0 || c % groups != 0 {
+                    return Err(Error::invalid("channel_shuffle", format!("groups = {groups} must divide the channels ({c})")));
                 }
-                let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+                let mut y = cu.output(x.buf.len())?;
+                cu.launch("channel_shuffle", x.buf.len(), (&x.buf, &mut y, i(n), i(c), i(*groups), i(h * w), 0i32))?;
+                (Act { buf: y, shape: x.shape.clone() }, Saved::Shuffle { shape: x.shape })
+            }
+            Layer::MaxPool2d { kernel, stride, padding } | Layer::AvgPool2d { kernel, stride, padding } => {
+                let (n, c, h, w) = image("pool2d", &x.shape)?;
+                if h + 2 * padding < *kernel || w + 2 * padding < *kernel || 2 * padding > *kernel {
+                    return Err(Error::shape(
+                        "pool2d",
+                        format!("an input of at least {kernel}x{kernel} after padding {padding}"),
+                        &x.shape,
+                    ));
+                }
+                let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1);
                 let mut y = cu.output(n * c * oh * ow)?;
-                let dims = (i(n * c), i(h), i(w), i(*kernel), i(*stride), i(oh), i(ow));
+                let dims = (i(n * c), i(h), i(w), i(*kernel), i(*stride), i(*padding), i(oh), i(ow));
                 let shape = vec![n, c, oh, ow];
                 if matches!(layer, Layer::MaxPool2d { .. }) {
                     let mut arg = cu.output_i32(n * c * oh * ow)?;
                     cu.launch(
                         "maxpool_fwd",
                         n * c * oh * ow,
-                        (&x.buf, &mut y, &mut arg, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6),
+                        (&x.buf, &mut y, &mut arg, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7),
                     )?;
                     (Act { buf: y, shape }, if train { Saved::MaxPool { arg, x_shape: x.shape, oh, ow } } else { Saved::Identity })
                 } else {
-                    cu.launch("avgpool_fwd", n * c * oh * ow, (&x.buf, &mut y, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6))?;
+                    cu.launch(
+                        "avgpool_fwd",
+                        n * c * oh * ow,
+                        (&x.buf, &mut y, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7),
+                    )?;
                     (Act { buf: y, shape }, if train { Saved::AvgPool { x_shape: x.shape, oh, ow } } else { Saved::Identity })
                 }
             }
@@ -249,19 +316,46 @@ impl<'m> GpuModel<'m> {
                 let skip_x = if r.shared_pre { None } else { Some(Act { buf: x.buf.clone(), shape: x.shape.clone() }) };
                 let (mut pre, mut body, mut shortcut, mut post) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 let h = self.forward_all(&r.pre, x, train, rng, &mut pre)?;
+                if r.join == Join::SplitConcat {
+                    // cat([x1, body(x2)]) for the halves x1, x2 of h's channels
+                    let (n, c, hh, ww) = image("channel split", &h.shape)?;
+                    let (half, plane) = (c / 2, hh * ww);
+                    let x2 = Act { buf: channels(&cu, &h.buf, n, c, half, c - half, plane)?, shape: vec![n, c - half, hh, ww] };
+                    let main = self.forward_all(&r.body, x2, train, rng, &mut body)?;
+                    let (_, cm, mh, mw) = image("channel split", &main.shape)?;
+                    if (mh, mw) != (hh, ww) {
+                        return Err(Error::shape("channel split", &h.shape, &main.shape));
+                    }
+                    let joined = concat(&cu, &channels(&cu, &h.buf, n, c, 0, half, plane)?, half, &main.buf, cm, n, hh, ww)?;
+                    let y = self.forward_all(&r.post, joined, train, rng, &mut post)?;
+                    let join = JoinSaved::Split { n, c, half, cm, h: hh, w: ww };
+                    return Ok((y, Saved::Residual { pre, body, shortcut, post, shared_pre: r.shared_pre, join }));
+                }
                 let skip_in = match skip_x {
                     Some(a) => a,
                     None => Act { buf: h.buf.clone(), shape: h.shape.clone() },
                 };
                 let main = self.forward_all(&r.body, h, train, rng, &mut body)?;
                 let skip = self.forward_all(&r.shortcut, skip_in, train, rng, &mut shortcut)?;
+                if r.join == Join::Concat {
+                    // cat([body, shortcut]): the same images and sizes, any channels
+                    let (n, cm, hh, ww) = image("concat", &main.shape)?;
+                    let (_, cs, sh, sw) = image("concat", &skip.shape)?;
+                    if (sh, sw, skip.shape[0]) != (hh, ww, n) {
+                        return Err(Error::shape("concat", &main.shape, &skip.shape));
+                    }
+                    let joined = concat(&cu, &main.buf, cm, &skip.buf, cs, n, hh, ww)?;
+                    let y = self.forward_all(&r.post, joined, train, rng, &mut post)?;
+                    let join = JoinSaved::Concat { n, cm, cs, plane: hh * ww };
+                    return Ok((y, Saved::Residual { pre, body, shortcut, post, shared_pre: r.shared_pre, join }));
+                }
                 if main.shape != skip.shape {
                     return Err(Error::shape("residual add", &main.shape, &skip.shape));
                 }
                 let mut sum = cu.output(main.buf.len())?;
                 cu.launch("add", main.buf.len(), (&main.buf, &skip.buf, &mut sum, main.buf.len()))?;
                 let y = self.forward_all(&r.post, Act { buf: sum, shape: main.shape }, train, rng, &mut post)?;
-                (y, Saved::Residual { pre, body, shortcut, post, shared_pre: r.shared_pre })
+                (y, Saved::Residual { pre, body, shortcut, post, shared_pre: r.shared_pre, join: JoinSaved::Add })
             }
         })
     }
@@ -350,24 +444,37 @@ impl<'m> GpuModel<'m> {
                 cu.gemm(false, false, n, inp, out, &dy, self.value(weight), 0.0, &mut dx)?;
                 dx
             }
-            (Layer::Conv2d { weight, bias, stride, padding, .. }, Saved::Conv { col, x_shape, oh, ow }) => {
+            (Layer::Conv2d { weight, bias, stride, padding, groups }, Saved::Conv { col, x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("conv2d", &x_shape)?;
-                let (oc, k) = (weight.shape()[0], weight.shape()[2]);
-                let (ckk, cols) = (c * k * k, n * oh * ow);
+                let (oc, k, g) = (weight.shape()[0], weight.shape()[2], *groups);
+                let (cg, og) = (c / g, oc / g);
+                let (gkk, cols) = (cg * k * k, n * oh * ow);
                 let mut dy_t = cu.output(oc * cols)?;
                 cu.launch("swap01", oc * cols, (&dy, &mut dy_t, n, oc, oh * ow))?;
-                let mut dw = cu.output(oc * ckk)?;
-                cu.gemm(false, true, oc, ckk, cols, &dy_t, &col, 0.0, &mut dw)?;
+                let mut dw = cu.output(oc * gkk)?;
+                let mut dx = cu.output(n * c * h * w)?;
+                let mut dcol = cu.output(gkk * cols)?;
+                for gi in 0..g {
+                    // group gi: its rows of dy^T against its columns, and its channels of dx
+                    let dy_g = dy_t.slice(gi * og * cols..(gi + 1) * og * cols);
+                    let col_g = col.slice(gi * gkk * cols..(gi + 1) * gkk * cols);
+                    let mut dw_g = dw.slice_mut(gi * og * gkk..(gi + 1) * og * gkk);
+                    cu.gemm(false, true, og, gkk, cols, &dy_g, &col_g, 0.0, &mut dw_g)?;
+                    let w_g = self.value(weight).slice(gi * og * gkk..(gi + 1) * og * gkk);
+                    cu.gemm(true, false, gkk, cols, og, &w_g, &dy_g, 0.0, &mut dcol)?;
+                    let dims = (i(n), i(cg), i(c), i(gi * cg), i(h), i(w), i(k), i(*stride), i(*padding));
+                    cu.launch(
+                        "col2im",
+                        n * cg * h * w,
+                        (&dcol, &mut dx, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7, dims.8),
+                    )?;
+                }
                 self.accumulate(weight, dw)?;
                 if let Some(b) = bias {
                     let mut db = cu.output(oc)?;
                     cu.launch_per_channel("channel_sum", oc, (&dy, &mut db, i(n), i(oc), i(oh * ow)))?;
                     self.accumulate(b, db)?;
                 }
-                let mut dcol = cu.output(ckk * cols)?;
-                cu.gemm(true, false, ckk, cols, oc, self.value(weight), &dy_t, 0.0, &mut dcol)?;
-                let mut dx = cu.output(n * c * h * w)?;
-                cu.launch("col2im", n * c * h * w, (&dcol, &mut dx, i(n), i(c), i(h), i(w), i(k), i(*stride), i(*padding), i(oh), i(ow)))?;
                 dx
             }
             (Layer::BatchNorm(bn), Saved::Bn { x, mean, var, shape }) => {
@@ -387,16 +494,22 @@ impl<'m> GpuModel<'m> {
                 cu.launch("relu_bwd", x.len(), (&x, &dy, &mut dx, x.len()))?;
                 dx
             }
-            (Layer::MaxPool2d { kernel, stride, .. }, Saved::MaxPool { arg, x_shape, oh, ow }) => {
+            (Layer::MaxPool2d { kernel, stride, padding }, Saved::MaxPool { arg, x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("max_pool2d", &x_shape)?;
                 let mut dx = cu.output(n * c * h * w)?;
-                cu.launch("maxpool_bwd", n * c * h * w, (&dy, &arg, &mut dx, i(n * c), i(h), i(w), i(*kernel), i(*stride), i(oh), i(ow)))?;
+                let dims = (i(n * c), i(h), i(w), i(*kernel), i(*stride), i(*padding), i(oh), i(ow));
+                cu.launch(
+                    "maxpool_bwd",
+                    n * c * h * w,
+                    (&dy, &arg, &mut dx, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7),
+                )?;
                 dx
             }
-            (Layer::AvgPool2d { kernel, stride, .. }, Saved::AvgPool { x_shape, oh, ow }) => {
+            (Layer::AvgPool2d { kernel, stride, padding }, Saved::AvgPool { x_shape, oh, ow }) => {
                 let (n, c, h, w) = image("avg_pool2d", &x_shape)?;
                 let mut dx = cu.output(n * c * h * w)?;
-                cu.launch("avgpool_bwd", n * c * h * w, (&dy, &mut dx, i(n * c), i(h), i(w), i(*kernel), i(*stride), i(oh), i(ow)))?;
+                let dims = (i(n * c), i(h), i(w), i(*kernel), i(*stride), i(*padding), i(oh), i(ow));
+                cu.launch("avgpool_bwd", n * c * h * w, (&dy, &mut dx, dims.0, dims.1, dims.2, dims.3, dims.4, dims.5, dims.6, dims.7))?;
                 dx
             }
             (Layer::GlobalAvgPool, Saved::Gap { x_shape }) => {
@@ -411,10 +524,22 @@ impl<'m> GpuModel<'m> {
                 cu.launch("mul", dy.len(), (&dy, &mask, &mut dx, dy.len()))?;
                 dx
             }
-            (Layer::Residual(r), Saved::Residual { pre, body, shortcut, post, shared_pre }) => {
-                let d_sum = self.backward_all(&r.post, post, dy)?;
-                let d_skip_out = d_sum.clone();
-                let mut dh = self.backward_all(&r.body, body, d_sum)?;
+            (Layer::Residual(r), Saved::Residual { pre, body, shortcut, post, shared_pre, join }) => {
+                let d_out = self.backward_all(&r.post, post, dy)?;
+                let (d_main, d_skip_out) = match join {
+                    JoinSaved::Add => (d_out.clone(), d_out),
+                    JoinSaved::Concat { n, cm, cs, plane } => {
+                        (channels(&cu, &d_out, n, cm + cs, 0, cm, plane)?, channels(&cu, &d_out, n, cm + cs, cm, cs, plane)?)
+                    }
+                    JoinSaved::Split { n, c, half, cm, h, w } => {
+                        // d h = cat([d x1, body's d x2])
+                        let d_x2 = self.backward_all(&r.body, body, channels(&cu, &d_out, n, half + cm, half, cm, h * w)?)?;
+                        let d_x1 = channels(&cu, &d_out, n, half + cm, 0, half, h * w)?;
+                        let dh = concat(&cu, &d_x1, half, &d_x2, c - half, n, h, w)?;
+                        return self.backward_all(&r.pre, pre, dh.buf);
+                    }
+                };
+                let mut dh = self.backward_all(&r.body, body, d_main)?;
                 let d_skip = self.backward_all(&r.shortcut, shortcut, d_skip_out)?;
                 if shared_pre {
                     cu.launch("add_into", d_skip.len(), (&mut dh, &d_skip, d_skip.len()))?;
@@ -425,22 +550,20 @@ impl<'m> GpuModel<'m> {
                     dx
                 }
             }
+            (Layer::Relu6, Saved::Relu { x }) => {
+                let mut dx = cu.output(x.len())?;
+                cu.launch("relu6_bwd", x.len(), (&x, &dy, &mut dx, x.len()))?;
+                dx
+            }
+            (Layer::ChannelShuffle { groups }, Saved::Shuffle { shape }) => {
+                let (n, c, h, w) = image("channel_shuffle", &shape)?;
+                let mut dx = cu.output(dy.len())?;
+                cu.launch("channel_shuffle", dy.len(), (&dy, &mut dx, i(n), i(c), i(*groups), i(h * w), 1i32))?;
+                dx
+            }
             (layer, _) => return Err(Error::invalid("backward", format!("internal: no saved state for {}", layer.describe()))),
         })
     }
-}
-
-/// The first layer of `layers` the GPU kernels do not cover (grouped convolution, padded
-/// pooling, ReLU6, channel shuffle, concatenating blocks), described.
-fn unsupported(layers: &[Layer]) -> Option<String> {
-    layers.iter().find_map(|layer| match layer {
-        Layer::Conv2d { groups, .. } if *groups > 1 => Some(layer.describe()),
-        Layer::MaxPool2d { padding, .. } | Layer::AvgPool2d { padding, .. } if *padding > 0 => Some(layer.describe()),
-        Layer::Relu6 | Layer::ChannelShuffle { .. } => Some(layer.describe()),
-        Layer::Residual(r) if r.join != Join::Add => Some(layer.describe()),
-        Layer::Residual(r) => [&r.pre, &r.body, &r.shortcut, &r.post].into_iter().find_map(|l| unsupported(l)),
-        _ => None,
-    })
 }
 
 /// What a train-mode forward pass saved for its backward pass.

@@ -106,6 +106,12 @@ pub fn register(engine: &mut Engine) {
     def!(engine, "sqrt", "Square root.\n```rhai\nlet y = sqrt(tensor([1, 4]));\n```", |t: Tensor| t.sqrt());
     def!(engine, "abs", "Absolute value.\n```rhai\nlet y = abs(tensor([-1, 2]));\n```", |t: Tensor| t.abs());
     def!(engine, "relu", "`max(x, 0)`.\n```rhai\nlet y = relu(tensor([-1, 2]));\n```", |t: Tensor| t.relu());
+    def!(
+        engine,
+        "relu6",
+        "`min(max(x, 0), 6)` (torch.nn.functional.relu6); the gradient passes where `0 < x < 6`.\n```rhai\nlet y = relu6(tensor([-1, 2, 7]));\n```",
+        |t: Tensor| t.relu6()
+    );
     def!(engine, "sigmoid", "Logistic sigmoid.\n```rhai\nlet y = sigmoid(tensor([0]));\n```", |t: Tensor| t.sigmoid());
     def!(engine, "tanh", "Hyperbolic tangent.\n```rhai\nlet y = tanh(tensor([0.5]));\n```", |t: Tensor| t.tanh());
     def!(engine, "pow", "Each element to the power `p`.\n```rhai\nlet y = pow(tensor([2, 3]), 2);\n```", |t: Tensor, p: f64| t
