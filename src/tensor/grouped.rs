@@ -196,11 +196,61 @@ mod depthwise {
     }
     }
 
+    /// Output planes of at most this many values run on [`Pairs`]: their phase planes would
+    /// cost more to fill than their few products. Measured on MobileNetV2 (width 0.5) at batch
+    /// 64 on the 2-core machine of docs/performance.md: 4 and 16 within noise of each other
+    /// and 6% faster a step than phase planes throughout; 64 slower (scalar products on 8x8
+    /// planes lose to the vectorized phase planes).
+    const SMALL: usize = 4;
+
+    /// Every product of one plane as `(tap, input index)` pairs, grouped by output position
+    /// (`starts[o]..starts[o + 1]`), taps ascending: the same for every plane of a layer.
+    struct Pairs {
+        list: Vec<(usize, usize)>,
+        starts: Vec<usize>,
+    }
+
+    impl Pairs {
+        fn new(g: &Geom) -> Pairs {
+            let (mut list, mut starts) = (Vec::new(), vec![0]);
+            for o in 0..g.l() {
+                let (y, x) = (o / g.ow, o % g.ow);
+                for i in 0..g.kh {
+                    for j in 0..g.kw {
+                        let (sy, sx) = ((y * g.stride + i).checked_sub(g.pad), (x * g.stride + j).checked_sub(g.pad));
+                        if let (Some(sy), Some(sx)) = (sy.filter(|v| *v < g.h), sx.filter(|v| *v < g.w)) {
+                            list.push((i * g.kw + j, sy * g.w + sx));
+                        }
+                    }
+                }
+                starts.push(list.len());
+            }
+            Pairs { list, starts }
+        }
+        fn of(&self, o: usize) -> &[(usize, usize)] {
+            &self.list[self.starts[o]..self.starts[o + 1]]
+        }
+    }
+
     /// `out [n, o, oh, ow]`: input planes in parallel, each making its `o / c` output planes.
     pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
         let (m, plane, l, taps, ph) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw, Phases::new(g));
         let mut out = vec![0.0; g.n * g.o * l];
         if l == 0 {
+            return out;
+        }
+        if l <= SMALL {
+            let pairs = Pairs::new(g);
+            out.par_chunks_mut(m * l).with_min_len((4096 / (m * l)).max(1)).enumerate().for_each(|(p, outs)| {
+                let src = &x[p * plane..(p + 1) * plane];
+                for (k, op) in outs.chunks_exact_mut(l).enumerate() {
+                    let oc = (p % g.c) * m + k;
+                    let w = &weight[oc * taps..(oc + 1) * taps];
+                    for (o, v) in op.iter_mut().enumerate() {
+                        *v = pairs.of(o).iter().fold(bias.map_or(0.0, |b| b[oc]), |acc, &(t, i)| acc + w[t] * src[i]);
+                    }
+                }
+            });
             return out;
         }
         let (run, offsets) = (g.oh * ph.wp, ph.taps(g));
@@ -227,6 +277,19 @@ mod depthwise {
         if plane == 0 || l == 0 {
             return gx;
         }
+        if l <= SMALL {
+            let pairs = Pairs::new(g);
+            gx.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each(|(p, gp)| {
+                let (b, ic) = (p / g.c, p % g.c);
+                for oc in ic * m..(ic + 1) * m {
+                    let (w, gop) = (&weight[oc * taps..(oc + 1) * taps], &grad[(b * g.o + oc) * l..][..l]);
+                    for (o, gv) in gop.iter().enumerate() {
+                        pairs.of(o).iter().for_each(|&(t, i)| gp[i] += w[t] * gv);
+                    }
+                }
+            });
+            return gx;
+        }
         let offsets = ph.taps(g);
         gx.par_chunks_mut(plane).with_min_len((4096 / plane).max(1)).enumerate().for_each_init(
             || (Vec::new(), Vec::new()),
@@ -250,6 +313,22 @@ mod depthwise {
         let (m, plane, l, taps, ph) = (g.o / g.c, g.h * g.w, g.l(), g.kh * g.kw, Phases::new(g));
         let mut gw = vec![0.0; g.o * taps];
         if l == 0 {
+            return gw;
+        }
+        if l <= SMALL {
+            let pairs = Pairs::new(g);
+            gw.par_chunks_mut(taps).enumerate().for_each(|(oc, gwc)| {
+                let (mut acc, mut part) = (vec![0.0f64; taps], vec![0.0f32; taps]);
+                for b in 0..g.n {
+                    let (src, gop) = (&x[(b * g.c + oc / m) * plane..][..plane], &grad[(b * g.o + oc) * l..][..l]);
+                    part.fill(0.0);
+                    for (o, gv) in gop.iter().enumerate() {
+                        pairs.of(o).iter().for_each(|&(t, i)| part[t] += gv * src[i]);
+                    }
+                    acc.iter_mut().zip(&part).for_each(|(a, p)| *a += *p as f64);
+                }
+                gwc.iter_mut().zip(&acc).for_each(|(w, a)| *w = *a as f32);
+            });
             return gw;
         }
         let offsets = ph.taps(g);
@@ -344,6 +423,27 @@ mod tests {
                 }
             }
         }
+        // larger planes, all on the depthwise phase-plane path (the cases above run on both:
+        // at most 4 outputs per plane on the pairs path, more on phase planes)
+        for stride in [1, 2] {
+            for pad in [0, 1] {
+                let (xs, ws) = ([1, 2, 19, 18], [4, 1, 3, 3]);
+                let x = rand(&mut rng, xs.iter().product());
+                let w = rand(&mut rng, ws.iter().product());
+                let y = Tensor::from_vec(x.clone(), &xs).unwrap().conv2d_groups(
+                    &Tensor::from_vec(w.clone(), &ws).unwrap(),
+                    None,
+                    stride,
+                    pad,
+                    2,
+                );
+                let y = y.unwrap();
+                assert!(y.len() / 4 > 4, "{:?}", y.shape());
+                assert_close(y.data(), &naive(&x, xs, &w, ws, stride, pad, 2), &format!("phase planes, stride {stride} pad {pad}"));
+                let b = rand(&mut rng, 4);
+                check(&[(x, xs.to_vec()), (w, ws.to_vec()), (b, vec![4])], |v| v[0].conv2d_groups(&v[1], Some(&v[2]), stride, pad, 2));
+            }
+        }
     }
 
     /// Depthwise results do not depend on how many planes run at once: a large batch gives
@@ -351,21 +451,28 @@ mod tests {
     #[test]
     fn depthwise_batches_match_images_alone() {
         let mut rng = Rng::new(5);
-        let (n, c) = (9, 24);
-        let x = rand(&mut rng, n * c * 8 * 8);
-        let w = rand(&mut rng, c * 9);
-        let whole = Tensor::variable(x.clone(), &[n, c, 8, 8]).unwrap();
-        let wt = Tensor::variable(w.clone(), &[c, 1, 3, 3]).unwrap();
-        let y = whole.conv2d_groups(&wt, None, 2, 1, c).unwrap();
-        let grads = y.sum().backward().unwrap();
-        let gx = grads.get(whole.leaf_key().unwrap()).unwrap();
-        for b in 0..n {
-            let one = Tensor::variable(x[b * c * 64..(b + 1) * c * 64].to_vec(), &[1, c, 8, 8]).unwrap();
-            let yo = one.conv2d_groups(&Tensor::from_vec(w.clone(), &[c, 1, 3, 3]).unwrap(), None, 2, 1, c).unwrap();
-            let l = yo.len();
-            assert_eq!(yo.data(), &y.data()[b * l..(b + 1) * l], "image {b}");
-            let go = yo.sum().backward().unwrap();
-            assert_eq!(go.get(one.leaf_key().unwrap()).unwrap(), &gx[b * c * 64..(b + 1) * c * 64], "image {b} gradient");
+        // 4x4 inputs give 2x2 outputs, on the pairs path; 24x24 run on phase planes
+        for (c, hw) in [(24, 4), (6, 24)] {
+            let (n, plane) = (9, hw * hw);
+            let x = rand(&mut rng, n * c * plane);
+            let w = rand(&mut rng, c * 9);
+            let whole = Tensor::variable(x.clone(), &[n, c, hw, hw]).unwrap();
+            let wt = Tensor::variable(w.clone(), &[c, 1, 3, 3]).unwrap();
+            let y = whole.conv2d_groups(&wt, None, 2, 1, c).unwrap();
+            let grads = y.sum().backward().unwrap();
+            let gx = grads.get(whole.leaf_key().unwrap()).unwrap();
+            for b in 0..n {
+                let one = Tensor::variable(x[b * c * plane..(b + 1) * c * plane].to_vec(), &[1, c, hw, hw]).unwrap();
+                let yo = one.conv2d_groups(&Tensor::from_vec(w.clone(), &[c, 1, 3, 3]).unwrap(), None, 2, 1, c).unwrap();
+                let l = yo.len();
+                assert_eq!(yo.data(), &y.data()[b * l..(b + 1) * l], "{hw}x{hw}: image {b}");
+                let go = yo.sum().backward().unwrap();
+                assert_eq!(
+                    go.get(one.leaf_key().unwrap()).unwrap(),
+                    &gx[b * c * plane..(b + 1) * c * plane],
+                    "{hw}x{hw}: image {b} gradient"
+                );
+            }
         }
     }
 
