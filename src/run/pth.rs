@@ -11,6 +11,7 @@
 
 use super::safetensors::{Dtype, Entry, SafeTensors};
 use crate::error::{Error, Result};
+use crate::tensor::limits;
 use pytorch_reader::{DType, PickleValue, PytorchError, PytorchReader};
 use std::path::Path;
 
@@ -80,7 +81,13 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Found)> {
     let names: Vec<String> = reader.keys();
     let stripped_module = names.iter().all(|n| n.starts_with("module."));
     let mut out = SafeTensors::default();
+    let mut total = 0usize;
     for (name, t) in reader.tensors() {
+        // the sizes the pickle declares, held to the memory cap before anything is read
+        let what = format!("tensor '{name}'");
+        let n = limits::numel("pth", t.shape()).map_err(|e| Error::file(path, e.to_string()))?;
+        total = total.saturating_add(n);
+        limits::fits("pth", &what, total, std::mem::size_of::<f64>() + t.dtype().size()).map_err(|e| Error::file(path, e.to_string()))?;
         let bytes = t.read().map_err(|e| Error::file(path, e.to_string()))?;
         let (dtype, values) = decode(t.dtype(), &bytes);
         let name = if stripped_module { name.strip_prefix("module.").unwrap_or(name) } else { name };

@@ -167,6 +167,15 @@ fn damaged_and_hostile_pickles_are_errors_and_nothing_runs() {
     // an opcode the reader does not know
     let e = load_error(dir, "opcode.pth", b"\x80\x02\xff.");
     assert!(e.contains("PyTorch checkpoint"), "{e}");
+    // the sizes a checkpoint declares are held to the memory cap before its bytes are read
+    let out = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .env("RETORT_MAX_MEMORY", "1K")
+        .args(["weights", "inspect", fixture("zip.pth").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("zip.pth") && err.contains("memory cap") && err.contains("RETORT_MAX_MEMORY"), "{err}");
     // the command line says so too, with exit 1
     let (code, _, err) = retort(&["weights", "inspect", dir.join("evil.pth").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
