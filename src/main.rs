@@ -311,14 +311,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let input = parse_input(&input)?;
             let mut t = table(&["model", "parameters", "MACs", "description"]);
             for (name, about) in ZOO {
-                let m = Model::new(name, ModelConfig { classes, input: input.clone(), ..ModelConfig::default() })
-                    .with_context(|| format!("building {name}"))?;
-                t.add_row(vec![
-                    name.to_string(),
-                    m.params_count().to_string(),
-                    format!("{:.1} M", m.macs()? as f64 / 1e6),
-                    about.to_string(),
-                ]);
+                // a model the input is too small for gets its row, saying why
+                let built = Model::new(name, ModelConfig { classes, input: input.clone(), ..ModelConfig::default() })
+                    .and_then(|m| Ok((m.params_count(), m.macs()?)));
+                t.add_row(match built {
+                    Ok((params, macs)) => {
+                        vec![name.to_string(), params.to_string(), format!("{:.1} M", macs as f64 / 1e6), about.to_string()]
+                    }
+                    Err(e) => vec![name.to_string(), "-".into(), "-".into(), format!("{about}; not at this input: {e}")],
+                });
             }
             println!("{classes} classes, input {}", input.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"));
             println!("{t}");

@@ -15,9 +15,12 @@ pub enum WeightsAction {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Write a PyTorch checkpoint's state_dict as safetensors (dtypes kept, `module.` removed).
+    /// Write a PyTorch checkpoint's state_dict (or a safetensors file) as safetensors: dtypes
+    /// kept, a `module.` prefix removed; an existing output is replaced atomically.
     Convert {
+        /// A PyTorch checkpoint (.pth, .pt) or a .safetensors file.
         input: PathBuf,
+        /// The .safetensors file to write (its folder must exist).
         output: PathBuf,
         /// The top-level key of the checkpoint's state_dict (default: model, state_dict, net, or the top).
         #[arg(long)]
@@ -53,8 +56,11 @@ pub fn run(action: WeightsAction) -> anyhow::Result<()> {
             println!("{} tensors, {total} values", s.tensors.len());
         }
         WeightsAction::Convert { input, output, key } => {
-            if output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            if !output.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("safetensors")) {
                 anyhow::bail!("{}: the output must be a .safetensors file", output.display());
+            }
+            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+                anyhow::bail!("{}: the folder {} does not exist", output.display(), dir.display());
             }
             let (mut s, found) = weights::read_any(&input, key.as_deref())?;
             s.metadata.insert("format".into(), "pt".into());
@@ -65,8 +71,16 @@ pub fn run(action: WeightsAction) -> anyhow::Result<()> {
                 );
             }
             s.write(&output)?;
-            let what = if found.is_some() { "PyTorch checkpoint" } else { "safetensors file" };
-            println!("wrote {} tensors of the {what} {} to {}", s.tensors.len(), input.display(), output.display());
+            let what = match &found {
+                Some(f) => format!(
+                    "PyTorch checkpoint {} (state_dict at {}{})",
+                    input.display(),
+                    f.key.as_deref().map_or("the top level".to_string(), |k| format!("key '{k}'")),
+                    if f.stripped_module { ", 'module.' removed" } else { "" }
+                ),
+                None => format!("safetensors file {}", input.display()),
+            };
+            println!("wrote {} tensors of the {what} to {}", s.tensors.len(), output.display());
         }
     }
     Ok(())

@@ -188,13 +188,45 @@ mod tests {
         }
     }
 
+    /// Images too small for an architecture's downsampling give an output or an error, never
+    /// a panic, in both modes. (The deeper VGGs and ResNet-34/50 repeat the layers of vgg8 and
+    /// resnet18_imagenet with more weights to initialize: left out for time.)
+    #[test]
+    fn tiny_images_are_an_output_or_an_error() {
+        let mut rng = Rng::new(0);
+        let repeats = ["vgg11", "vgg13", "vgg16", "vgg19", "resnet34_imagenet", "resnet50_imagenet"];
+        for (arch, _) in ZOO.iter().filter(|(a, _)| !repeats.contains(a)) {
+            for hw in [1, 3] {
+                let cfg = ModelConfig { classes: 3, input: vec![3, hw, hw], hidden: vec![4], channels: vec![4], ..Default::default() };
+                let Ok(m) = Model::new(arch, cfg) else { continue };
+                for mode in [Mode::Eval, Mode::Train] {
+                    let x = Tensor::from_vec((0..2 * 3 * hw * hw).map(|i| (i % 5) as f32 - 2.0).collect(), &[2, 3, hw, hw]).unwrap();
+                    if let Ok(y) = m.forward(&x, mode, &mut rng) {
+                        assert_eq!(y.shape(), &[2, 3], "{arch} at {hw}x{hw}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn wrong_input_width_is_an_error_naming_both_shapes() {
         let m = Model::new("mlp", ModelConfig { classes: 10, input: vec![64], hidden: vec![32], ..Default::default() }).unwrap();
         let e = m.forward(&Tensor::zeros(&[4, 63]), Mode::Eval, &mut Rng::new(0)).unwrap_err().to_string();
         assert!(e.contains("[batch, 64]") && e.contains("[4, 63]"), "{e}");
         let e = Model::new("resnet9", ModelConfig::default()).err().unwrap().to_string();
-        assert!(e.contains("unknown model 'resnet9'"), "{e}");
+        assert!(e.contains("unknown model 'resnet9'") && e.contains("did you mean resnet8"), "{e}");
+        // the ImageNet model a torchvision or mdistiller name means
+        for name in ["resnet18", "ResNet34", "MobileNetV1"] {
+            let e = Model::new(name, ModelConfig::default()).err().unwrap().to_string();
+            let want = if name == "MobileNetV1" { "did you mean mobilenetv1?" } else { "_imagenet?" };
+            assert!(e.contains(want) && e.contains("vgg8_bn"), "{name}: {e}");
+        }
+        // RepDistiller's function names are aliases
+        for alias in ["vgg8_bn", "vgg13_bn", "ShuffleV2", "MobileNetV2", "ResNet50"] {
+            let m = Model::new(alias, ModelConfig { classes: 10, ..Default::default() }).unwrap();
+            assert_eq!(m.arch(), canonical(alias), "{alias}");
+        }
     }
 
     #[test]

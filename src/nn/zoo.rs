@@ -44,7 +44,7 @@ pub const ZOO: &[(&str, &str)] = &[
 ];
 
 /// Other names the benchmarks use for zoo models: RepDistiller's `model_dict` keys (a
-/// teacher's file name starts with one) and `*_bn`.
+/// teacher's file name starts with one) and its `vgg*_bn` function names.
 pub const ALIASES: &[(&str, &str)] = &[
     ("ResNet50", "resnet50"),
     ("MobileNetV2", "mobile_half"),
@@ -195,6 +195,39 @@ fn wrn(depth: usize, widen: usize, cfg: &ModelConfig, b: &mut Builder) -> Result
     Ok(layers)
 }
 
+/// Edit distance between two names (case-insensitive), for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.to_lowercase().chars().collect(), b.to_lowercase().chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The error for a name the zoo does not have: the closest names (or the ImageNet model a
+/// torchvision or mdistiller name means), then every name and alias.
+fn unknown(name: &str) -> Error {
+    let all: Vec<&str> = ZOO.iter().map(|(n, _)| *n).chain(ALIASES.iter().map(|(a, _)| *a)).collect();
+    let lower = name.to_lowercase();
+    let near = (name.chars().count() / 4).max(1);
+    let mut close: Vec<&str> = all.iter().copied().filter(|n| distance(n, name) <= near || n.starts_with(&format!("{lower}_"))).collect();
+    if let Some(imagenet) = ["resnet18", "resnet34", "resnet50", "mobilenetv1"].iter().find(|n| **n == lower) {
+        close.retain(|n| n.ends_with("_imagenet") || *n == "mobilenetv1" || n.eq_ignore_ascii_case(imagenet));
+        close.extend(ZOO.iter().map(|(n, _)| *n).filter(|n| *n == format!("{imagenet}_imagenet")));
+    }
+    close.sort();
+    close.dedup();
+    let hint = if close.is_empty() { String::new() } else { format!(" (did you mean {}?)", close.join(" or ")) };
+    Error::invalid("model", format!("unknown model '{name}'{hint}; the zoo has: {}", all.join(", ")))
+}
+
 /// Builds the layers and parameters of zoo model `name`.
 pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Param>)> {
     if cfg.classes == 0 {
@@ -207,7 +240,8 @@ pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Pa
         return Err(Error::invalid("model", format!("dropout {} must be in [0, 1)", cfg.dropout)));
     }
     let mut b = Builder::new(cfg.seed);
-    let layers = match canonical(name) {
+    let name = canonical(name);
+    let layers = match name {
         "mlp" => mlp(cfg, &mut b)?,
         "cnn" => cnn(cfg, &mut b)?,
         "resnet8" | "resnet14" | "resnet20" | "resnet32" | "resnet44" | "resnet56" | "resnet110" => {
@@ -230,10 +264,7 @@ pub(crate) fn build(name: &str, cfg: &ModelConfig) -> Result<(Vec<Layer>, Vec<Pa
         "resnet34_imagenet" => imagenet::resnet([3, 4, 6, 3], false, cfg, &mut b)?,
         "resnet50_imagenet" => imagenet::resnet([3, 4, 6, 3], true, cfg, &mut b)?,
         "mobilenetv1" => imagenet::mobilenetv1(cfg, &mut b)?,
-        other => {
-            let names: Vec<&str> = ZOO.iter().map(|(n, _)| *n).collect();
-            return Err(Error::invalid("model", format!("unknown model '{other}'; the zoo has: {}", names.join(", "))));
-        }
+        other => return Err(unknown(other)),
     };
     match b.error {
         Some(e) => Err(e),

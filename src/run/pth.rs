@@ -57,19 +57,34 @@ fn error(path: &Path, e: PytorchError) -> Error {
 /// whose bytes cannot be read.
 pub fn read(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Found)> {
     let top = PytorchReader::read_pickle_data(path, None).map_err(|e| error(path, e))?;
-    let (reader, used) = match key {
-        Some(k) => (PytorchReader::with_top_level_key(path, k).map_err(|e| error(path, e))?, Some(k.to_string())),
-        None => {
-            let nested = match &top {
-                PickleValue::Dict(d) => STATE_DICT_KEYS.iter().find(|k| matches!(d.get(**k), Some(PickleValue::Dict(_)))),
+    let used = match (key, &top) {
+        (Some(k), PickleValue::Dict(d)) => {
+            if let Some(v) = d.get(k).filter(|v| !matches!(v, PickleValue::Dict(_))) {
+                return Err(not_a_state_dict(path, &format!("its '{k}' entry"), v));
+            }
+            Some(k.to_string())
+        }
+        (Some(k), _) => Some(k.to_string()),
+        (None, PickleValue::Dict(d)) => {
+            let nested = STATE_DICT_KEYS.iter().find(|k| matches!(d.get(**k), Some(PickleValue::Dict(_))));
+            // a state_dict key holding something else (an object that would call code) is
+            // refused, not passed over for the top level
+            let other = STATE_DICT_KEYS.iter().find_map(|k| d.get(*k).filter(|v| !matches!(v, PickleValue::Dict(_))).map(|v| (k, v)));
+            match (nested, other) {
+                (Some(k), _) => Some(k.to_string()),
+                (None, Some((k, v))) if !d.values().any(is_tensor) => {
+                    return Err(not_a_state_dict(path, &format!("its '{k}' entry"), v));
+                }
                 _ => None,
-            };
-            match nested {
-                Some(k) => (PytorchReader::with_top_level_key(path, k).map_err(|e| error(path, e))?, Some(k.to_string())),
-                None => (PytorchReader::new(path).map_err(|e| error(path, e))?, None),
             }
         }
+        (None, other) => return Err(not_a_state_dict(path, "its top level", other)),
     };
+    let reader = match &used {
+        Some(k) => PytorchReader::with_top_level_key(path, k),
+        None => PytorchReader::new(path),
+    }
+    .map_err(|e| error(path, e))?;
     if reader.is_empty() {
         let at = used.as_deref().map_or("at its top level".to_string(), |k| format!("under '{k}'"));
         return Err(Error::file(
@@ -78,34 +93,49 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Found)> {
         ));
     }
     let format = format!("{:?}", reader.metadata().format_type).to_lowercase();
-    let names: Vec<String> = reader.keys();
+    let mut names: Vec<String> = reader.keys();
+    names.sort();
     let stripped_module = names.iter().all(|n| n.starts_with("module."));
-    let mut out = SafeTensors::default();
+    // the sizes the pickle declares, held to the memory cap before anything is read: each
+    // tensor alone, then all of them together
     let mut total = 0usize;
-    for (name, t) in reader.tensors() {
-        // the sizes the pickle declares, held to the memory cap before anything is read
-        let what = format!("tensor '{name}'");
-        let n = limits::numel("pth", t.shape()).map_err(|e| Error::file(path, e.to_string()))?;
+    for name in &names {
+        let t = &reader.tensors()[name];
+        let n = limits::numel("pth", t.shape()).map_err(|e| Error::file(path, format!("tensor '{name}': {e}")))?;
+        limits::fits("pth", &format!("tensor '{name}'"), n, std::mem::size_of::<f64>()).map_err(|e| Error::file(path, e.to_string()))?;
         total = total.saturating_add(n);
-        limits::fits("pth", &what, total, std::mem::size_of::<f64>() + t.dtype().size()).map_err(|e| Error::file(path, e.to_string()))?;
+    }
+    limits::fits("pth", &format!("its {} tensors together", names.len()), total, std::mem::size_of::<f64>())
+        .map_err(|e| Error::file(path, e.to_string()))?;
+    let mut out = SafeTensors::default();
+    for name in &names {
+        let t = &reader.tensors()[name];
         let bytes = t.read().map_err(|e| Error::file(path, e.to_string()))?;
         let (dtype, values) = decode(t.dtype(), &bytes);
         let name = if stripped_module { name.strip_prefix("module.").unwrap_or(name) } else { name };
         out.tensors.insert(name.to_string(), Entry { dtype, shape: t.shape().to_vec(), values });
     }
     let others = match &top {
-        PickleValue::Dict(d) => {
-            let mut v: Vec<(String, String)> = d
-                .iter()
-                .filter(|(k, _)| Some(k.as_str()) != used.as_deref() && used.is_some())
-                .map(|(k, v)| (k.clone(), render(v)))
-                .collect();
+        PickleValue::Dict(d) if used.is_some() => {
+            let mut v: Vec<(String, String)> =
+                d.iter().filter(|(k, _)| Some(k.as_str()) != used.as_deref()).map(|(k, v)| (k.clone(), render(path, k, v))).collect();
             v.sort();
             v
         }
         _ => vec![],
     };
     Ok((out, Found { key: used, stripped_module, others, format }))
+}
+
+/// The error for a place in a checkpoint that holds something other than a state_dict.
+fn not_a_state_dict(path: &Path, at: &str, v: &PickleValue) -> Error {
+    let what = match v {
+        PickleValue::Unsupported(t) => {
+            format!("a {t} object; retort reads pickles without running them, so an object that would be built by calling code is refused")
+        }
+        other => format!("{}, not a state_dict (a dictionary of tensors)", render_plain(other)),
+    };
+    Error::file(path, format!("{at} is {what}"))
 }
 
 /// The top-level keys of a checkpoint, for error messages.
@@ -120,8 +150,28 @@ fn keys_of(top: &PickleValue) -> String {
     }
 }
 
+/// A short rendering of a top-level entry: its value, a small tensor's values (RepDistiller
+/// saves `accuracy` as a tensor), or what it is.
+fn render(path: &Path, key: &str, v: &PickleValue) -> String {
+    let small = is_tensor(v).then(|| PytorchReader::new(path).ok()).flatten().and_then(|r| {
+        let t = r.get(key).filter(|t| t.num_elements() <= 8)?;
+        Some(decode(t.dtype(), &t.read().ok()?).1)
+    });
+    match small {
+        Some(values) if values.len() == 1 => (values[0] as f32).to_string(),
+        Some(values) => format!("[{}]", values.iter().map(|v| (*v as f32).to_string()).collect::<Vec<_>>().join(", ")),
+        None => render_plain(v),
+    }
+}
+
+/// Whether a pickled value is a tensor (or a parameter), which the reader names but does not
+/// interpret here.
+fn is_tensor(v: &PickleValue) -> bool {
+    matches!(v, PickleValue::Unsupported(t) if t.contains("ensor") || t.contains("arameter"))
+}
+
 /// A short rendering of a non-tensor value.
-fn render(v: &PickleValue) -> String {
+fn render_plain(v: &PickleValue) -> String {
     match v {
         PickleValue::None => "None".into(),
         PickleValue::Bool(b) => b.to_string(),

@@ -31,10 +31,14 @@ pub fn load_into(model: &Model, s: &SafeTensors, path: &Path) -> Result<()> {
     let unexpected: Vec<&str> = s.tensors.keys().map(|k| k.as_str()).filter(|k| !k.starts_with("optim.") && !known.contains(k)).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         let show = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join(", ") + if v.len() > 5 { ", ..." } else { "" };
-        return Err(Error::file(
-            path,
-            format!("does not fit a {} model: missing [{}], unexpected [{}]", model.arch(), show(&missing), show(&unexpected)),
-        ));
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing {} of its {} names [{}]", missing.len(), known.len(), show(&missing)));
+        }
+        if !unexpected.is_empty() {
+            parts.push(format!("unexpected {} [{}]", unexpected.len(), show(&unexpected)));
+        }
+        return Err(Error::file(path, format!("does not fit a {} model: {}", model.arch(), parts.join(", "))));
     }
     // check everything before changing anything
     for p in model.params() {
@@ -77,6 +81,18 @@ pub fn read_any(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Option<s
         let (s, found) = super::pth::read(path, key)?;
         return Ok((s, Some(found)));
     }
+    // safetensors: an 8-byte header length, then the JSON header
+    if head.get(8) != Some(&b'{') {
+        let what = if head.is_empty() {
+            "an empty file".to_string()
+        } else {
+            format!("{} bytes starting {:?}", head.len().min(8), String::from_utf8_lossy(&head[..head.len().min(8)]))
+        };
+        return Err(Error::file(
+            path,
+            format!("is neither a PyTorch checkpoint (a zip or pickle from torch.save) nor a safetensors file ({what})"),
+        ));
+    }
     if let Some(k) = key {
         return Err(Error::file(path, format!("is a safetensors file, which has no top-level keys to choose from (key '{k}')")));
     }
@@ -105,8 +121,8 @@ mod tests {
         let e = load(&other, &path).unwrap_err().to_string();
         assert!(
             e.contains("m.safetensors")
-                && e.contains("missing [layers.0.weight")
-                && e.contains("unexpected [fc.bias, fc.weight, features.0.weight"),
+                && e.contains("missing 4 of its 4 names [layers.0.weight")
+                && e.contains("unexpected 8 [fc.bias, fc.weight, features.0.weight"),
             "{e}"
         );
         let wider = Model::new("cnn", ModelConfig { channels: vec![5], ..cfg(1) }).unwrap();
@@ -129,6 +145,6 @@ mod tests {
         // any other missing key is still an error
         s.tensors.remove("fc.bias");
         let e = load_into(&b, &s, Path::new("old.safetensors")).unwrap_err().to_string();
-        assert!(e.contains("missing [fc.bias]"), "{e}");
+        assert!(e.contains("missing 1 of its 8 names [fc.bias]") && !e.contains("unexpected"), "{e}");
     }
 }

@@ -377,10 +377,18 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     def!(
         engine,
         "model",
-        "Builds a zoo model: mlp, cnn, resnet8..110, resnet8x4, resnet32x4, wrn_16_1/16_2/40_1/40_2.\n\
-        Options: input, classes (required), hidden, channels, dropout, seed.\n\
+        "Builds a zoo model with PyTorch parameter names (`retort models` lists them with parameters \
+        and MACs; docs/zoo.md says which definition each follows): mlp, cnn; the CIFAR benchmark's \
+        resnet8 ... resnet110, resnet8x4, resnet32x4, resnet50, wrn_16_1/16_2/40_1/40_2, vgg8/11/13/16/19, \
+        mobilenetv2 (`mobile_half` = width 0.5), shufflev1, shufflev2; ImageNet resnet18_imagenet, \
+        resnet34_imagenet, resnet50_imagenet (torchvision's), mobilenetv1. RepDistiller's names \
+        (ResNet50, MobileNetV2, ShuffleV1, ShuffleV2, vgg8_bn ...) are aliases.\n\
+        Options: input, classes (required); hidden (mlp), channels (cnn), dropout (mlp, wrn_*), \
+        width (mobilenetv2), seed. Errors: an unknown name (with the closest ones), an option the \
+        architecture does not read, an input too small for its downsampling.\n\
         ```rhai\n\
         let m = model(\"mlp\", #{ input: 64, hidden: [32], classes: 10 });\n\
+        let s = model(\"mobilenetv2\", #{ input: [3, 32, 32], classes: 100, width: 0.5 });\n\
         ```",
         move |name: &str, opts: Map| build_model(&st, name, &opts)
     );

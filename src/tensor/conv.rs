@@ -368,6 +368,33 @@ pub(super) mod tests {
         }
     }
 
+    /// Planes smaller than the kernel's reach (1x1, 1x2, 2x2 under a padded 3x3: the last
+    /// stages of a network fed a small image), on every path: direct (few channels), the
+    /// shifted-row im2col (stride 1, output as wide as the input), strided im2col, Winograd.
+    #[test]
+    fn planes_smaller_than_the_kernel_match_the_definition() {
+        let mut rng = Rng::new(9);
+        for (c, o) in [(3, 4), (24, 24), (128, 128)] {
+            for (h, w) in [(1, 1), (1, 2), (2, 2), (2, 1)] {
+                for stride in [1, 2] {
+                    let (xs, ws) = ([2, c, h, w], [o, c, 3, 3]);
+                    let x = rand(&mut rng, xs.iter().product());
+                    let wv = rand(&mut rng, ws.iter().product());
+                    let xt = Tensor::variable(x.clone(), &xs).unwrap();
+                    let wt = Tensor::variable(wv.clone(), &ws).unwrap();
+                    let out = xt.conv2d(&wt, None, stride, 1).unwrap();
+                    let what = format!("{c} -> {o} on {h}x{w}, stride {stride}");
+                    assert_close(out.data(), &naive(&x, xs, &wv, ws, stride, 1), &what);
+                    let grad = rand(&mut rng, out.len());
+                    let grads = out.mul(&Tensor::from_vec(grad.clone(), out.shape()).unwrap()).unwrap().sum().backward().unwrap();
+                    let (gx, gw) = naive_grads(&x, xs, &wv, ws, stride, 1, &grad);
+                    assert_close(grads.get(xt.leaf_key().unwrap()).unwrap(), &gx, &format!("d x, {what}"));
+                    assert_close(grads.get(wt.leaf_key().unwrap()).unwrap(), &gw, &format!("d weight, {what}"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn gradients_stride_1_and_2_with_and_without_padding() {
         let mut rng = Rng::new(2);

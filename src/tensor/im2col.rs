@@ -59,12 +59,18 @@ impl Shifted {
         let y_lo = g.pad.saturating_sub(i).clamp(rows.start, rows.end);
         let y_hi = (g.h + g.pad).saturating_sub(i).clamp(y_lo, rows.end);
         let shift = (i * w + j) as isize - (g.pad * w + g.pad) as isize;
-        let t0 = ((y_lo * w) as isize).max(-shift) as usize;
-        let t1 = ((y_hi * w) as isize).min((g.h * w) as isize - shift).max(t0 as isize) as usize;
+        let t0 = ((y_lo * w) as isize).max(-shift);
+        let t1 = ((y_hi * w) as isize).min((g.h * w) as isize - shift);
+        // a tap that reads nothing of these rows (a plane smaller than the kernel's reach):
+        // an empty run inside them
+        let (t0, t1) = if t1 > t0 { (t0 as usize, t1 as usize) } else { (y_lo * w, y_lo * w) };
         Shifted { y_lo, y_hi, t0, t1, shift }
     }
     /// The plane values positions `t0..t1` read.
     fn source(&self) -> Range<usize> {
+        if self.t1 == self.t0 {
+            return 0..0;
+        }
         (self.t0 as isize + self.shift) as usize..(self.t1 as isize + self.shift) as usize
     }
 }

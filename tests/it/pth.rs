@@ -51,7 +51,7 @@ fn retort(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn benchmark_checkpoints_load_in_every_layout_and_give_pytorchs_logits() {
     let dir = temp_dir("layouts");
-    for file in ["zip.pth", "legacy.pth", "dataparallel.pth", "double.pth"] {
+    for file in ["zip.pth", "legacy.pth", "dataparallel.pth", "double.pth", "repdistiller.pth"] {
         let m = cnn();
         weights::load(&m, &fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_logits(&m, 1e-5, file);
@@ -94,6 +94,12 @@ fn inspect_names_the_key_the_format_and_the_other_entries() {
     ] {
         assert!(out.contains(needle), "missing {needle} in\n{out}");
     }
+    // RepDistiller saves the accuracy as a tensor: its value is shown
+    let (code, out, _) = retort(&["weights", "inspect", fixture("repdistiller.pth").to_str().unwrap()]);
+    assert!(
+        code == 0 && out.contains("accuracy: 79.4") && out.contains("epoch: 240") && out.contains("optimizer: a dict of 2 entries"),
+        "{out}"
+    );
     let (code, out, _) = retort(&["weights", "inspect", fixture("legacy.pth").to_str().unwrap()]);
     assert!(code == 0 && out.contains("legacy format"), "{out}");
     let (_, out, _) = retort(&["weights", "inspect", fixture("dataparallel.pth").to_str().unwrap()]);
@@ -115,7 +121,10 @@ fn a_checkpoint_for_another_model_names_what_does_not_fit() {
     assert!(e.contains("zip.pth") && e.contains("features.4.weight") && e.contains("[8, 4, 3, 3]") && e.contains("[16, 4, 3, 3]"), "{e}");
     let r = Model::new("resnet8", ModelConfig { classes: 10, ..Default::default() }).unwrap();
     let e = weights::load(&r, &fixture("legacy.pth")).unwrap_err().to_string();
-    assert!(e.contains("missing [") && e.contains("conv1.weight") && e.contains("unexpected [") && e.contains("features.0.weight"), "{e}");
+    assert!(
+        e.contains("missing ") && e.contains("conv1.weight") && e.contains("unexpected 12 [") && e.contains("features.0.weight"),
+        "{e}"
+    );
 }
 
 /// Writes `bytes` to a file in `dir` and loads it into a `cnn`, returning the error.
@@ -157,12 +166,19 @@ fn damaged_and_hostile_pickles_are_errors_and_nothing_runs() {
     evil.extend((cmd.len() as u32).to_le_bytes());
     evil.extend(cmd.as_bytes());
     evil.extend(b"q\x01\x85q\x02Rq\x03.");
-    load_error(dir, "evil.pth", &evil);
+    let e = load_error(dir, "evil.pth", &evil);
+    assert!(e.contains("its top level is a") && e.contains("system object") && e.contains("refused"), "{e}");
     let mut evil_dict = b"\x80\x02}q\x00X\x05\x00\x00\x00modelq\x01cos\nsystem\nq\x02X".to_vec();
     evil_dict.extend((cmd.len() as u32).to_le_bytes());
     evil_dict.extend(cmd.as_bytes());
     evil_dict.extend(b"\x85Rs.");
-    load_error(dir, "evil-dict.pth", &evil_dict);
+    let e = load_error(dir, "evil-dict.pth", &evil_dict);
+    assert!(e.contains("its 'model' entry is a") && e.contains("system object") && e.contains("refused"), "{e}");
+    // neither a checkpoint nor safetensors: an empty file, text
+    for (name, bytes) in [("empty.pth", &b""[..]), ("notes.pth", &b"{\"epoch\": 240, \"accuracy\": 79.4}\n"[..])] {
+        let e = load_error(dir, name, bytes);
+        assert!(e.contains("neither a PyTorch checkpoint") && !e.contains("truncated"), "{e}");
+    }
     assert!(!marker.exists(), "a pickle ran code");
     // an opcode the reader does not know
     let e = load_error(dir, "opcode.pth", b"\x80\x02\xff.");
@@ -176,6 +192,20 @@ fn damaged_and_hostile_pickles_are_errors_and_nothing_runs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("zip.pth") && err.contains("memory cap") && err.contains("RETORT_MAX_MEMORY"), "{err}");
+    // each tensor is held to the cap alone (in name order, so the same one is named every
+    // time), then all of them together
+    let cap = |bytes: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_retort"))
+            .env("RETORT_MAX_MEMORY", bytes)
+            .args(["weights", "inspect", fixture("zip.pth").to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // fc.weight (320 values, 2,560 bytes as f64) is the first over 2 KiB in name order
+    let e = cap("2K");
+    assert!(e.contains("tensor 'fc.weight' needs 2.5 KiB (320 values)"), "{e}");
+    assert!(cap("3K").contains("its 14 tensors together"), "{}", cap("3K"));
     // the command line says so too, with exit 1
     let (code, _, err) = retort(&["weights", "inspect", dir.join("evil.pth").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
