@@ -240,7 +240,7 @@ fn corrupt_weights_files_are_clear_errors() {
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(dir.join("truncated.safetensors"), &bytes[..bytes.len() - 10]).unwrap();
     std::fs::write(dir.join("garbage.safetensors"), b"this is not a weights file at all").unwrap();
-    for (name, want) in [("truncated", "truncated?"), ("garbage", "not a valid safetensors file")] {
+    for (name, want) in [("truncated", "truncated?"), ("garbage", "is neither a PyTorch checkpoint")] {
         let script = dir.join(format!("{name}.rhai"));
         std::fs::write(
             &script,
