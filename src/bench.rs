@@ -355,7 +355,8 @@ pub fn script_vs_rust(reps: usize) -> Result<ScriptVsRust> {
 /// time (ms) over `reps` steps, and the median of each phase (forward, loss, backward, update).
 #[cfg(feature = "cuda")]
 pub fn gpu_step(ordinal: usize, batch: usize, reps: usize) -> Result<((f64, f64, f64), [f64; 4])> {
-    use crate::cuda::model::{GpuModel, GpuOptimizer};
+    use crate::cuda::model::GpuModel;
+    use crate::cuda::optim::GpuOptimizer;
     use crate::nn::{Model, ModelConfig};
     use crate::optim::OptimizerConfig;
     use std::time::Instant;

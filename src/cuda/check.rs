@@ -165,7 +165,8 @@ pub fn min_relu_input(model: &crate::nn::Model, x: &Tensor, dropout_seed: u64) -
 /// statistics (norm-wise per tensor), parameters after three optimizer steps from the same
 /// gradients (SGD, Nesterov, Adam, AdamW; norm-wise), and eval-mode logits after them.
 pub fn layer_agreement(ordinal: usize) -> Result<Vec<Agreement>> {
-    use crate::cuda::model::{GpuModel, GpuOptimizer};
+    use crate::cuda::model::GpuModel;
+    use crate::cuda::optim::GpuOptimizer;
     use crate::nn::{Mode, Model, ModelConfig};
     use crate::optim::{Optimizer, OptimizerConfig};
     use std::rc::Rc;

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod model;
+pub mod optim;
 
 use crate::error::{Error, Result};
 use cudarc::cublas::sys::cublasOperation_t;

@@ -15,7 +15,8 @@ use crate::tensor::Tensor;
 
 #[cfg(feature = "cuda")]
 use crate::cuda::{
-    model::{GpuModel, GpuOptimizer, Tape},
+    model::{GpuModel, Tape},
+    optim::GpuOptimizer,
     Cuda,
 };
 
