@@ -9,6 +9,50 @@ use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::time::Instant;
 
+/// The machine a benchmark ran on: its CPU model, the thread count, and the instruction set
+/// each kernel family chose on it (they choose at run time, by what the CPU reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    /// `model name` of /proc/cpuinfo (Linux), else "unknown CPU".
+    pub cpu: String,
+    /// Threads the kernels split work across (rayon's pool; `RAYON_NUM_THREADS`).
+    pub threads: usize,
+    /// `(kernel family, instruction set)`.
+    pub kernels: Vec<(&'static str, String)>,
+}
+
+/// What [`Machine`] says of this one.
+pub fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    #[cfg(target_arch = "x86_64")]
+    let (avx512, avx2_fma) = (
+        std::arch::is_x86_feature_detected!("avx512f"),
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (avx512, avx2_fma) = (false, false);
+    let isa = |on: bool, name: &str| if on { name.to_string() } else { "portable Rust (no vector extension found)".to_string() };
+    let gemm = if avx2_fma {
+        "AVX2+FMA (gemm 0.18 compiles its AVX-512 kernels only with its nightly feature)".to_string()
+    } else {
+        "gemm 0.18's SSE/scalar kernels".to_string()
+    };
+    Machine {
+        cpu,
+        threads: crate::tensor::matmul::threads(),
+        kernels: vec![
+            ("convolutions (panel GEMM, Winograd, depthwise), batch norm, element-wise", isa(avx512, "AVX-512F")),
+            ("direct convolution (few channels)", isa(avx2_fma, "AVX2+FMA")),
+            ("linear layers and the matmul peak (the gemm crate)", gemm),
+        ],
+    }
+}
+
 /// One benchmark row.
 #[derive(Debug, Clone)]
 pub struct BenchRow {

@@ -326,6 +326,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Device { device, check, tolerance, train, bench } => cli::device::run(&device, check, tolerance, train, bench)?,
         Command::Bench { reps, only } => {
+            let m = retort::bench::machine();
+            println!("CPU: {}; {} threads", m.cpu, m.threads);
+            for (family, isa) in &m.kernels {
+                println!("  {family}: {isa}");
+            }
             let mut t = table(&["benchmark", "median (ms)", "min (ms)", "max (ms)", "GFLOP/s", "of peak"]);
             let rows = retort::bench::steps(reps.max(1), only.as_deref())?;
             let peak = rows[0].gflops;

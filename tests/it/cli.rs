@@ -47,3 +47,22 @@ fn quickstart_prints_a_table_of_four_models() {
     }
     assert!(err.is_empty(), "--quiet should print nothing on stderr: {err}");
 }
+
+/// `retort bench` says which machine its figures are from: the CPU model, the thread count,
+/// and the instruction set of each kernel family.
+#[test]
+fn bench_names_the_cpu_threads_and_kernel_paths() {
+    let out = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["bench", "--reps", "1", "--only", "MLP"])
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("CPU: ") && first.ends_with("; 1 threads"), "{text}");
+    for family in ["convolutions", "direct convolution", "linear layers"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(family)), "{family} in\n{text}");
+    }
+    assert!(text.contains("MLP 784-512-512-100"), "{text}");
+}
