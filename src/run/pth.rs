@@ -117,8 +117,13 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(SafeTensors, Found)> {
     }
     let others = match &top {
         PickleValue::Dict(d) if used.is_some() => {
-            let mut v: Vec<(String, String)> =
-                d.iter().filter(|(k, _)| Some(k.as_str()) != used.as_deref()).map(|(k, v)| (k.clone(), render(path, k, v))).collect();
+            // the whole file's tensors, parsed once, only when an entry is a tensor
+            let flat = d.values().any(is_tensor).then(|| PytorchReader::new(path).ok()).flatten();
+            let mut v: Vec<(String, String)> = d
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != used.as_deref())
+                .map(|(k, v)| (k.clone(), render(flat.as_ref(), k, v)))
+                .collect();
             v.sort();
             v
         }
@@ -150,10 +155,10 @@ fn keys_of(top: &PickleValue) -> String {
     }
 }
 
-/// A short rendering of a top-level entry: its value, a small tensor's values (RepDistiller
-/// saves `accuracy` as a tensor), or what it is.
-fn render(path: &Path, key: &str, v: &PickleValue) -> String {
-    let small = is_tensor(v).then(|| PytorchReader::new(path).ok()).flatten().and_then(|r| {
+/// A short rendering of a top-level entry: its value, a small tensor's values from `flat`
+/// (the file's tensors; RepDistiller saves `accuracy` as a tensor), or what it is.
+fn render(flat: Option<&PytorchReader>, key: &str, v: &PickleValue) -> String {
+    let small = flat.filter(|_| is_tensor(v)).and_then(|r| {
         let t = r.get(key).filter(|t| t.num_elements() <= 8)?;
         Some(decode(t.dtype(), &t.read().ok()?).1)
     });

@@ -109,6 +109,12 @@ mod depthwise {
         fn taps(&self, g: &Geom) -> Vec<usize> {
             (0..g.kh).flat_map(|i| (0..g.kw).map(move |j| self.at(i, j))).collect()
         }
+        /// Phase column `b` of image row `y`: the first image column it holds (its padded
+        /// columns are `b, b + s, ...`) and where that lands in the phase buffer.
+        fn column_start(&self, g: &Geom, y: usize, b: usize) -> (usize, usize) {
+            let first = (b + self.s * g.pad.div_ceil(self.s) - g.pad) % self.s;
+            (first, self.at(y + g.pad, first + g.pad))
+        }
         /// Splits one input plane into `buf` (every phase, zeros where padding).
         fn split(&self, g: &Geom, src: &[f32], buf: &mut Vec<f32>) {
             buf.clear();
@@ -120,9 +126,7 @@ mod depthwise {
                     continue;
                 }
                 for b in 0..self.s {
-                    // padded columns b, b + s, ...: image columns from the first one on or past the padding
-                    let first = (b + self.s * g.pad.div_ceil(self.s) - g.pad) % self.s;
-                    let at = self.at(y + g.pad, first + g.pad);
+                    let (first, at) = self.column_start(g, y, b);
                     for (d, v) in buf[at..].iter_mut().zip(row.iter().skip(first).step_by(self.s)) {
                         *d = *v;
                     }
@@ -133,8 +137,7 @@ mod depthwise {
         fn merge(&self, g: &Geom, buf: &[f32], dst: &mut [f32]) {
             for (y, row) in dst.chunks_exact_mut(g.w.max(1)).take(g.h).enumerate() {
                 for b in 0..self.s {
-                    let first = (b + self.s * g.pad.div_ceil(self.s) - g.pad) % self.s;
-                    let at = self.at(y + g.pad, first + g.pad);
+                    let (first, at) = self.column_start(g, y, b);
                     for (d, v) in row.iter_mut().skip(first).step_by(self.s).zip(&buf[at..]) {
                         *d += *v;
                     }

@@ -162,17 +162,19 @@ fn damaged_and_hostile_pickles_are_errors_and_nothing_runs() {
     // a pickle that, unpickled by Python, would call os.system("touch MARKER")
     let marker = dir.join("MARKER");
     let cmd = format!("touch {}", marker.display());
-    let mut evil = b"\x80\x02cos\nsystem\nq\x00X".to_vec();
-    evil.extend((cmd.len() as u32).to_le_bytes());
-    evil.extend(cmd.as_bytes());
-    evil.extend(b"q\x01\x85q\x02Rq\x03.");
+    // protocol 2: `head`, then the call os.system(cmd) (GLOBAL, the string, a 1-tuple, REDUCE), then `tail`
+    let calling = |head: &[u8], tail: &[u8]| {
+        let mut p = [head, b"cos\nsystem\nX"].concat();
+        p.extend((cmd.len() as u32).to_le_bytes());
+        p.extend(cmd.as_bytes());
+        p.extend(b"\x85R");
+        p.extend(tail);
+        p
+    };
+    let evil = calling(b"\x80\x02", b".");
     let e = load_error(dir, "evil.pth", &evil);
     assert!(e.contains("its top level is a") && e.contains("system object") && e.contains("refused"), "{e}");
-    let mut evil_dict = b"\x80\x02}q\x00X\x05\x00\x00\x00modelq\x01cos\nsystem\nq\x02X".to_vec();
-    evil_dict.extend((cmd.len() as u32).to_le_bytes());
-    evil_dict.extend(cmd.as_bytes());
-    evil_dict.extend(b"\x85Rs.");
-    let e = load_error(dir, "evil-dict.pth", &evil_dict);
+    let e = load_error(dir, "evil-dict.pth", &calling(b"\x80\x02}X\x05\x00\x00\x00model", b"s."));
     assert!(e.contains("its 'model' entry is a") && e.contains("system object") && e.contains("refused"), "{e}");
     // neither a checkpoint nor safetensors: an empty file, text
     for (name, bytes) in [("empty.pth", &b""[..]), ("notes.pth", &b"{\"epoch\": 240, \"accuracy\": 79.4}\n"[..])] {
