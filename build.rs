@@ -1,8 +1,13 @@
-//! With the `cuda` feature: compiles src/cuda/kernels.cu to PTX with nvcc (as dfdx does), for
+//! The Rhai version from Cargo.lock (the kernel's `language_info`). With the `cuda` feature: compiles src/cuda/kernels.cu to PTX with nvcc (as dfdx does), for
 //! the architecture in CUDA_COMPUTE_CAP (default 7.5). Without it: nothing.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let rhai =
+        lock.split("[[package]]").find(|p| p.contains("name = \"rhai\"\n")).and_then(|p| p.split("version = \"").nth(1)?.split('"').next());
+    println!("cargo:rustc-env=RETORT_RHAI_VERSION={}", rhai.unwrap_or("1"));
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
     }

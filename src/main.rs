@@ -92,7 +92,17 @@ enum Command {
         #[command(subcommand)]
         action: cli::weights::WeightsAction,
     },
-    /// Markdown notebooks whose ```rhai blocks are cells.
+    /// A Jupyter kernel (Jupyter passes --connection-file), and its kernelspec: install, uninstall.
+    Kernel {
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+        /// The connection file Jupyter writes (its ports and HMAC key).
+        #[arg(long, value_name = "FILE")]
+        connection_file: Option<PathBuf>,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Notebooks: Markdown files whose ```rhai blocks are cells, or Jupyter's .ipynb.
     Notebook {
         #[command(subcommand)]
         action: NotebookAction,
@@ -177,8 +187,34 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum KernelAction {
+    /// Write the kernelspec (kernels/retort/kernel.json and logos) where Jupyter finds it.
+    Install {
+        #[command(flatten)]
+        place: cli::kernelspec::Place,
+        /// Session flags the kernel starts with (e.g. --no-record, --seed 3), after `--`.
+        #[arg(last = true, value_name = "FLAGS")]
+        flags: Vec<String>,
+    },
+    /// Remove the kernelspec.
+    Uninstall {
+        #[command(flatten)]
+        place: cli::kernelspec::Place,
+    },
+}
+
+#[derive(Subcommand)]
 enum NotebookAction {
-    /// Run every cell in one session and write the notebook with outputs (exit 1 if a cell fails).
+    /// Turn a Markdown notebook into .ipynb, or an .ipynb into Markdown (by OUTPUT's extension).
+    Convert {
+        input: PathBuf,
+        /// The notebook to write: .ipynb or .md.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Run every cell in one session and write the notebook with outputs (exit 1 if a cell
+    /// fails). A .ipynb is written as nbformat 4.5 with Jupyter's outputs; its cell tagged
+    /// `parameters` takes --set values.
     Run {
         notebook: PathBuf,
         /// Where to write the executed notebook (default: over the input).
@@ -241,7 +277,9 @@ fn parse_input(s: &str) -> anyhow::Result<Vec<usize>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } => unreachable!("handled in main"),
+        Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } | Command::Kernel { .. } => {
+            unreachable!("handled in main")
+        }
         Command::Runs { action: None, dir } => {
             let (runs, unreadable) = retort::run::listing::list(&dir)?;
             let mut t = table(&retort::run::listing::RunInfo::HEADER);
@@ -441,6 +479,26 @@ fn real_main() -> ExitCode {
             let folder = notebook.parent().filter(|p| !p.as_os_str().is_empty()).map_or(PathBuf::from("."), PathBuf::from);
             Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), session.options(notebook, folder)))
         }
+        Command::Notebook { action: NotebookAction::Convert { input, output } } => Some(cli::run::convert_notebook(input, output)),
+        Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
+            Some(cli::kernelspec::install(place, flags).map(|dir| {
+                println!(
+                    "installed the retort kernel in {} (Jupyter lists it as \"{}\")",
+                    dir.display(),
+                    retort::notebook::ipynb::DISPLAY_NAME
+                );
+            }))
+        }
+        Command::Kernel { action: Some(KernelAction::Uninstall { place }), .. } => {
+            Some(cli::kernelspec::uninstall(place).map(|dir| println!("removed {}", dir.display())))
+        }
+        Command::Kernel { action: None, connection_file: Some(file), session } => {
+            Some(cli::kernel::run(file, &session.options(std::path::Path::new("kernel"), PathBuf::from("."))))
+        }
+        Command::Kernel { action: None, connection_file: None, .. } => Some(Err(ScriptError::usage(
+            "retort kernel",
+            "needs --connection-file FILE (Jupyter starts it so, after `retort kernel install`)".to_string(),
+        ))),
         _ => None,
     };
     if let Some(result) = script_result {

@@ -3,6 +3,8 @@
 //! does not depend on (the `cli` feature).
 
 pub mod device;
+pub mod kernel;
+pub mod kernelspec;
 pub mod repl;
 pub mod run;
 pub mod weights;

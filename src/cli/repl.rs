@@ -223,7 +223,7 @@ fn handle_script(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Writ
         Ok(e) => show(&e, out),
         Err(e) => {
             let printed = session.borrow().failed_outputs();
-            show(&Evaluated { outputs: printed, value: None, value_table: None }, out);
+            show(&Evaluated { outputs: printed, value: None, value_table: None, interrupted: false }, out);
             let _ = out.flush();
             let _ = write!(err, "{e}");
         }

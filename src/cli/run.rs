@@ -17,10 +17,22 @@ pub fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: Run
             eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
         }
     };
-    let run = retort::notebook::run(input, output, &opts, &mut started)?;
     let shown = output.display().to_string();
-    retort::run::atomic_write(output, run.markdown.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
-    if run.ok {
+    let (text, ok) = if is_ipynb(input) {
+        if !is_ipynb(output) {
+            return Err(ScriptError::usage(
+                &shown,
+                "an .ipynb notebook is written as .ipynb; to get Markdown, use retort notebook convert".to_string(),
+            ));
+        }
+        let run = retort::notebook::ipynb::run(input, &opts, &mut started)?;
+        (retort::notebook::ipynb::to_json(run.notebook)?, run.ok)
+    } else {
+        let run = retort::notebook::run(input, output, &opts, &mut started)?;
+        (run.markdown, run.ok)
+    };
+    retort::run::atomic_write(output, text.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+    if ok {
         eprintln!("wrote {shown}");
         Ok(())
     } else {
@@ -33,6 +45,31 @@ pub fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: Run
             source_line: None,
         })
     }
+}
+
+fn is_ipynb(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ipynb"))
+}
+
+/// `retort notebook convert`: Markdown to .ipynb or back, by the output's extension.
+pub fn convert_notebook(input: &std::path::Path, output: &std::path::Path) -> Result<(), ScriptError> {
+    use retort::notebook::ipynb;
+    let shown = output.display().to_string();
+    let text = match (is_ipynb(input), is_ipynb(output)) {
+        (false, true) => {
+            let md = std::fs::read_to_string(input)
+                .map_err(|e| ScriptError::usage(&input.display().to_string(), format!("cannot read notebook: {e}")))?;
+            ipynb::to_json(ipynb::from_markdown(&md))?
+        }
+        (true, false) => ipynb::to_markdown(&ipynb::read(input)?),
+        (true, true) => return Err(ScriptError::usage(&shown, "both are .ipynb: convert turns Markdown into .ipynb or back".to_string())),
+        (false, false) => {
+            return Err(ScriptError::usage(&shown, "neither is .ipynb: convert turns Markdown into .ipynb or back".to_string()))
+        }
+    };
+    retort::run::atomic_write(output, text.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
+    eprintln!("wrote {shown}");
+    Ok(())
 }
 
 /// `RETORT_PATH`: extra folders for `import`, separated like `PATH`.

@@ -103,6 +103,9 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
 
 pub use display_api::{describe_value, markdown_table};
 
+/// The version of the Rhai engine scripts run on (from Cargo.lock, at build time).
+pub const RHAI_VERSION: &str = env!("RETORT_RHAI_VERSION");
+
 /// Comparisons of numbers: exact, as IEEE 754 defines them, and refused against strings,
 /// booleans and characters. Rhai's own compare floats within a relative
 /// epsilon, and against zero within 2.2e-16: `1e-17 > 0.0` was false, `0.1 + 0.2 == 0.3`

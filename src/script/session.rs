@@ -23,7 +23,12 @@ pub struct Evaluated {
     pub value: Option<String>,
     /// The value as a table, when it is a `fit`/`distill` result (one row per epoch).
     pub value_table: Option<(Vec<String>, Vec<Vec<String>>)>,
+    /// An interrupt stopped its training between batches (the models keep what was trained).
+    pub interrupted: bool,
 }
+
+/// Hears each output of an input as it is produced (a Jupyter kernel streams them).
+pub type Listener = Rc<dyn Fn(&Output)>;
 
 /// An input as the transcript keeps it.
 struct Input {
@@ -71,6 +76,8 @@ pub struct Session {
     /// Every input, for the transcript and `:save`.
     inputs: Vec<Input>,
     outputs: Rc<RefCell<Vec<Output>>>,
+    /// Where outputs go live besides `outputs` (none: only collected).
+    live: Rc<RefCell<Option<Listener>>>,
     /// Each type's properties and methods, for completion (made at the first `name.` Tab).
     members: std::cell::OnceCell<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
     /// The outputs of the last input that failed, before its error.
@@ -94,10 +101,20 @@ impl Session {
         let params = super::params::Params::load(opts.config.as_deref(), &opts.sets).map_err(|m| ScriptError::usage("<session>", m))?;
         // a session captures every output of an input, in order, for its front end to show
         let outputs: Rc<RefCell<Vec<Output>>> = Rc::new(RefCell::new(Vec::new()));
-        let (sink, printed) = (outputs.clone(), outputs.clone());
+        let live: Rc<RefCell<Option<Listener>>> = Rc::default();
+        let (collected, listener) = (outputs.clone(), live.clone());
+        let push = Rc::new(move |o: Output| {
+            // the listener is cloned out first: it may itself print
+            let heard = listener.borrow().clone();
+            if let Some(l) = heard {
+                l(&o);
+            }
+            collected.borrow_mut().push(o);
+        });
+        let printed = push.clone();
         let io = super::core::Io {
-            out: Rc::new(RefCell::new(move |s: &str| printed.borrow_mut().push(Output::Text(s.to_string())))),
-            emit: Rc::new(move |o| sink.borrow_mut().push(o)),
+            out: Rc::new(RefCell::new(move |s: &str| printed(Output::Text(s.to_string())))),
+            emit: Rc::new(move |o| push(o)),
             import_dirs: opts.search_path.clone(),
             image_dir: image_dir.clone(),
         };
@@ -146,6 +163,7 @@ impl Session {
             imports: vec![],
             inputs: vec![],
             outputs,
+            live,
             failed_outputs: RefCell::new(Vec::new()),
             members: Default::default(),
             state,
@@ -194,6 +212,12 @@ impl Session {
     /// Names plot files `PREFIX-plot-N.png` (a notebook's name).
     pub fn set_image_prefix(&self, prefix: &str) {
         *self.state.image_prefix.borrow_mut() = prefix.to_string();
+    }
+
+    /// Sends each output to `listener` as it is produced, as well as collecting it (none: only
+    /// collected).
+    pub fn set_listener(&self, listener: Option<Listener>) {
+        *self.live.borrow_mut() = listener;
     }
 
     /// A flag that stops the running input (training stops between batches).
@@ -253,6 +277,7 @@ impl Session {
                 "warning: this input failed after it changed the session (variables, models, random numbers or training); the transcript keeps it as a comment, so from here rerunning the transcript may not give what this session has".into(),
             ));
         }
+        let interrupted = ran == Ran::Interrupted;
         self.inputs.push(Input { text: input.to_string(), ran, functions, only_functions });
         self.record_modules();
         let _ = self.write_transcript();
@@ -273,7 +298,32 @@ impl Session {
         }
         let value_table = super::display_api::run_table(&value);
         let value = (!value.is_unit() && value_table.is_none()).then(|| super::describe_value(&value));
-        Ok(Evaluated { outputs, value, value_table })
+        Ok(Evaluated { outputs, value, value_table, interrupted })
+    }
+
+    /// Runs a notebook's `parameters` cell (papermill's convention: it sets each parameter's
+    /// default with `let`). Its variables become the session's `defaults(...)`: a value given
+    /// with `--set` or `--config` replaces the cell's default (an integer where the default is a
+    /// float becomes a float), one the cell does not declare is an error naming those it does, and
+    /// `params` holds every declared parameter's value.
+    pub fn eval_parameters(&mut self, input: &str) -> Result<Evaluated, ScriptError> {
+        let before = self.scope.len();
+        let evaluated = self.eval(input)?;
+        // in the order declared (`iter_raw` goes newest first); a name declared twice keeps its last value
+        let declared: rhai::Map = self.scope.iter().skip(before).map(|(n, _, v)| (n.into(), v)).collect();
+        let name = format!("<input {}>", self.count);
+        let failed = |e: Box<rhai::EvalAltResult>| ScriptError::usage(&name, format!("the parameters cell: {}", e.to_string().trim()));
+        let merged = self.state.params.over(&declared).map_err(failed)?;
+        self.state.defaults_called.set(true);
+        super::params::merge(&mut self.state.resolved.borrow_mut(), merged.clone());
+        if let Some(rec) = self.state.recording() {
+            rec.record_params(super::params_yaml(&self.state.resolved.borrow())).map_err(|e| ScriptError::usage(&name, e.to_string()))?;
+        }
+        for (k, v) in &merged {
+            self.scope.set_value(k.to_string(), v.clone());
+        }
+        self.scope.set_value("params", merged);
+        Ok(evaluated)
     }
 
     fn footprint(&self) -> Footprint {

@@ -3,6 +3,10 @@
 //! order in one [`Session`]. The output is the input with each cell's output inserted under it (text in an
 //! `output` block, tables as Markdown tables, plots as PNG files beside it) and a header.
 //! Generated parts sit between `<!-- retort:output -->` markers, so a notebook can be re-run.
+//! Jupyter's notebooks: [`ipynb`], with cells run by [`cell`].
+
+pub mod cell;
+pub mod ipynb;
 
 use crate::script::session::{Evaluated, Output, Session};
 use crate::script::{markdown_table, RunOptions, ScriptError};
@@ -45,17 +49,19 @@ fn strip_with_lines(text: &str) -> (String, Vec<usize>) {
 }
 
 /// A ```rhai (or ~~~rhai, or longer-fenced) code block of a notebook.
-struct Cell {
-    code: String,
+pub(crate) struct Cell {
+    pub(crate) code: String,
+    /// Byte offset in the stripped notebook where the block (its opening fence) starts.
+    pub(crate) start: usize,
     /// Byte offset in the stripped notebook where the block (its closing fence included) ends.
-    end: usize,
+    pub(crate) end: usize,
     /// 0-based line, in the stripped notebook, of the code's first line.
     first_line: usize,
 }
 
 /// The notebook's cells, found by a CommonMark parser: fenced code blocks whose info string
 /// starts with `rhai`, however they are fenced.
-fn cells(source: &str) -> Vec<Cell> {
+pub(crate) fn cells(source: &str) -> Vec<Cell> {
     use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
     let line_of = |offset: usize| source[..offset].bytes().filter(|b| *b == b'\n').count();
     let mut out = Vec::new();
@@ -66,7 +72,7 @@ fn cells(source: &str) -> Vec<Cell> {
                 if info.split(|c: char| c.is_whitespace() || c == ',').next() == Some("rhai") =>
             {
                 // the code starts on the line after the opening fence
-                current = Some(Cell { code: String::new(), end: range.end, first_line: line_of(range.start) + 1 });
+                current = Some(Cell { code: String::new(), start: range.start, end: range.end, first_line: line_of(range.start) + 1 });
             }
             Event::Text(text) => {
                 if let Some(c) = current.as_mut() {
@@ -130,7 +136,11 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnM
             Err(e) => {
                 ok = false;
                 // what the cell printed before it failed, then the error
-                write_outputs(&mut body, cell, &Evaluated { outputs: session.failed_outputs(), value: None, value_table: None });
+                write_outputs(
+                    &mut body,
+                    cell,
+                    &Evaluated { outputs: session.failed_outputs(), value: None, value_table: None, interrupted: false },
+                );
                 let e = at_notebook_line(e, c, &shown, &lines, &source_lines);
                 body.push_str(&format!("```error\ncell {cell} failed:\n{e}```\n"));
             }
