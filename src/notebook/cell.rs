@@ -84,14 +84,16 @@ impl Cells {
                 rest(&e.outputs);
                 result_outputs(&e).into_iter().for_each(|o| sink(o));
                 if e.interrupted {
-                    sink(interrupted());
+                    sink(interrupted("training stopped between batches; the models keep what was trained"));
                 }
                 CellRun { ok: !e.interrupted, interrupted: e.interrupted }
             }
             Err(e) => {
                 rest(&self.session.failed_outputs());
-                sink(error(&e));
-                CellRun { ok: false, interrupted: false }
+                // an interrupt outside training stops the script where it is
+                let stopped = e.message == crate::script::INTERRUPTED;
+                sink(if stopped { interrupted(&e.to_string()) } else { error(&e) });
+                CellRun { ok: false, interrupted: stopped }
             }
         }
     }
@@ -166,9 +168,12 @@ pub fn error(e: &ScriptError) -> CellOutput {
     CellOutput::Error { ename: ename.into(), evalue: e.message.clone(), traceback }
 }
 
-fn interrupted() -> CellOutput {
-    let evalue = "an interrupt stopped training between batches; the session keeps its variables, and the models keep what was trained";
-    CellOutput::Error { ename: "Interrupted".into(), evalue: evalue.into(), traceback: vec![format!("Interrupted: {evalue}")] }
+/// An interrupted cell: `where_` says what stopped (training between batches, or the script at
+/// a line); the session keeps its variables.
+fn interrupted(where_: &str) -> CellOutput {
+    let evalue = format!("an interrupt stopped this cell; the session keeps its variables ({})", where_.trim());
+    let traceback = format!("Interrupted: {evalue}").lines().map(String::from).collect();
+    CellOutput::Error { ename: "Interrupted".into(), evalue, traceback }
 }
 
 /// Training progress as one display per `fit`/`distill` call, updated in place (at most four

@@ -10,6 +10,9 @@ pub enum ErrorKind {
     Failure,
 }
 
+/// The message of a script stopped by an interrupt (Ctrl-C, Jupyter's interrupt) outside training.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// A failure while checking or running a script.
 #[derive(Debug, Clone)]
 pub struct ScriptError {
@@ -130,7 +133,7 @@ fn describe(e: &EvalAltResult, file: &str) -> (String, Position) {
         EvalAltResult::ErrorTooManyOperations(pos) => {
             ("the script ran more operations than --max-operations allows (a runaway loop?)".into(), *pos)
         }
-        EvalAltResult::ErrorTerminated(_, pos) => ("interrupted".into(), *pos),
+        EvalAltResult::ErrorTerminated(_, pos) => (INTERRUPTED.into(), *pos),
         EvalAltResult::ErrorModuleNotFound(path, pos) => {
             (format!("import '{path}': module not found; looked in the stdlib, the script's folder and RETORT_PATH"), *pos)
         }

@@ -26,7 +26,7 @@ mod tensor_math;
 mod tensor_select;
 mod train_api;
 
-pub use error::{ErrorKind, ScriptError};
+pub use error::{ErrorKind, ScriptError, INTERRUPTED};
 pub use modules::STDLIB;
 
 use crate::run::recording::Recording;

@@ -16,6 +16,7 @@ import time
 import unittest
 
 import jupyter_client
+from jupyter_client.session import Session
 import jupyter_kernel_test
 import nbformat
 from nbclient import NotebookClient
@@ -169,8 +170,26 @@ class Sessions(unittest.TestCase):
             content, msgs = outputs_of(kc, "evaluate(m, d.test).accuracy > 0.5")
             results = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
             self.assertEqual(results, ["true"], "the model keeps what was trained")
+            # outside training too: a script loop stops where it is
+            msg_id = kc.execute("let i = 0; loop { i += 1; }")
+            time.sleep(1.0)
+            km.interrupt_kernel()
+            reply = kc.get_shell_msg(timeout=30)
+            self.assertEqual((reply["content"]["status"], reply["content"]["ename"]), ("error", "Interrupted"))
+            content, msgs = outputs_of(kc, "i > 0")
+            results = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
+            self.assertEqual(results, ["true"])
         finally:
             km.shutdown_kernel(now=False)
+
+    def test_shutdown_stops_a_running_fit(self):
+        km, kc = start()
+        kc.execute(LONG_FIT)
+        time.sleep(1.0)
+        started = time.time()
+        km.shutdown_kernel(now=False)
+        self.assertLess(time.time() - started, 10)
+        self.assertFalse(km.is_alive())
 
     def test_restart_gives_a_fresh_session(self):
         km, kc = start()
@@ -190,17 +209,19 @@ class Signatures(unittest.TestCase):
         km, kc = start(stderr=log)
         marker = os.path.join(tempfile.mkdtemp(), "ran")
         try:
-            bad = km.client()
-            bad.load_connection_info(km.get_connection_info())
-            bad.session.key = b"not-the-key"
-            bad.start_channels()
+            info = km.get_connection_info()
+
+            def client(key):
+                # a session of its own (km.client() would share the manager's, and its identity)
+                c = jupyter_client.BlockingKernelClient(session=Session())
+                c.load_connection_info(info)
+                c.session.key = key  # after load_connection_info, which sets the right one
+                c.start_channels()
+                return c
+
+            bad = client(b"not-the-key")
             bad.execute(f'print("{marker}")')
-            # an unsigned message (empty signature)
-            unsigned = km.client()
-            unsigned.load_connection_info(km.get_connection_info())
-            unsigned.session.key = b""
-            unsigned.session.auth = None
-            unsigned.start_channels()
+            unsigned = client(b"")
             unsigned.execute(f'print("{marker}")')
             time.sleep(1.0)
             with self.assertRaises(queue.Empty):
