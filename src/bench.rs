@@ -23,12 +23,7 @@ pub struct Machine {
 
 /// What [`Machine`] says of this one.
 pub fn machine() -> Machine {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = crate::tensor::gemm_path::cpu_model();
     #[cfg(target_arch = "x86_64")]
     let (avx512, avx2_fma) = (
         std::arch::is_x86_feature_detected!("avx512f"),
@@ -37,18 +32,21 @@ pub fn machine() -> Machine {
     #[cfg(not(target_arch = "x86_64"))]
     let (avx512, avx2_fma) = (false, false);
     let isa = |on: bool, name: &str| if on { name.to_string() } else { "portable Rust (no vector extension found)".to_string() };
-    let gemm = if avx2_fma {
-        "AVX2+FMA (gemm 0.18 compiles its AVX-512 kernels only with its nightly feature)".to_string()
+    let crate_isa = if avx512 {
+        "AVX-512F"
+    } else if avx2_fma {
+        "AVX2+FMA"
     } else {
-        "gemm 0.18's SSE/scalar kernels".to_string()
+        "SSE/scalar"
     };
+    let gemm = format!("{} [the gemm crate here: {crate_isa}]", crate::tensor::gemm_path::choice());
     Machine {
         cpu,
         threads: crate::tensor::matmul::threads(),
         kernels: vec![
             ("convolutions (panel GEMM, Winograd, depthwise), batch norm, element-wise", isa(avx512, "AVX-512F")),
             ("direct convolution (few channels)", isa(avx2_fma, "AVX2+FMA")),
-            ("linear layers and the matmul peak (the gemm crate)", gemm),
+            ("linear layers and the matmul peak", gemm),
         ],
     }
 }

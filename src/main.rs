@@ -451,6 +451,10 @@ fn real_main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Err(e) = retort::tensor::gemm_path::forced() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     if let Some(bytes) = cli.max_memory {
         retort::tensor::limits::set_memory_cap(bytes);

@@ -1,5 +1,7 @@
-//! Matrix multiplication through the `gemm` crate, and the differentiable `matmul`/`linear` ops.
+//! Matrix multiplication, through the `gemm` crate or retort's panel GEMM (the path
+//! [`super::gemm_path`] chooses), and the differentiable `matmul`/`linear` ops.
 
+use super::gemm_path::GemmPath;
 use super::{expect_rank, Tensor};
 use crate::error::{Error, Result};
 use gemm::Parallelism;
@@ -53,8 +55,13 @@ pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
 }
 
 /// [`gemm_into`], on all cores only if `parallel` (callers that already split work across
-/// cores pass false).
+/// cores pass false), on the path [`super::gemm_path::choice`] chose.
 pub(crate) fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+    gemm_with(super::gemm_path::choice().path, a, b, c, accumulate, parallel)
+}
+
+/// [`gemm_on`] on a given path (the probe and the tests force each).
+pub fn gemm_with(path: GemmPath, a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
     let (m, k) = a.shape();
     let (k2, n) = b.shape();
     assert_eq!(k, k2, "gemm_into: inner dims (internal caller bug)");
@@ -69,11 +76,20 @@ pub(crate) fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel:
         }
         return;
     }
+    match path {
+        GemmPath::Crate => crate_gemm(a, b, c, accumulate, parallel),
+        GemmPath::Panel => panel_gemm(a, b, c, accumulate, parallel),
+    }
+}
+
+/// The `gemm` crate: output blocks split across the cores (each sum stays on one thread).
+fn crate_gemm(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+    let ((m, k), n) = (a.shape(), b.shape().1);
     let parallelism = if parallel && m * n * k >= 1 << 18 && threads() > 1 { Parallelism::Rayon(threads()) } else { Parallelism::None };
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
-    // SAFETY: the asserts above guarantee every index the strides reach is inside the slices,
-    // and `c` is exclusively borrowed.
+    // SAFETY: gemm_with's asserts guarantee every index the strides reach is inside the
+    // slices, and `c` is exclusively borrowed.
     unsafe {
         gemm::gemm(
             m,
@@ -97,6 +113,38 @@ pub(crate) fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel:
             parallelism,
         );
     }
+}
+
+/// retort's panel GEMM: `a` packed into row panels, `b` read as row-major `[k, n]` (a
+/// transposed `b` is transposed into a buffer first), row panels split across the cores.
+fn panel_gemm(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+    use super::panel;
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(panel::Packed, Vec<f32>)> = Default::default();
+    }
+    let ((m, k), n) = (a.shape(), b.shape().1);
+    let (a_rs, a_cs) = a.strides();
+    // one row: its stride is free (a transposed column vector has both strides 1)
+    let a_rs = if m == 1 { a_rs.max(k as isize * a_cs) } else { a_rs };
+    let mut run = |packed: &mut panel::Packed, rows: &mut Vec<f32>| {
+        packed.pack(a.data, m, k, a_rs as usize, a_cs as usize);
+        let b = if b.transposed {
+            panel::transpose(&b.data[..b.rows * b.cols], b.rows, b.cols, rows);
+            &rows[..]
+        } else {
+            &b.data[..k * n]
+        };
+        panel::gemm(packed, b, n, n, c, n, accumulate, parallel);
+    };
+    // a thread waiting inside one product's parallel loop may be handed another product
+    // (rayon's work stealing): that one gets buffers of its own
+    BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut held) => {
+            let (packed, rows) = &mut *held;
+            run(packed, rows)
+        }
+        Err(_) => run(&mut panel::Packed::default(), &mut Vec::new()),
+    });
 }
 
 /// Runs `a` if `want_a` and `b` if `want_b`: both at once on two threads (each told not to
@@ -218,6 +266,49 @@ mod tests {
         let inputs = [(rand(&mut rng, 8), vec![2, 4]), (rand(&mut rng, 12), vec![3, 4]), (rand(&mut rng, 3), vec![3])];
         check(&inputs, |v| v[0].linear(&v[1], Some(&v[2])));
         check(&inputs[..2], |v| v[0].linear(&v[1], None));
+    }
+
+    /// Both paths, forced: every transposition of `a` and `b`, accumulating or not, edge sizes
+    /// (a row, a column, odd sizes past the 16-row panels), on one core and on all, against the
+    /// definition in f64; and each path gives the same bits for 1, 2 and 3 threads.
+    #[test]
+    fn each_gemm_path_matches_the_definition_for_any_thread_count() {
+        let mut rng = Rng::new(9);
+        for (m, k, n) in [(1, 1, 1), (1, 7, 5), (5, 3, 1), (17, 33, 19), (128, 200, 96), (40, 600, 70)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a, b, c0) = (rand(&mut rng, m * k), rand(&mut rng, k * n), rand(&mut rng, m * n));
+                let am = if ta { Mat::new(&a, k, m).t() } else { Mat::new(&a, m, k) };
+                let bm = if tb { Mat::new(&b, n, k).t() } else { Mat::new(&b, k, n) };
+                let at = |i: usize, t: usize| if ta { a[t * m + i] } else { a[i * k + t] } as f64;
+                let bt = |t: usize, j: usize| if tb { b[j * k + t] } else { b[t * n + j] } as f64;
+                for path in [GemmPath::Crate, GemmPath::Panel] {
+                    for accumulate in [false, true] {
+                        let mut runs = Vec::new();
+                        for threads in [1, 2, 3] {
+                            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                            let mut c = c0.clone();
+                            pool.install(|| gemm_with(path, am, bm, &mut c, accumulate, true));
+                            runs.push(c);
+                        }
+                        let c = &runs[0];
+                        for i in 0..m {
+                            for j in 0..n {
+                                let want =
+                                    (0..k).map(|t| at(i, t) * bt(t, j)).sum::<f64>() + if accumulate { c0[i * n + j] as f64 } else { 0.0 };
+                                let got = c[i * n + j] as f64;
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * (k as f64).sqrt() * want.abs().max(1.0),
+                                    "{path:?} {m}x{k}x{n} t{ta}{tb} acc {accumulate}: c[{i},{j}] {got} vs {want}"
+                                );
+                            }
+                        }
+                        let bits = |c: &Vec<f32>| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&runs[1]), bits(&runs[0]), "{path:?} {m}x{k}x{n}: 2 threads differ from 1");
+                        assert_eq!(bits(&runs[2]), bits(&runs[0]), "{path:?} {m}x{k}x{n}: 3 threads differ from 1");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod channels;
 mod conv;
 mod conv_direct;
 mod elementwise;
+pub mod gemm_path;
 mod geom;
 mod graph;
 mod grouped;

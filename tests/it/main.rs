@@ -12,6 +12,7 @@ mod fashion_mnist;
 mod frontends;
 mod fuzz;
 mod fuzz_files;
+mod gemm_paths;
 mod jupyter;
 mod keeps;
 mod layers;
