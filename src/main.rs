@@ -236,7 +236,7 @@ struct SessionArgs {
     /// A YAML file of parameters (under the --set values).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The session's run directory (default: runs/<date>-<time>-repl, or the notebook's name).
+    /// The session's run directory (default: runs/<date>-<time>-repl, -kernel, or the notebook's name).
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
     /// Do not record the session (no run directory; save_weights is refused).
@@ -485,7 +485,13 @@ fn real_main() -> ExitCode {
         }
         Command::Notebook { action: NotebookAction::Convert { input, output } } => Some(cli::run::convert_notebook(input, output)),
         Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
-            Some(cli::kernelspec::install(place, flags).map(|dir| {
+            // the kernel's flags are checked now, not at every start of the kernel
+            let args = ["retort", "kernel", "--connection-file", "FILE"].into_iter().map(String::from).chain(flags.iter().cloned());
+            let checked = Cli::try_parse_from(args).map(|_| ()).map_err(|e| {
+                let first = e.to_string().lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+                ScriptError::usage("retort kernel install", format!("the kernel's flags after --: {first}"))
+            });
+            Some(checked.and_then(|()| cli::kernelspec::install(place, flags)).map(|dir| {
                 println!(
                     "installed the retort kernel in {} (Jupyter lists it as \"{}\")",
                     dir.display(),

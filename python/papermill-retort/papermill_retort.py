@@ -12,7 +12,6 @@ package's entry point registers a translator for Rhai, the language of retort's 
 which shadows the parameters cell's `let temperature = 4.0;` for the cells after it.
 """
 
-import json
 import math
 
 from papermill.engines import NBClientEngine
@@ -28,11 +27,23 @@ class RhaiTranslator(Translator):
 
     @classmethod
     def translate_escaped_str(cls, str_val):
-        # JSON's escapes (\" \\ \n \t \uXXXX) are Rhai's
-        return json.dumps(str(str_val))
+        # Rhai's escapes: backslash, quote, \n, \r, \t, and \xHH for the other control
+        # characters; everything else (accents, emoji) is written as itself
+        named = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+        out = []
+        for ch in str(str_val):
+            if ch in named:
+                out.append(named[ch])
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+                out.append("\\x%02x" % ord(ch))
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
 
     @classmethod
     def translate_int(cls, val):
+        if not -(2**63) <= val < 2**63:
+            raise ValueError(f"{val} does not fit Rhai's 64-bit integers; pass it as a float or a string")
         return str(val)
 
     @classmethod
@@ -47,7 +58,7 @@ class RhaiTranslator(Translator):
 
     @classmethod
     def translate_dict(cls, val):
-        return "#{" + ", ".join(f"{json.dumps(str(k))}: {cls.translate(v)}" for k, v in val.items()) + "}"
+        return "#{" + ", ".join(f"{cls.translate_escaped_str(k)}: {cls.translate(v)}" for k, v in val.items()) + "}"
 
     @classmethod
     def translate_list(cls, val):

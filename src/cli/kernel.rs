@@ -90,7 +90,34 @@ pub fn run(connection_file: &Path, opts: &RunOptions) -> Result<(), ScriptError>
         sockets.map_err(|e| failed(&format!("cannot bind the kernel's sockets on {} {}", info.transport, info.ip), &e))?;
     let (shell_writer, shell_reader) = shell.split();
 
-    runtime.spawn(async move { while heartbeat.single_heartbeat().await.is_ok() {} });
+    runtime.spawn(async move {
+        use zeromq::{SocketRecv, SocketSend};
+        // each ping comes back as it was sent
+        while let Ok(ping) = heartbeat.socket.recv().await {
+            if heartbeat.socket.send(ping).await.is_err() {
+                break;
+            }
+        }
+    });
+    // when the process that started the kernel goes away, the kernel goes too
+    #[cfg(unix)]
+    {
+        let (parent, requests, interrupt) = (std::os::unix::process::parent_id(), requests.clone(), interrupt.clone());
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if std::os::unix::process::parent_id() != parent {
+                    eprintln!("retort kernel: the process that started it ended; shutting down");
+                    interrupt.store(true, Ordering::SeqCst);
+                    let _ = requests.send(Request::Shutdown);
+                    break;
+                }
+            }
+        });
+    }
+    // a SIGINT (Ctrl-C in the terminal Jupyter runs in) interrupts, as interrupt_request does
+    let sigint = interrupt.clone();
+    let _ = ctrlc::set_handler(move || sigint.store(true, Ordering::SeqCst));
     runtime.spawn(control_loop(control, interrupt.clone(), requests.clone()));
     runtime.spawn(shell_loop(shell_reader, requests.clone()));
     runtime.spawn(async move {
@@ -117,10 +144,21 @@ pub fn run(connection_file: &Path, opts: &RunOptions) -> Result<(), ScriptError>
     });
 
     let mut kernel = Kernel { outgoing, history: vec![] };
-    while let Ok(request) = incoming.recv() {
-        match request {
-            Request::Shell(message) => kernel.handle(&mut cells, &message),
-            Request::Shutdown => break,
+    'serve: while let Ok(request) = incoming.recv() {
+        let Request::Shell(message) = request else { break };
+        if !kernel.handle(&mut cells, &message) {
+            continue;
+        }
+        // a cell failed with stop_on_error: the executions already queued behind it are aborted
+        // (as ipykernel does), so "Run All" stops at the failing cell
+        while let Ok(request) = incoming.try_recv() {
+            let Request::Shell(queued) = request else { break 'serve };
+            match &queued.content {
+                JupyterMessageContent::ExecuteRequest(_) => kernel.abort(&cells, &queued),
+                _ => {
+                    kernel.handle(&mut cells, &queued);
+                }
+            }
         }
     }
     let finished = cells.session().finish(None);
@@ -220,18 +258,23 @@ impl Kernel {
         let _ = self.outgoing.send(Outgoing::Shell(Box::new(m)));
     }
 
-    /// One shell request: busy, the reply (and an execution's outputs), idle.
-    fn handle(&mut self, cells: &mut Cells, request: &JupyterMessage) {
+    /// One shell request: busy, the reply (and an execution's outputs), idle. True when it was
+    /// an execution that failed and asked to stop on errors.
+    fn handle(&mut self, cells: &mut Cells, request: &JupyterMessage) -> bool {
         self.iopub(Status::busy().as_child_of(request));
+        let mut stop = false;
         match &request.content {
             JupyterMessageContent::KernelInfoRequest(_) => self.reply(kernel_info().as_child_of(request)),
-            JupyterMessageContent::ExecuteRequest(r) => self.execute(cells, request, &r.code, r.silent, r.store_history),
+            JupyterMessageContent::ExecuteRequest(r) => {
+                let ok = self.execute(cells, request, &r.code, r.silent, r.store_history);
+                stop = !ok && r.stop_on_error;
+            }
             JupyterMessageContent::CompleteRequest(r) => {
                 let (start, matches) = complete(cells, &r.code, r.cursor_pos);
                 let reply = CompleteReply {
                     matches,
                     cursor_start: start,
-                    cursor_end: r.cursor_pos,
+                    cursor_end: r.cursor_pos.min(r.code.chars().count()),
                     metadata: Default::default(),
                     status: ReplyStatus::Ok,
                     error: None,
@@ -250,11 +293,19 @@ impl Kernel {
                 self.reply(reply.as_child_of(request));
             }
             JupyterMessageContent::IsCompleteRequest(r) => {
-                let reply = if super::repl::incomplete(&r.code) {
-                    IsCompleteReply { status: IsCompleteReplyStatus::Incomplete, indent: "    ".into() }
+                // open brackets or strings (the REPL's rule), else the parser: out of input is
+                // incomplete (`let a = 1 +`), another error invalid
+                let status = if super::repl::incomplete(&r.code) {
+                    IsCompleteReplyStatus::Incomplete
                 } else {
-                    IsCompleteReply { status: IsCompleteReplyStatus::Complete, indent: String::new() }
+                    match cells.session().parses(&r.code) {
+                        Ok(()) => IsCompleteReplyStatus::Complete,
+                        Err(true) => IsCompleteReplyStatus::Incomplete,
+                        Err(false) => IsCompleteReplyStatus::Invalid,
+                    }
                 };
+                let indent = if status == IsCompleteReplyStatus::Incomplete && open_brackets(&r.code) { "    " } else { "" };
+                let reply = IsCompleteReply { status, indent: indent.into() };
                 self.reply(reply.as_child_of(request));
             }
             JupyterMessageContent::HistoryRequest(r) => {
@@ -265,6 +316,21 @@ impl Kernel {
             }
             other => eprintln!("retort kernel: no reply to a '{}' on the shell channel", other.message_type()),
         }
+        self.iopub(Status::idle().as_child_of(request));
+        stop
+    }
+
+    /// An execution queued behind a failed one: not run, its reply `aborted`.
+    fn abort(&self, cells: &Cells, request: &JupyterMessage) {
+        self.iopub(Status::busy().as_child_of(request));
+        let reply = ExecuteReply {
+            status: ReplyStatus::Aborted,
+            execution_count: ExecutionCount::new(cells.count),
+            payload: vec![],
+            user_expressions: Some(Default::default()),
+            error: None,
+        };
+        self.reply(reply.as_child_of(request));
         self.iopub(Status::idle().as_child_of(request));
     }
 
@@ -305,7 +371,9 @@ impl Kernel {
         }
     }
 
-    fn execute(&mut self, cells: &mut Cells, request: &JupyterMessage, code: &str, silent: bool, store_history: bool) {
+    /// Runs a cell: its input and outputs on iopub as they come, then the reply (an error's
+    /// name, message and traceback in it too). False when it failed.
+    fn execute(&mut self, cells: &mut Cells, request: &JupyterMessage, code: &str, silent: bool, store_history: bool) -> bool {
         let count_before = cells.count;
         let execution_count = ExecutionCount::new(count_before + 1);
         if !silent {
@@ -314,26 +382,21 @@ impl Kernel {
         let error: Rc<RefCell<Option<ReplyError>>> = Rc::default();
         let value: Rc<RefCell<String>> = Rc::default();
         let (failure, parent, outgoing, result) = (error.clone(), request.clone(), self.outgoing.clone(), value.clone());
-        let ran = cells.run(
-            code,
-            false,
-            Rc::new(move |o: CellOutput| {
-                if let CellOutput::Error { ename, evalue, traceback } = &o {
-                    *failure.borrow_mut() = Some(ReplyError { ename: ename.clone(), evalue: evalue.clone(), traceback: traceback.clone() });
+        let sink = Rc::new(move |o: CellOutput| {
+            if let CellOutput::Error { ename, evalue, traceback } = &o {
+                *failure.borrow_mut() = Some(ReplyError { ename: ename.clone(), evalue: evalue.clone(), traceback: traceback.clone() });
+            }
+            if let CellOutput::Result(data) = &o {
+                if let Some(MediaType::Plain(text)) = data.content.iter().find(|m| matches!(m, MediaType::Plain(_))) {
+                    *result.borrow_mut() = text.clone();
                 }
-                if let CellOutput::Result(data) = &o {
-                    if let Some(MediaType::Plain(text)) = data.content.iter().find(|m| matches!(m, MediaType::Plain(_))) {
-                        *result.borrow_mut() = text.clone();
-                    }
-                }
-                if !silent {
-                    let _ = outgoing.send(Outgoing::IoPub(Box::new(message(o, execution_count, &parent))));
-                }
-            }),
-        );
-        if silent {
-            cells.count = count_before;
-        } else if store_history {
+            }
+            if !silent {
+                let _ = outgoing.send(Outgoing::IoPub(Box::new(message(o, execution_count, &parent))));
+            }
+        });
+        let ran = if silent { cells.run_silently(code, sink) } else { cells.run(code, false, sink) };
+        if !silent && store_history {
             self.history.push((cells.count, code.to_string(), value.take()));
         }
         let error = error.take().filter(|_| !ran.ok);
@@ -345,6 +408,7 @@ impl Kernel {
             error: error.map(Box::new),
         };
         self.reply(reply.as_child_of(request));
+        ran.ok
     }
 }
 
@@ -396,6 +460,13 @@ fn kernel_info() -> KernelInfoReply {
         debugger: false,
         error: None,
     }
+}
+
+/// Whether `code` ends inside brackets (the next line is indented), not only inside a string.
+fn open_brackets(code: &str) -> bool {
+    let opened = code.chars().filter(|c| matches!(c, '(' | '[' | '{')).count();
+    let closed = code.chars().filter(|c| matches!(c, ')' | ']' | '}')).count();
+    opened > closed
 }
 
 /// The byte offset of the `chars`-th character (Jupyter counts cursor positions in characters).

@@ -12,24 +12,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: RunOptions) -> Result<(), ScriptError> {
-    let mut started = |dir: Option<&std::path::Path>| {
+    let shown = output.display().to_string();
+    // where the notebook goes is checked before any cell runs
+    if output.is_dir() {
+        return Err(ScriptError::usage(&shown, "is a folder; -o names the notebook file to write".to_string()));
+    }
+    if let Some(dir) = output.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        return Err(ScriptError::usage(&shown, format!("the folder {} does not exist", dir.display())));
+    }
+    if is_ipynb(input) != is_ipynb(output) {
+        return Err(ScriptError::usage(
+            &shown,
+            "a notebook is written in its own format (.ipynb or Markdown); to change it, use retort notebook convert".to_string(),
+        ));
+    }
+    let mut started = |dir: Option<&std::path::Path>, interrupt: Arc<AtomicBool>| {
         if let Some(dir) = dir {
             eprintln!("recording this notebook's session in {} (--no-record turns it off)", dir.display());
         }
+        // Ctrl-C stops the running cell (training between batches) and the notebook is written
+        // with the cells that ran; a second Ctrl-C exits at once
+        let _ = ctrlc::set_handler(move || {
+            if interrupt.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
     };
-    let shown = output.display().to_string();
-    let (text, ok) = if is_ipynb(input) {
-        if !is_ipynb(output) {
-            return Err(ScriptError::usage(
-                &shown,
-                "an .ipynb notebook is written as .ipynb; to get Markdown, use retort notebook convert".to_string(),
-            ));
-        }
+    let (text, ok, failure) = if is_ipynb(input) {
         let run = retort::notebook::ipynb::run(input, &opts, &mut started)?;
-        (retort::notebook::ipynb::to_json(run.notebook)?, run.ok)
+        (retort::notebook::ipynb::to_json(run.notebook)?, run.ok, run.failure)
     } else {
         let run = retort::notebook::run(input, output, &opts, &mut started)?;
-        (run.markdown, run.ok)
+        (run.markdown, run.ok, run.failure)
     };
     retort::run::atomic_write(output, text.as_bytes()).map_err(|e| ScriptError::usage(&shown, e.to_string()))?;
     if ok {
@@ -41,7 +55,7 @@ pub fn run_notebook(input: &std::path::Path, output: &std::path::Path, opts: Run
             file: shown.clone(),
             line: None,
             column: None,
-            message: format!("a cell failed; its error is in {shown}"),
+            message: format!("{}; the notebook, with its error, is written to {shown}", failure.unwrap_or_else(|| "a cell failed".into())),
             source_line: None,
         })
     }

@@ -67,6 +67,17 @@ impl Cells {
     /// tagged `parameters` sets the notebook's parameters (see [`Session::eval_parameters`]).
     pub fn run(&mut self, code: &str, parameters: bool, sink: Sink) -> CellRun {
         self.count += 1;
+        self.session.name_next_input(&format!("In [{}]", self.count));
+        self.run_input(code, parameters, sink)
+    }
+
+    /// Runs `code` without counting it as a cell (Jupyter's silent executions).
+    pub fn run_silently(&mut self, code: &str, sink: Sink) -> CellRun {
+        self.session.name_next_input("<silent input>");
+        self.run_input(code, false, sink)
+    }
+
+    fn run_input(&mut self, code: &str, parameters: bool, sink: Sink) -> CellRun {
         *self.sink.borrow_mut() = Some(sink.clone());
         let heard = Rc::new(Counter::new(0usize));
         let (to, count) = (sink.clone(), heard.clone());
@@ -92,7 +103,11 @@ impl Cells {
                 rest(&self.session.failed_outputs());
                 // an interrupt outside training stops the script where it is
                 let stopped = e.message == crate::script::INTERRUPTED;
-                sink(if stopped { interrupted(&e.to_string()) } else { error(&e) });
+                let at = match e.line {
+                    Some(line) => format!("the script stopped at {}, line {line}", e.file),
+                    None => format!("the script stopped in {}", e.file),
+                };
+                sink(if stopped { interrupted(&at) } else { error(&e) });
                 CellRun { ok: false, interrupted: stopped }
             }
         }
@@ -171,9 +186,8 @@ pub fn error(e: &ScriptError) -> CellOutput {
 /// An interrupted cell: `where_` says what stopped (training between batches, or the script at
 /// a line); the session keeps its variables.
 fn interrupted(where_: &str) -> CellOutput {
-    let evalue = format!("an interrupt stopped this cell; the session keeps its variables ({})", where_.trim());
-    let traceback = format!("Interrupted: {evalue}").lines().map(String::from).collect();
-    CellOutput::Error { ename: "Interrupted".into(), evalue, traceback }
+    let evalue = format!("an interrupt stopped this cell ({where_}); the session keeps its variables");
+    CellOutput::Error { ename: "Interrupted".into(), traceback: vec![format!("Interrupted: {evalue}")], evalue }
 }
 
 /// Training progress as one display per `fit`/`distill` call, updated in place (at most four

@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// The kernel's name in kernelspecs and notebooks' metadata.
 pub const KERNEL_NAME: &str = "retort";
@@ -33,6 +35,7 @@ pub fn set_kernel_metadata(nb: &mut Notebook) {
     let mut additional = HashMap::new();
     additional.insert("file_extension".to_string(), serde_json::json!(".rhai"));
     additional.insert("mimetype".to_string(), serde_json::json!(MIMETYPE));
+    additional.insert("pygments_lexer".to_string(), serde_json::json!("rust"));
     nb.metadata.language_info = Some(v4::LanguageInfo {
         name: "rhai".into(),
         version: Some(crate::script::RHAI_VERSION.into()),
@@ -62,7 +65,7 @@ pub fn read(path: &Path) -> Result<Notebook, ScriptError> {
     if let Some(k) = &nb.metadata.kernelspec {
         if k.name != KERNEL_NAME && k.language.as_deref() != Some("rhai") {
             return Err(bad(format!(
-                "this notebook's kernel is '{}' (language {}); retort runs notebooks of its own kernel, '{KERNEL_NAME}' (language rhai): change the kernel in Jupyter, or convert a Markdown notebook with retort notebook convert",
+                "this notebook's kernel is '{}' (language {}); retort runs and converts notebooks of its own kernel, '{KERNEL_NAME}' (language rhai); in Jupyter, change the notebook's kernel to \"{DISPLAY_NAME}\"",
                 k.name,
                 k.language.as_deref().unwrap_or("not given")
             )));
@@ -93,6 +96,46 @@ impl Drop for TempDir {
 pub struct IpynbRun {
     pub notebook: Notebook,
     pub ok: bool,
+    /// The failing cell and its error (or the parameters error), for the terminal.
+    pub failure: Option<String>,
+}
+
+fn tagged_parameters(metadata: &CellMetadata) -> bool {
+    metadata.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == PARAMETERS_TAG))
+}
+
+/// Before any cell runs: parameters given (`--set`, `--config`) need a cell tagged `parameters`
+/// that declares each of them.
+fn check_parameters(nb: &Notebook, session: &crate::script::session::Session, shown: &str) -> Result<(), ScriptError> {
+    let given = session.given_params();
+    if given.is_empty() {
+        return Ok(());
+    }
+    let cell = nb.cells.iter().find_map(|c| match c {
+        v4::Cell::Code { metadata, source, .. } if tagged_parameters(metadata) => Some(source.concat()),
+        _ => None,
+    });
+    let Some(code) = cell else {
+        return Err(ScriptError::usage(
+            shown,
+            format!("parameters given ({}), but no code cell is tagged `parameters`: tag the cell that sets their defaults with `let` (docs/jupyter.md)", given.join(", ")),
+        ));
+    };
+    let declared = session.declared(&code).unwrap_or_default();
+    for name in &given {
+        if !declared.contains(name) {
+            let close = crate::script::complete::close_names(name, declared.iter().map(String::as_str));
+            let hint = if close.is_empty() { String::new() } else { format!("; did you mean '{}'?", close.join("', '")) };
+            return Err(ScriptError::usage(
+                shown,
+                format!(
+                    "the parameter '{name}' is not declared by the cell tagged `parameters` (it declares: {}){hint}",
+                    declared.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the code cells of `input` in order, in one session, and returns the notebook with their
@@ -100,7 +143,7 @@ pub struct IpynbRun {
 /// names them, kept in the run record if there is one). The run stops at the first
 /// cell that fails (later cells are left without outputs, as nbclient does). A cell tagged
 /// `parameters` sets the notebook's parameters: `--set` values replace its defaults.
-pub fn run(input: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path>)) -> Result<IpynbRun, ScriptError> {
+pub fn run(input: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path>, Arc<AtomicBool>)) -> Result<IpynbRun, ScriptError> {
     let mut nb = read(input)?;
     let shown = input.display().to_string();
     // plots are embedded in the notebook: their files go to the run record, or to a temporary
@@ -110,26 +153,35 @@ pub fn run(input: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path
         std::fs::create_dir_all(&t.0).map_err(|e| ScriptError::usage(&t.0.display().to_string(), e.to_string()))?;
     }
     let mut cells = Cells::start(opts, scratch.as_ref().map(|t| t.0.clone()), &shown)?;
-    started(cells.session().run_dir().as_deref());
+    started(cells.session().run_dir().as_deref(), cells.session().interrupt_handle());
+    check_parameters(&nb, cells.session(), &shown)?;
     let codes: Vec<String> = nb.cells.iter().filter_map(|c| matches!(c, v4::Cell::Code { .. }).then(|| c.source().concat())).collect();
     if let Some((k, e)) = cells.session().refused_without_record(&codes.iter().map(String::as_str).collect::<Vec<_>>()) {
         return Err(ScriptError { file: format!("{shown}, code cell {}", k + 1), ..e });
     }
-    let mut ok = true;
-    for cell in nb.cells.iter_mut() {
+    let (mut ok, mut failure) = (true, None);
+    for (index, cell) in nb.cells.iter_mut().enumerate() {
         let v4::Cell::Code { metadata, execution_count, source, outputs, .. } = cell else { continue };
         outputs.clear();
         *execution_count = None;
-        if !ok {
+        let code = source.concat();
+        // an empty cell is not run (nbclient skips it too)
+        if !ok || code.trim().is_empty() {
             continue;
         }
-        let parameters = metadata.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == PARAMETERS_TAG));
         let heard: Rc<RefCell<Vec<CellOutput>>> = Rc::default();
         let to = heard.clone();
-        let ran = cells.run(&source.concat(), parameters, Rc::new(move |o| to.borrow_mut().push(o)));
+        let ran = cells.run(&code, tagged_parameters(metadata), Rc::new(move |o| to.borrow_mut().push(o)));
         *execution_count = Some(cells.count as i32);
         *outputs = to_outputs(heard.take(), cells.count);
-        ok = ran.ok;
+        if !ran.ok {
+            ok = false;
+            let what = outputs.iter().rev().find_map(|o| match o {
+                v4::Output::Error(e) => Some(format!("{}: {}", e.ename, e.evalue)),
+                _ => None,
+            });
+            failure = Some(format!("cell {} (In [{}]) failed: {}", index + 1, cells.count, what.unwrap_or_default()));
+        }
     }
     if ok {
         if let Some(message) = cells.session().undeclared_params() {
@@ -149,7 +201,7 @@ pub fn run(input: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path
     }
     set_kernel_metadata(&mut nb);
     cells.session().finish((!ok).then(|| "a cell failed".to_string()))?;
-    Ok(IpynbRun { notebook: nb, ok })
+    Ok(IpynbRun { notebook: nb, ok, failure })
 }
 
 /// A cell's outputs as nbformat's, in order: each stream message its own output (as nbclient
@@ -182,8 +234,9 @@ pub fn to_outputs(heard: Vec<CellOutput>, count: usize) -> Vec<v4::Output> {
     out
 }
 
-/// A Markdown notebook as `.ipynb`: each ```rhai block a code cell, the text between them
-/// Markdown cells; generated outputs are left out (running the notebook makes them again).
+/// A Markdown notebook as `.ipynb`: each ```rhai block a code cell (```rhai parameters: tagged
+/// `parameters`), the text between them Markdown cells; generated outputs are left out (running
+/// the notebook makes them again).
 pub fn from_markdown(text: &str) -> Notebook {
     let source = super::strip(text);
     let mut cells = Vec::new();
@@ -201,9 +254,10 @@ pub fn from_markdown(text: &str) -> Notebook {
         markdown(&mut cells, &source[copied..c.start]);
         let code = c.code.trim_end_matches('\n');
         let n = cells.len() + 1;
+        let tags = c.parameters.then(|| vec![PARAMETERS_TAG.to_string()]);
         cells.push(v4::Cell::Code {
             id: id(n),
-            metadata: CellMetadata::default(),
+            metadata: CellMetadata { tags, ..Default::default() },
             execution_count: None,
             source: lines(code),
             outputs: vec![],
@@ -217,7 +271,8 @@ pub fn from_markdown(text: &str) -> Notebook {
 }
 
 /// An `.ipynb` as a Markdown notebook: Markdown cells as they are, code cells as ```rhai blocks
-/// (a raw cell as a ```text block); outputs are left out.
+/// (the `parameters` cell as ```rhai parameters; other tags are not kept), a raw cell as a
+/// ```text block; outputs are left out.
 pub fn to_markdown(nb: &Notebook) -> String {
     let blocks: Vec<String> = nb
         .cells
@@ -227,7 +282,10 @@ pub fn to_markdown(nb: &Notebook) -> String {
             let text = text.trim_end_matches('\n');
             match c {
                 v4::Cell::Markdown { .. } => format!("{text}\n"),
-                v4::Cell::Code { .. } => format!("{}rhai\n{text}\n{}\n", fence(text), fence(text)),
+                v4::Cell::Code { metadata, .. } => {
+                    let info = if tagged_parameters(metadata) { "rhai parameters" } else { "rhai" };
+                    format!("{}{info}\n{text}\n{}\n", fence(text), fence(text))
+                }
                 v4::Cell::Raw { .. } => format!("{}text\n{text}\n{}\n", fence(text), fence(text)),
             }
         })

@@ -55,6 +55,8 @@ pub(crate) struct Cell {
     pub(crate) start: usize,
     /// Byte offset in the stripped notebook where the block (its closing fence included) ends.
     pub(crate) end: usize,
+    /// Fenced as ```rhai parameters: the notebook's parameters cell.
+    pub(crate) parameters: bool,
     /// 0-based line, in the stripped notebook, of the code's first line.
     first_line: usize,
 }
@@ -72,7 +74,14 @@ pub(crate) fn cells(source: &str) -> Vec<Cell> {
                 if info.split(|c: char| c.is_whitespace() || c == ',').next() == Some("rhai") =>
             {
                 // the code starts on the line after the opening fence
-                current = Some(Cell { code: String::new(), start: range.start, end: range.end, first_line: line_of(range.start) + 1 });
+                let parameters = info.split(|c: char| c.is_whitespace() || c == ',').any(|w| w == "parameters");
+                current = Some(Cell {
+                    code: String::new(),
+                    start: range.start,
+                    end: range.end,
+                    parameters,
+                    first_line: line_of(range.start) + 1,
+                });
             }
             Event::Text(text) => {
                 if let Some(c) = current.as_mut() {
@@ -96,16 +105,23 @@ pub(crate) fn cells(source: &str) -> Vec<Cell> {
 pub struct NotebookRun {
     pub markdown: String,
     pub ok: bool,
+    /// The failing cell and its error, for the terminal.
+    pub failure: Option<String>,
 }
 
 /// Runs the cells of `input` (a Markdown file); plots are written beside `output`. `started`
 /// hears where the session is recorded (none: `opts.record` is none) before the first cell runs.
-pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnMut(Option<&Path>)) -> Result<NotebookRun, ScriptError> {
+pub fn run(
+    input: &Path,
+    output: &Path,
+    opts: &RunOptions,
+    started: &mut dyn FnMut(Option<&Path>, std::sync::Arc<std::sync::atomic::AtomicBool>),
+) -> Result<NotebookRun, ScriptError> {
     let shown = input.display().to_string();
     let text = std::fs::read_to_string(input).map_err(|e| ScriptError::usage(&shown, format!("cannot read notebook: {e}")))?;
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let mut session = Session::start(opts, Some(dir.clone()), &shown)?;
-    started(session.run_dir().as_deref());
+    started(session.run_dir().as_deref(), session.interrupt_handle());
     let stem = output.file_stem().map_or("notebook".into(), |s| s.to_string_lossy().to_string());
     session.set_image_prefix(&format!("{stem}-"));
     let started = Instant::now();
@@ -113,6 +129,7 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnM
     let source_lines: Vec<&str> = source.lines().collect();
     let mut body = String::new();
     let (mut ok, mut copied, mut ran) = (true, 0, 0);
+    let mut failure = None;
     let all = cells(&source);
     // without a run directory, a cell that would need one fails the notebook before any cell runs
     let codes: Vec<&str> = all.iter().map(|c| c.code.as_str()).collect();
@@ -131,10 +148,21 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnM
         }
         ran += 1;
         body.push_str(&format!("{OPEN}\n"));
-        match session.eval(&c.code) {
-            Ok(e) => write_outputs(&mut body, cell, &e),
+        let ran = if c.parameters { session.eval_parameters(&c.code) } else { session.eval(&c.code) };
+        match ran {
+            Ok(e) => {
+                write_outputs(&mut body, cell, &e);
+                if e.interrupted {
+                    ok = false;
+                    failure = Some(format!("cell {cell} was interrupted (training stopped between batches)"));
+                    body.push_str(&format!(
+                        "```error\ncell {cell} was interrupted: training stopped between batches; later cells did not run\n```\n"
+                    ));
+                }
+            }
             Err(e) => {
                 ok = false;
+                failure = Some(format!("cell {cell} failed: {}", e.message));
                 // what the cell printed before it failed, then the error
                 write_outputs(
                     &mut body,
@@ -152,6 +180,7 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnM
         if let Some(message) = session.undeclared_params() {
             ok = false;
             body.push_str(&format!("{OPEN}\n```error\n{message}\n```\n{CLOSE}\n"));
+            failure = Some(message);
         }
     }
     let status = if ok { format!("all {ran} cells ran") } else { format!("a cell failed: cell {ran} of {}", all.len()) };
@@ -164,7 +193,7 @@ pub fn run(input: &Path, output: &Path, opts: &RunOptions, started: &mut dyn FnM
         crate::run::now_utc(),
         started.elapsed().as_secs_f64(),
     );
-    Ok(NotebookRun { markdown: format!("{header}{body}"), ok })
+    Ok(NotebookRun { markdown: format!("{header}{body}"), ok, failure })
 }
 
 /// A cell's outputs in order: text in `output` blocks, tables as Markdown, plots as images.

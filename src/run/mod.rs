@@ -33,7 +33,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed.
+/// A file replaced keeps its permissions; a symbolic link keeps pointing at the file, which is
+/// the one replaced.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    // through a symbolic link: the file it points to is replaced, the link stays
+    let resolved =
+        std::fs::symlink_metadata(path).ok().filter(|m| m.file_type().is_symlink()).and_then(|_| std::fs::canonicalize(path).ok());
+    let path = resolved.as_deref().unwrap_or(path);
+    // a replaced file keeps its permissions
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -55,6 +63,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         }
         f.write_all(bytes)?;
         f.sync_all()?;
+        if let Some(p) = &permissions {
+            std::fs::set_permissions(&tmp, p.clone())?;
+        }
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {

@@ -84,6 +84,8 @@ pub struct Session {
     failed_outputs: RefCell<Vec<Output>>,
     state: Rc<State>,
     count: usize,
+    /// What the next input is called in errors (a notebook cell's `In [N]`), instead of `<input N>`.
+    next_name: Option<String>,
 }
 
 impl Session {
@@ -168,6 +170,7 @@ impl Session {
             members: Default::default(),
             state,
             count: 0,
+            next_name: None,
         };
         session.write_transcript().map_err(|e| ScriptError::usage(what, e.to_string()))?;
         Ok(session)
@@ -214,6 +217,11 @@ impl Session {
         *self.state.image_prefix.borrow_mut() = prefix.to_string();
     }
 
+    /// Names the next input in its errors (a notebook cell: `In [3]`).
+    pub fn name_next_input(&mut self, name: &str) {
+        self.next_name = Some(name.to_string());
+    }
+
     /// Sends each output to `listener` as it is produced, as well as collecting it (none: only
     /// collected).
     pub fn set_listener(&self, listener: Option<Listener>) {
@@ -228,7 +236,7 @@ impl Session {
     /// Runs one input. On error the variables set so far stay, and the session goes on.
     pub fn eval(&mut self, input: &str) -> Result<Evaluated, ScriptError> {
         self.count += 1;
-        let name = format!("<input {}>", self.count);
+        let name = self.next_name.take().unwrap_or_else(|| format!("<input {}>", self.count));
         self.state.interrupt.store(false, Ordering::SeqCst);
         self.outputs.borrow_mut().clear();
         let prelude = self.imports.join("\n");
@@ -272,7 +280,7 @@ impl Session {
         let functions: Vec<(String, usize)> = ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect();
         // the prelude's imports are statements of their own
         let only_functions = ast.statements().len() == offset && !functions.is_empty();
-        if ran == Ran::Failed(true) {
+        if ran == Ran::Failed(true) && self.state.recording().is_some() {
             outputs.push(Output::Text(
                 "warning: this input failed after it changed the session (variables, models, random numbers or training); the transcript keeps it as a comment, so from here rerunning the transcript may not give what this session has".into(),
             ));
@@ -311,7 +319,7 @@ impl Session {
         let evaluated = self.eval(input)?;
         // in the order declared (`iter_raw` goes newest first); a name declared twice keeps its last value
         let declared: rhai::Map = self.scope.iter().skip(before).map(|(n, _, v)| (n.into(), v)).collect();
-        let name = format!("<input {}>", self.count);
+        let name = format!("the parameters cell (input {})", self.count);
         let failed = |e: Box<rhai::EvalAltResult>| ScriptError::usage(&name, format!("the parameters cell: {}", e.to_string().trim()));
         let merged = self.state.params.over(&declared).map_err(failed)?;
         self.state.defaults_called.set(true);
@@ -348,6 +356,35 @@ impl Session {
     /// What the last failed input printed (and warned) before its error, taken.
     pub fn failed_outputs(&self) -> Vec<Output> {
         std::mem::take(&mut *self.failed_outputs.borrow_mut())
+    }
+
+    /// Whether `code` is a whole input: it parses (`Ok`), or it does not, and the parser ran out
+    /// of input (`Err(true)`: more lines would complete it) or found an error (`Err(false)`).
+    pub fn parses(&self, code: &str) -> Result<(), bool> {
+        match self.engine.compile(code) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF)),
+        }
+    }
+
+    /// The names of the parameters given with `--set` and `--config` (top level).
+    pub fn given_params(&self) -> Vec<String> {
+        self.state.params.map.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// The variables a cell declares at its top level with `let` or `const`, in order, without
+    /// running it (none: it does not parse).
+    pub fn declared(&self, code: &str) -> Option<Vec<String>> {
+        let ast = self.engine.compile(code).ok()?;
+        Some(
+            ast.statements()
+                .iter()
+                .filter_map(|s| match s {
+                    rhai::Stmt::Var(v, ..) => Some(v.0.name.to_string()),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     /// An error when parameters were given to the session but no `defaults(...)` declared them.

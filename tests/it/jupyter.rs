@@ -243,3 +243,111 @@ fn markdown_and_ipynb_convert_both_ways() {
     assert!(err.contains("neither is .ipynb"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn parameters_are_checked_before_any_cell_runs() {
+    let dir = scratch("params");
+    let nb = dir.join("p.ipynb");
+    let mut text =
+        notebook(&[("code", "let temperature = 4.0;\nlet alpha = 2.25;"), ("code", "print(`T = ${temperature}`);"), ("code", "")]);
+    text = text.replacen(r#""metadata":{}"#, r#""metadata":{"tags":["parameters"]}"#, 1);
+    std::fs::write(&nb, &text).unwrap();
+    // run once: outputs in place
+    assert_eq!(run(&["notebook", "run", "--no-record", nb.to_str().unwrap()]).0, 0);
+    let before = std::fs::read_to_string(&nb).unwrap();
+    assert_eq!(outputs(&nb)[1][0]["text"], serde_json::json!(["T = 4.0\n"]));
+    // an empty cell is not run, as nbclient skips it
+    let counts: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&before).unwrap()["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["execution_count"].clone())
+        .collect();
+    assert_eq!(counts, [serde_json::json!(1), serde_json::json!(2), serde_json::Value::Null]);
+    // a misspelt parameter: exit 2 before anything runs, the notebook untouched
+    let (code, err) = run(&["notebook", "run", "--no-record", nb.to_str().unwrap(), "--set", "temprature=2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'temprature' is not declared") && err.contains("did you mean 'temperature'"), "{err}");
+    assert_eq!(std::fs::read_to_string(&nb).unwrap(), before);
+    // a good one reaches the cells, as a float like its default
+    assert_eq!(run(&["notebook", "run", "--no-record", nb.to_str().unwrap(), "--set", "temperature=2"]).0, 0);
+    assert_eq!(outputs(&nb)[1][0]["text"], serde_json::json!(["T = 2.0\n"]));
+    // parameters without a parameters cell
+    let plain = dir.join("plain.ipynb");
+    std::fs::write(&plain, notebook(&[("code", "print(1);")])).unwrap();
+    let (code, err) = run(&["notebook", "run", "--no-record", plain.to_str().unwrap(), "--set", "x=1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no code cell is tagged `parameters`"), "{err}");
+    // the tag survives a round trip through Markdown, where ```rhai parameters takes --set too
+    let md = dir.join("p.md");
+    assert_eq!(run(&["notebook", "convert", nb.to_str().unwrap(), "-o", md.to_str().unwrap()]).0, 0);
+    assert!(std::fs::read_to_string(&md).unwrap().contains("```rhai parameters\n"));
+    let (code, err) = run(&["notebook", "run", "--no-record", md.to_str().unwrap(), "--set", "temperature=3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("T = 3.0"));
+    let back = dir.join("back.ipynb");
+    assert_eq!(run(&["notebook", "convert", md.to_str().unwrap(), "-o", back.to_str().unwrap()]).0, 0);
+    let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&back).unwrap()).unwrap();
+    assert_eq!(back["cells"][0]["metadata"]["tags"], serde_json::json!(["parameters"]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn where_a_notebook_goes_is_checked_first_and_links_and_modes_are_kept() {
+    let dir = scratch("outputs");
+    let nb = dir.join("n.ipynb");
+    std::fs::write(&nb, notebook(&[("code", "print(1);")])).unwrap();
+    let (code, err) = run(&["notebook", "run", "--no-record", nb.to_str().unwrap(), "-o", dir.join("absent/x.ipynb").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"), "{err}");
+    let (code, err) = run(&["notebook", "run", "--no-record", nb.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is a folder"), "{err}");
+    // in place through a symbolic link: the linked file gets the outputs, keeps its mode
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&nb, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link.ipynb");
+        std::os::unix::fs::symlink(&nb, &link).unwrap();
+        assert_eq!(run(&["notebook", "run", "--no-record", link.to_str().unwrap()]).0, 0);
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&nb).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(outputs(&nb)[0][0]["text"], serde_json::json!(["1\n"]));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_kernels_flags_are_checked_at_install() {
+    let dir = scratch("install-flags");
+    let (code, err) = run(&["kernel", "install", "--prefix", dir.to_str().unwrap(), "--", "--bogus-flag"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the kernel's flags after --") && err.contains("--bogus-flag"), "{err}");
+    assert!(!dir.join("share/jupyter/kernels/retort/kernel.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C during `notebook run` stops the running cell's training between batches and writes
+/// the notebook with the cells that ran.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_writes_what_ran() {
+    let dir = scratch("ctrl-c");
+    let nb = dir.join("long.ipynb");
+    let fit = "let d = dataset(\"digits\", #{});\nlet m = model(\"mlp\", #{ input: d.input, hidden: [64], classes: d.classes });\nlet r = fit(m, d, #{ epochs: 100000 });";
+    std::fs::write(&nb, notebook(&[("code", "print(\"first\");"), ("code", fit), ("code", "print(\"never\");")])).unwrap();
+    let child = bin().args(["notebook", "run", "--no-record", nb.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cell 2 (In [2]) failed: Interrupted"), "{err}");
+    let o = outputs(&nb);
+    assert_eq!(o[0][0]["text"], serde_json::json!(["first\n"]));
+    assert_eq!(o[1].as_array().unwrap().last().unwrap()["ename"], "Interrupted");
+    assert_eq!(o[2], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -44,7 +45,8 @@ class RetortConformance(jupyter_kernel_test.KernelTests):
         {"text": "let m = model(\"mlp\", #{});\nm.train_m", "matches": set()},
     ]
     complete_code_samples = ["1 + 1", "let x = [1, 2];", "fn f(x) {\n    x\n}"]
-    incomplete_code_samples = ["fn f(x) {", "let x = [1,", 'let s = "abc']
+    incomplete_code_samples = ["fn f(x) {", "let x = [1,", 'let s = "abc', "let a = 1 +"]
+    invalid_code_samples = ["let = 5;", "let a = 1 2;"]
     code_inspect_sample = "fit"
     code_generate_error = "let y = no_such_variable + 1;"
     code_execute_result = [{"code": "1 + 1", "result": "2"}, {"code": "[1, 2].len()", "result": "2"}]
@@ -182,6 +184,71 @@ class Sessions(unittest.TestCase):
         finally:
             km.shutdown_kernel(now=False)
 
+    def test_a_failed_cell_aborts_the_queued_ones(self):
+        km, kc = start()
+        try:
+            first = kc.execute('let x = 1;\nthrow "fail";')
+            second = kc.execute('print("SHOULD NOT RUN"); 2')
+            replies = {}
+            while len(replies) < 2:
+                r = kc.get_shell_msg(timeout=30)
+                replies[r["parent_header"]["msg_id"]] = r["content"]["status"]
+            self.assertEqual(replies, {first: "error", second: "aborted"})
+            content, msgs = outputs_of(kc, "x + 1")
+            self.assertEqual([m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"], ["2"])
+            # without stop_on_error the next one runs
+            kc.execute('throw "fail";', stop_on_error=False)
+            third = kc.execute("3")
+            statuses = [kc.get_shell_msg(timeout=30)["content"]["status"] for _ in range(2)]
+            self.assertEqual(statuses, ["error", "ok"])
+        finally:
+            km.shutdown_kernel(now=False)
+
+    def test_errors_are_named_after_the_cell(self):
+        km, kc = start()
+        try:
+            kc.execute_interactive("1", silent=True, timeout=30)
+            content, _ = outputs_of(kc, 'let a = 1;\nthrow "boom";')
+            self.assertEqual(content["execution_count"], 1)
+            self.assertIn("In [1]:2", "\n".join(content["traceback"]))
+        finally:
+            km.shutdown_kernel(now=False)
+
+    def test_the_heartbeat_echoes(self):
+        import zmq
+
+        km, kc = start()
+        try:
+            info = km.get_connection_info()
+            sock = zmq.Context.instance().socket(zmq.REQ)
+            sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+            sock.send(b"ping-42")
+            self.assertTrue(sock.poll(5000))
+            self.assertEqual(sock.recv(), b"ping-42")
+            sock.close(linger=0)
+        finally:
+            km.shutdown_kernel(now=False)
+
+    def test_the_kernel_ends_when_the_process_that_started_it_does(self):
+        code = (
+            "import jupyter_client, os, sys\n"
+            "km, kc = jupyter_client.manager.start_new_kernel(kernel_name='retort')\n"
+            "print(km.provisioner.process.pid, flush=True)\n"
+            "os._exit(0)\n"
+        )
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        pid = int(p.stdout.split()[-1])
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, 9)
+            self.fail("the kernel outlived the process that started it")
+
     def test_shutdown_stops_a_running_fit(self):
         km, kc = start()
         kc.execute(LONG_FIT)
@@ -316,6 +383,25 @@ class Notebooks(unittest.TestCase):
         p = subprocess.run([RETORT, "notebook", "run", NOTEBOOK, "-o", out, "--no-record", "--set", "temprature=2"], capture_output=True, text=True, timeout=300)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("temprature", p.stderr + json.dumps(nbformat.read(out, as_version=4).cells[1].outputs))
+
+    def test_papermills_rhai_literals_run(self):
+        import papermill.engines  # noqa: F401  (loads the entry points: papermill-retort's translator)
+        from papermill.translators import translate_parameters
+
+        values = {"i": 2, "f": 2.5, "tiny": 1e-05, "s": 'a"b\\c\b\f\n 🌍 é', "yes": True, "nothing": None, "xs": [1, "x", [2.0]], "m": {"k\"ey": 1.5}}
+        code = translate_parameters("retort", "rhai", values)
+        km, kc = start()
+        try:
+            content, _ = outputs_of(kc, code)
+            self.assertEqual(content["status"], "ok", code)
+            checks = 'print([i, f, tiny, s.len(), yes, type_of(nothing), xs[2][0], m["k\\"ey"]]);'
+            content, msgs = outputs_of(kc, checks)
+            printed = "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+            self.assertEqual(printed, f'[2, 2.5, 1e-5, {len(values["s"])}, true, "()", 2.0, 1.5]\n')
+        finally:
+            km.shutdown_kernel(now=False)
+        with self.assertRaises(ValueError):
+            translate_parameters("retort", "rhai", {"big": 2**70})
 
     @unittest.skipIf(shutil.which("papermill") is None and not os.environ.get("RETORT_PAPERMILL"), "papermill is not installed")
     def test_papermill_parameters_reach_the_script(self):
