@@ -39,7 +39,7 @@ pub fn machine() -> Machine {
     } else {
         "SSE/scalar"
     };
-    let gemm = format!("{} [the gemm crate here: {crate_isa}]", crate::tensor::gemm_path::choice());
+    let gemm = format!("{} [the gemm crate here: {crate_isa}]", crate::tensor::matmul::gemm_choice());
     Machine {
         cpu,
         threads: crate::tensor::matmul::threads(),

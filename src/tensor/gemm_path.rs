@@ -13,9 +13,7 @@
 //! Each path sums in its own order, so the two can differ in the last bits of a result; one
 //! path always gives the same bits (for any thread count: both split the output, never a sum).
 
-use super::matmul::{gemm_with, Mat};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 /// A GEMM implementation (see the module's documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,10 +85,11 @@ pub fn forced() -> Result<Option<GemmPath>, String> {
     }
 }
 
-/// The path matrix products use in this process (decided at the first product).
-pub fn choice() -> &'static Choice {
+/// The path matrix products use in this process, decided at the first call (`probe` times
+/// both paths where they compete: `matmul::probe`).
+pub fn choice(probe: fn() -> (f64, f64)) -> &'static Choice {
     static CHOICE: OnceLock<Choice> = OnceLock::new();
-    CHOICE.get_or_init(decide)
+    CHOICE.get_or_init(|| decide(probe))
 }
 
 fn avx512() -> bool {
@@ -100,7 +99,7 @@ fn avx512() -> bool {
     false
 }
 
-fn decide() -> Choice {
+fn decide(probe: fn() -> (f64, f64)) -> Choice {
     // a bad value is the binary's to report (it checks at start); the library goes on choosing
     if let Ok(Some(path)) = forced() {
         return Choice { path, reason: Reason::Forced };
@@ -110,7 +109,7 @@ fn decide() -> Choice {
     }
     // a debug build's own kernels run far slower than a release build's: never share figures
     let build = if cfg!(debug_assertions) { "debug build" } else { "release build" };
-    let key = format!("{} | {} threads | retort {} {build}", cpu_model(), super::matmul::threads(), env!("CARGO_PKG_VERSION"));
+    let key = format!("{} | {} threads | retort {} {build}", cpu_model(), super::cores::threads(), env!("CARGO_PKG_VERSION"));
     let file = cache_file();
     let mut cache: serde_json::Map<String, serde_json::Value> = file
         .as_ref()
@@ -161,31 +160,4 @@ fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, file)
-}
-
-/// Each path's best time (ms) over three rounds, the paths alternating within a round: an
-/// MLP layer's forward (`x . w^T`, 128 x 784 -> 512), its weight gradient (`g^T . x`,
-/// 512 x 128 -> 784) and a 256^3 product, on every core.
-pub fn probe() -> (f64, f64) {
-    let fill = |n: usize, seed: u32| {
-        (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / 16_777_216.0 - 0.5).collect::<Vec<f32>>()
-    };
-    let (x, w, g, s) = (fill(128 * 784, 1), fill(512 * 784, 2), fill(128 * 512, 3), fill(256 * 256, 4));
-    let mut out = vec![0.0f32; 512 * 784];
-    let mut run = |path: GemmPath| {
-        let start = Instant::now();
-        gemm_with(path, Mat::new(&x, 128, 784), Mat::new(&w, 512, 784).t(), &mut out[..128 * 512], false, true);
-        gemm_with(path, Mat::new(&g, 128, 512).t(), Mat::new(&x, 128, 784), &mut out[..512 * 784], false, true);
-        gemm_with(path, Mat::new(&s, 256, 256), Mat::new(&s, 256, 256), &mut out[..256 * 256], false, true);
-        start.elapsed().as_secs_f64() * 1e3
-    };
-    // one warm-up round: packing buffers, the thread pool
-    run(GemmPath::Crate);
-    run(GemmPath::Panel);
-    let (mut best_crate, mut best_panel) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..3 {
-        best_crate = best_crate.min(run(GemmPath::Crate));
-        best_panel = best_panel.min(run(GemmPath::Panel));
-    }
-    (best_crate, best_panel)
 }

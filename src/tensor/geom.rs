@@ -1,7 +1,7 @@
 //! The geometry of one convolution (sizes and output size, image groups across cores),
 //! shared by the im2col, direct and Winograd paths, and the pointer their threads share.
 
-use super::matmul::threads;
+use super::cores::threads;
 use super::Tensor;
 use crate::error::{Error, Result};
 use rayon::prelude::*;

@@ -41,12 +41,7 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Threads the kernels split work across: rayon's pool (every available core, or
-/// `RAYON_NUM_THREADS`). Cheap to ask, unlike `available_parallelism`, which reads the
-/// cgroup files on every call.
-pub fn threads() -> usize {
-    rayon::current_num_threads()
-}
+pub use super::cores::threads;
 
 /// `c[m, n] = a[m, k] . b[k, n] (+ c if accumulate)`, row-major `c`, on all cores when the
 /// product is large enough.
@@ -57,7 +52,40 @@ pub fn gemm_into(a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
 /// [`gemm_into`], on all cores only if `parallel` (callers that already split work across
 /// cores pass false), on the path [`super::gemm_path::choice`] chose.
 pub(crate) fn gemm_on(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
-    gemm_with(super::gemm_path::choice().path, a, b, c, accumulate, parallel)
+    gemm_with(gemm_choice().path, a, b, c, accumulate, parallel)
+}
+
+/// The path matrix products take in this process (see [`super::gemm_path`]), decided at the
+/// first product: forced, by the CPU, or by [`probe`].
+pub fn gemm_choice() -> &'static super::gemm_path::Choice {
+    super::gemm_path::choice(probe)
+}
+
+/// Each path's best time (ms) over three rounds, the paths alternating within a round: an
+/// MLP layer's forward (`x . w^T`, 128 x 784 -> 512), its weight gradient (`g^T . x`,
+/// 512 x 128 -> 784) and a 256^3 product, on every core.
+pub fn probe() -> (f64, f64) {
+    let fill = |n: usize, seed: u32| {
+        (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / 16_777_216.0 - 0.5).collect::<Vec<f32>>()
+    };
+    let (x, w, g, s) = (fill(128 * 784, 1), fill(512 * 784, 2), fill(128 * 512, 3), fill(256 * 256, 4));
+    let mut out = vec![0.0f32; 512 * 784];
+    let mut run = |path: GemmPath| {
+        let start = std::time::Instant::now();
+        gemm_with(path, Mat::new(&x, 128, 784), Mat::new(&w, 512, 784).t(), &mut out[..128 * 512], false, true);
+        gemm_with(path, Mat::new(&g, 128, 512).t(), Mat::new(&x, 128, 784), &mut out[..512 * 784], false, true);
+        gemm_with(path, Mat::new(&s, 256, 256), Mat::new(&s, 256, 256), &mut out[..256 * 256], false, true);
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    // one warm-up round: packing buffers, the thread pool
+    run(GemmPath::Crate);
+    run(GemmPath::Panel);
+    let (mut best_crate, mut best_panel) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        best_crate = best_crate.min(run(GemmPath::Crate));
+        best_panel = best_panel.min(run(GemmPath::Panel));
+    }
+    (best_crate, best_panel)
 }
 
 /// [`gemm_on`] on a given path (the probe and the tests force each).

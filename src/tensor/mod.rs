@@ -17,6 +17,7 @@ mod broadcast;
 mod channels;
 mod conv;
 mod conv_direct;
+pub mod cores;
 mod elementwise;
 pub mod gemm_path;
 mod geom;

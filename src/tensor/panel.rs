@@ -11,7 +11,7 @@
 //! passes of 128 with both cores busy (min of 5 alternating runs over resnet8x4's
 //! convolutions); alone, every shape tried ran at ~110 GFLOP/s per core.
 
-use super::matmul::threads;
+use super::cores::threads;
 use rayon::prelude::*;
 use std::ops::Range;
 
