@@ -121,7 +121,7 @@ fn backward(x: &[f32], weight: &[f32], grad: &[f32], g: &Geom, need_x: bool, nee
     let gx_ptr = SyncPtr(gx.as_mut_ptr());
     let direct = g.direct();
     let packed_t = if need_x && direct.is_none() { Packed::new(weight, k, o, 1, k) } else { Packed::default() };
-    let partial_gw = g.by_groups(|first, count, parallel| {
+    let partial_gw = g.by_reduction_groups(|first, count, parallel| {
         let mut scratch = conv_direct::Scratch::default();
         let mut cols = if g.pointwise() || direct.is_some() { Vec::new() } else { vec![0.0; k * g.band_len()] };
         // the weight gradient transposed, [k, o], with the image's columns the packed

@@ -67,13 +67,32 @@ impl Geom {
     /// (`parallel` false); a single image is one group whose GEMMs use every core.
     pub fn by_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
         let groups = threads().min(self.n).max(1);
+        self.in_groups(groups, groups == 1, f)
+    }
+
+    /// [`Geom::by_groups`] for passes that sum over images (weight gradients): the batch in
+    /// [`REDUCTION_GROUPS`] runs of consecutive images (fewer for a smaller batch), however many
+    /// cores there are, so each group's sum (over its images, in order) and the total of the
+    /// groups (in order) are the same bits for any thread count. A group's GEMMs split their
+    /// rows across the cores when there are more cores than groups (a row split leaves every
+    /// sum whole).
+    pub fn by_reduction_groups<T: Send>(&self, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
+        let groups = REDUCTION_GROUPS.min(self.n).max(1);
+        self.in_groups(groups, threads() > groups, f)
+    }
+
+    fn in_groups<T: Send>(&self, groups: usize, parallel: bool, f: impl Fn(usize, usize, bool) -> T + Sync) -> Vec<T> {
         if groups == 1 {
-            return vec![f(0, self.n, true)];
+            return vec![f(0, self.n, parallel)];
         }
         let per = self.n.div_ceil(groups);
-        (0..self.n.div_ceil(per)).into_par_iter().map(|g| f(g * per, per.min(self.n - g * per), false)).collect()
+        (0..self.n.div_ceil(per)).into_par_iter().map(|g| f(g * per, per.min(self.n - g * per), parallel)).collect()
     }
 }
+
+/// Groups of images whose sums over images (weight gradients) are taken apart and then added
+/// in order: fixed, so results do not depend on the thread count.
+pub const REDUCTION_GROUPS: usize = 8;
 
 /// A raw pointer that threads writing disjoint ranges of one buffer may share.
 #[derive(Clone, Copy)]

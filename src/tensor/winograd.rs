@@ -457,7 +457,7 @@ pub(super) fn input_grad(grad: &[f32], weight: &[f32], g: &Geom, chunk: usize) -
 pub(super) fn weight_grad(x: &[f32], grad: &[f32], g: &Geom, chunk: usize) -> Vec<f32> {
     let t = Tiles::new(g, chunk);
     let (image, out_image) = (g.image(), g.o * g.l());
-    let partial = g.by_groups(|first, count, parallel| {
+    let partial = g.by_reduction_groups(|first, count, parallel| {
         let most = t.most(count);
         let mut v = vec![0.0; POS * g.c * most];
         let (mut v_t, mut y) = (vec![0.0; POS * g.c * most], vec![0.0; POS * g.o * most]);
