@@ -39,6 +39,7 @@ pub mod quickstart;
 pub mod rng;
 pub mod run;
 pub mod script;
+pub mod sweep;
 pub mod tensor;
 pub mod train;
 

@@ -102,6 +102,29 @@ enum Command {
         #[command(flatten)]
         session: SessionArgs,
     },
+    /// A grid of settings times seeds, each point a run: here, N at a time (--jobs), or as a
+    /// Slurm job array (--executor slurm); then `status` and `report` (docs/sweeps.md).
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        /// The sweep spec (YAML: script, grid or points, seeds, baseline).
+        spec: Option<PathBuf>,
+        /// The sweep folder (default: sweeps/<spec name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Points run at once on this machine, each with cores / N threads.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: u32,
+        /// Rerun the points that failed (their records are kept as .failed-N).
+        #[arg(long)]
+        retry_failed: bool,
+        /// local, or slurm (an sbatch job array).
+        #[arg(long, default_value = "local", value_parser = ["local", "slurm"])]
+        executor: String,
+        #[command(flatten)]
+        slurm: cli::sweep::SlurmArgs,
+    },
     /// Notebooks: Markdown files whose ```rhai blocks are cells, or Jupyter's .ipynb.
     Notebook {
         #[command(subcommand)]
@@ -183,6 +206,27 @@ enum Command {
         /// Only the rows whose name contains this (e.g. resnet8x4), and no script-vs-Rust part.
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Each point's status: pending, running, interrupted, failed, done.
+    Status { dir: PathBuf },
+    /// Mean ± std over seeds per setting, paired differences against a baseline; report.md, report.csv.
+    Report {
+        dir: PathBuf,
+        /// The baseline setting, as key=value,key=value (default: the spec's `baseline`).
+        #[arg(long)]
+        baseline: Option<String>,
+    },
+    /// Run one point (what each Slurm array task does).
+    RunPoint {
+        dir: PathBuf,
+        #[arg(long)]
+        index: usize,
+        #[arg(long)]
+        retry_failed: bool,
     },
 }
 
@@ -277,7 +321,12 @@ fn parse_input(s: &str) -> anyhow::Result<Vec<usize>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { .. } | Command::Check { .. } | Command::Repl { .. } | Command::Notebook { .. } | Command::Kernel { .. } => {
+        Command::Run { .. }
+        | Command::Check { .. }
+        | Command::Repl { .. }
+        | Command::Notebook { .. }
+        | Command::Kernel { .. }
+        | Command::Sweep { .. } => {
             unreachable!("handled in main")
         }
         Command::Runs { action: None, dir } => {
@@ -484,6 +533,20 @@ fn real_main() -> ExitCode {
             Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), session.options(notebook, folder)))
         }
         Command::Notebook { action: NotebookAction::Convert { input, output } } => Some(cli::run::convert_notebook(input, output)),
+        Command::Sweep { action: Some(SweepAction::Status { dir }), .. } => Some(cli::sweep::status(dir)),
+        Command::Sweep { action: Some(SweepAction::Report { dir, baseline }), .. } => Some(cli::sweep::report(dir, baseline.as_deref())),
+        Command::Sweep { action: Some(SweepAction::RunPoint { dir, index, retry_failed }), .. } => {
+            Some(cli::sweep::run_point(dir, *index, *retry_failed))
+        }
+        Command::Sweep { action: None, spec: None, .. } => Some(Err(ScriptError::usage(
+            "retort sweep",
+            "needs a spec (retort sweep SPEC.yaml), or status, report or run-point".to_string(),
+        ))),
+        Command::Sweep { action: None, spec: Some(spec), out, jobs, retry_failed, executor, slurm } => Some(if executor == "slurm" {
+            cli::sweep::run_slurm(spec, out.as_deref(), *retry_failed, slurm)
+        } else {
+            cli::sweep::run_local(spec, out.as_deref(), *jobs as usize, *retry_failed)
+        }),
         Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
             // the kernel's flags are checked now, not at every start of the kernel
             let args = ["retort", "kernel", "--connection-file", "FILE"].into_iter().map(String::from).chain(flags.iter().cloned());

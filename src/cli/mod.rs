@@ -7,6 +7,7 @@ pub mod kernel;
 pub mod kernelspec;
 pub mod repl;
 pub mod run;
+pub mod sweep;
 pub mod weights;
 
 use comfy_table::{presets::UTF8_FULL, Table};
