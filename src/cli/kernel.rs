@@ -150,7 +150,8 @@ pub fn run(connection_file: &Path, opts: &RunOptions) -> Result<(), ScriptError>
             continue;
         }
         // a cell failed with stop_on_error: the executions already queued behind it are aborted
-        // (as ipykernel does), so "Run All" stops at the failing cell
+        // (as ipykernel does, with its default stop_on_error_timeout of 0), so "Run All" stops
+        // at the failing cell; a request sent after the failure's reply runs
         while let Ok(request) = incoming.try_recv() {
             let Request::Shell(queued) = request else { break 'serve };
             match &queued.content {

@@ -187,7 +187,8 @@ class Sessions(unittest.TestCase):
     def test_a_failed_cell_aborts_the_queued_ones(self):
         km, kc = start()
         try:
-            first = kc.execute('let x = 1;\nthrow "fail";')
+            # the failing cell takes a moment, as cells do, so the next request is queued behind it
+            first = kc.execute('let x = 1;\nlet n = 0;\nfor i in 0..200000 { n += i; }\nthrow "fail";')
             second = kc.execute('print("SHOULD NOT RUN"); 2')
             replies = {}
             while len(replies) < 2:
