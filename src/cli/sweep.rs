@@ -56,6 +56,19 @@ fn point_lock(dir: &Path, p: &Point) -> PathBuf {
     dir.join("points").join(format!("{:04}.lock", p.index))
 }
 
+/// A point's lock for running it: `sweep status` holds it for an instant to see whether it is
+/// free, so a held lock is asked again for up to a second before the point counts as running
+/// elsewhere.
+fn lock_point(dir: &Path, p: &Point) -> Result<File, ScriptError> {
+    for _ in 0..20 {
+        if let Some(f) = try_lock(&point_lock(dir, p))? {
+            return Ok(f);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(usage(&dir.join(&p.dir), "is running elsewhere (its lock is held)"))
+}
+
 /// A point's status, `running` when someone holds its lock.
 fn current_status(dir: &Path, p: &Point) -> Status {
     match try_lock(&point_lock(dir, p)) {
@@ -233,7 +246,7 @@ pub fn run_point(dir: &Path, index: usize, retry_failed: bool) -> Result<(), Scr
         .get(index)
         .cloned()
         .ok_or_else(|| usage(dir, format!("--index {index}: the sweep has points 0 to {}", m.points.len().saturating_sub(1))))?;
-    let _lock = try_lock(&point_lock(dir, &p))?.ok_or_else(|| usage(&dir.join(&p.dir), "is running elsewhere (its lock is held)"))?;
+    let _lock = lock_point(dir, &p)?;
     match sweep::status_of(&dir.join(&p.dir)) {
         Status::Done => {
             eprintln!("point {index} is done already");

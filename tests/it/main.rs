@@ -24,6 +24,7 @@ mod repl;
 mod reproduction;
 mod runs_cli;
 mod scripts;
+mod slurm;
 mod sweeps;
 mod training;
 mod trust;
