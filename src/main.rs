@@ -219,6 +219,9 @@ enum SweepAction {
         /// The baseline setting, as key=value,key=value (default: the spec's `baseline`).
         #[arg(long)]
         baseline: Option<String>,
+        /// The setting on report.png's x axis (default: the first grid key with numbers).
+        #[arg(long, value_name = "KEY")]
+        x: Option<String>,
     },
     /// Run one point (what each Slurm array task does).
     RunPoint {
@@ -534,7 +537,9 @@ fn real_main() -> ExitCode {
         }
         Command::Notebook { action: NotebookAction::Convert { input, output } } => Some(cli::run::convert_notebook(input, output)),
         Command::Sweep { action: Some(SweepAction::Status { dir }), .. } => Some(cli::sweep::status(dir)),
-        Command::Sweep { action: Some(SweepAction::Report { dir, baseline }), .. } => Some(cli::sweep::report(dir, baseline.as_deref())),
+        Command::Sweep { action: Some(SweepAction::Report { dir, baseline, x }), .. } => {
+            Some(cli::sweep::report(dir, baseline.as_deref(), x.as_deref()))
+        }
         Command::Sweep { action: Some(SweepAction::RunPoint { dir, index, retry_failed }), .. } => {
             Some(cli::sweep::run_point(dir, *index, *retry_failed))
         }

@@ -201,6 +201,79 @@ pub fn figures(dir: &Path) -> Option<(f64, f64, String)> {
     Some((last.final_accuracy as f64, last.best_accuracy as f64, last.best_on.clone()))
 }
 
+/// The regularization samples of the last stage's last epoch (distillation stages record
+/// them; none for a stage that does not).
+pub fn regularization(dir: &Path) -> Option<usize> {
+    let run = RunDir::open(dir).ok()?;
+    let last = run.read_summary().ok()?.stages.last()?.stage;
+    let metrics = run.read_metrics().ok()?;
+    metrics.iter().rev().find(|m| m.stage == last).filter(|m| m.record.temperature.is_some()).map(|m| m.record.regularization)
+}
+
+type Figures = (f64, f64, String, Option<usize>);
+
+/// The finished points' figures, per setting (in the manifest's order) and seed.
+fn finished(dir: &Path, manifest: &Manifest) -> Vec<(BTreeMap<String, String>, BTreeMap<u64, Figures>)> {
+    let mut by_setting: Vec<(BTreeMap<String, String>, BTreeMap<u64, Figures>)> = Vec::new();
+    for p in &manifest.points {
+        let run = dir.join(&p.dir);
+        let Some((last, best, on)) = figures(&run).filter(|_| status_of(&run) == Status::Done) else { continue };
+        let f = (last, best, on, regularization(&run));
+        match by_setting.iter_mut().find(|(s, _)| *s == p.settings) {
+            Some((_, seeds)) => {
+                seeds.insert(p.seed, f);
+            }
+            None => by_setting.push((p.settings.clone(), BTreeMap::from([(p.seed, f)]))),
+        }
+    }
+    by_setting
+}
+
+/// The final accuracy (mean ± std over seeds, percent) against one numeric setting `x` (none:
+/// the first grid key whose values are all numbers), one line per value of the other settings,
+/// as `report.png` in the sweep folder; none when no setting can be the x axis.
+pub fn plot(dir: &Path, manifest: &Manifest, x: Option<&str>) -> Result<Option<PathBuf>> {
+    let by_setting = finished(dir, manifest);
+    let numeric = |k: &str| by_setting.iter().all(|(s, _)| s.get(k).is_some_and(|v| v.parse::<f64>().is_ok()));
+    let x = match x {
+        Some(k) if numeric(k) => k.to_string(),
+        Some(k) => return Err(Error::file(dir, format!("--x {k}: not a setting with numbers for values in every finished point"))),
+        None => match manifest.spec.grid.keys().filter_map(|k| k.as_str()).find(|k| numeric(k)) {
+            Some(k) => k.to_string(),
+            None => return Ok(None),
+        },
+    };
+    let mut lines: Vec<(String, Vec<(f64, f64)>, Vec<f64>)> = Vec::new();
+    for (settings, seeds) in &by_setting {
+        let mut others = settings.clone();
+        let at: f64 = others.remove(&x).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        let name = if others.is_empty() { "final accuracy".to_string() } else { describe(&others) };
+        let (mean, std) = mean_std(&seeds.values().map(|f| 100.0 * f.0).collect::<Vec<_>>());
+        match lines.iter_mut().find(|l| l.0 == name) {
+            Some(l) => {
+                l.1.push((at, mean));
+                l.2.push(std);
+            }
+            None => lines.push((name, vec![(at, mean)], vec![std])),
+        }
+    }
+    for l in lines.iter_mut() {
+        let mut both: Vec<((f64, f64), f64)> = l.1.iter().copied().zip(l.2.iter().copied()).collect();
+        both.sort_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
+        (l.1, l.2) = both.into_iter().unzip();
+    }
+    let chart = crate::run::plot::Lines {
+        title: "final accuracy over seeds (mean ± sample std)".into(),
+        x_label: x,
+        y_label: "final test accuracy (%)".into(),
+        series: lines.iter().map(|l| (l.0.clone(), l.1.clone())).collect(),
+    };
+    let errors: Vec<Vec<f64>> = lines.into_iter().map(|l| l.2).collect();
+    let path = dir.join("report.png");
+    crate::run::plot::lines_with_errors(&chart, &errors, &path)?;
+    Ok(Some(path))
+}
+
 /// Mean and sample standard deviation (n - 1; 0 for one value).
 pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
@@ -209,9 +282,10 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// The report's rows: per setting, the seeds' final and best accuracy (mean ± sample std), and
+/// The report's rows: per setting, the seeds' final and best accuracy (mean ± sample std),
 /// against the baseline the per-seed differences of the final accuracy (mean ± std, and how
-/// many are above zero), over the seeds both ran.
+/// many are above zero) over the seeds both ran, and the regularization samples of the last
+/// epoch where the runs distilled.
 pub struct Report {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -219,16 +293,7 @@ pub struct Report {
 
 /// Builds the report from the manifest and the run directories (finished points only).
 pub fn report(dir: &Path, manifest: &Manifest, baseline: Option<&BTreeMap<String, String>>) -> Result<Report> {
-    let mut by_setting: Vec<(BTreeMap<String, String>, BTreeMap<u64, (f64, f64, String)>)> = Vec::new();
-    for p in &manifest.points {
-        let Some(f) = figures(&dir.join(&p.dir)).filter(|_| status_of(&dir.join(&p.dir)) == Status::Done) else { continue };
-        match by_setting.iter_mut().find(|(s, _)| *s == p.settings) {
-            Some((_, seeds)) => {
-                seeds.insert(p.seed, f);
-            }
-            None => by_setting.push((p.settings.clone(), BTreeMap::from([(p.seed, f)]))),
-        }
-    }
+    let by_setting = finished(dir, manifest);
     if let Some(b) = baseline {
         if !by_setting.iter().any(|(s, _)| s == b) {
             let known: Vec<String> = by_setting.iter().map(|(s, _)| describe(s)).collect();
@@ -246,6 +311,10 @@ pub fn report(dir: &Path, manifest: &Manifest, baseline: Option<&BTreeMap<String
     if baseline.is_some() {
         header.extend(["final - baseline (paired)".to_string(), "seeds above 0".to_string()]);
     }
+    let regularization = by_setting.iter().any(|(_, s)| s.values().any(|f| f.3.is_some()));
+    if regularization {
+        header.push("regularization samples (last epoch)".to_string());
+    }
     let base = baseline.and_then(|b| by_setting.iter().find(|(s, _)| s == b).map(|(_, seeds)| seeds.clone()));
     let pm = |(m, s): (f64, f64)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s);
     let rows = by_setting
@@ -262,6 +331,15 @@ pub fn report(dir: &Path, manifest: &Manifest, baseline: Option<&BTreeMap<String
                 } else {
                     row.extend([pm(mean_std(&diffs)), format!("{}/{}", diffs.iter().filter(|d| **d > 0.0).count(), diffs.len())]);
                 }
+            }
+            if regularization {
+                let counts: Vec<f64> = seeds.values().filter_map(|f| f.3.map(|c| c as f64)).collect();
+                row.push(if counts.is_empty() {
+                    "-".to_string()
+                } else {
+                    let (m, s) = mean_std(&counts);
+                    format!("{m:.1} ± {s:.1}")
+                });
             }
             row
         })

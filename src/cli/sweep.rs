@@ -342,7 +342,7 @@ pub fn status(dir: &Path) -> Result<(), ScriptError> {
 
 /// `retort sweep report DIR`: the table over seeds, printed and written as report.md and
 /// report.csv in the sweep folder.
-pub fn report(dir: &Path, baseline: Option<&str>) -> Result<(), ScriptError> {
+pub fn report(dir: &Path, baseline: Option<&str>, x: Option<&str>) -> Result<(), ScriptError> {
     let m = Manifest::load(dir).map_err(fail)?;
     let base = match baseline {
         Some(text) => Some(
@@ -365,8 +365,14 @@ pub fn report(dir: &Path, baseline: Option<&str>) -> Result<(), ScriptError> {
         base.as_ref().map_or(String::new(), |b| format!("; paired differences against {}", sweep::describe(b))),
         retort::script::markdown_table(&r.header, &r.rows)
     );
+    let plot = sweep::plot(dir, &m, x).map_err(fail)?;
+    let md = match &plot {
+        Some(_) => format!("{md}\n![final accuracy against the swept parameter](report.png)\n"),
+        None => md,
+    };
     retort::run::atomic_write(&dir.join("report.md"), md.as_bytes()).map_err(fail)?;
     retort::run::atomic_write(&dir.join("report.csv"), sweep::csv(&r).as_bytes()).map_err(fail)?;
-    eprintln!("wrote {0}/report.md and {0}/report.csv", dir.display());
+    let png = if plot.is_some() { format!(" and {}/report.png", dir.display()) } else { String::new() };
+    eprintln!("wrote {0}/report.md, {0}/report.csv{png}", dir.display());
     Ok(())
 }

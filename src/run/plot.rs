@@ -99,6 +99,12 @@ pub struct Lines {
 
 /// Draws `chart` into `path` (atomically).
 pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
+    lines_with_errors(chart, &[], path)
+}
+
+/// [`lines`] with a vertical error bar of half-height `errors[series][point]` on each point
+/// (series without errors: none).
+pub fn lines_with_errors(chart: &Lines, errors: &[Vec<f64>], path: &Path) -> Result<()> {
     register_font();
     let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
     folder_exists(path)?;
@@ -106,7 +112,15 @@ pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
     {
         let root = BitMapBackend::new(&tmp, (WIDTH * 2 / 3, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let points = || chart.series.iter().flat_map(|s| s.1.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+        let error = |i: usize, k: usize| errors.get(i).and_then(|e| e.get(k)).copied().filter(|e| e.is_finite()).unwrap_or(0.0);
+        // the bars' ends count in the bounds
+        let ends: Vec<(f64, f64)> = chart
+            .series
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.1.iter().enumerate().flat_map(move |(k, p)| [(p.0, p.1 - error(i, k)), (p.0, p.1 + error(i, k))]))
+            .collect();
+        let points = || ends.iter().filter(|p| p.0.is_finite() && p.1.is_finite());
         let bounds =
             |f: fn(&(f64, f64)) -> f64| points().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let (x0, x1) = bounds(|p| p.0);
@@ -133,6 +147,13 @@ pub fn lines(chart: &Lines, path: &Path) -> Result<()> {
                 .map_err(|e| fail(e.to_string()))?
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            if errors.get(i).is_some() {
+                let bars = pts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| ErrorBar::new_vertical(p.0, p.1 - error(i, k), p.1, p.1 + error(i, k), color.stroke_width(2), 8));
+                c.draw_series(bars).map_err(|e| fail(e.to_string()))?;
+            }
         }
         c.configure_series_labels()
             .background_style(WHITE.mix(0.85))

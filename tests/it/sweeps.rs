@@ -69,9 +69,13 @@ fn the_example_sweep_reports_means_and_paired_differences_of_its_records() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["sweep", "report", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    // the CSV's columns: method, temperature, seeds, final, best, paired difference, seeds above 0
-    let got: Vec<Vec<String>> = csv_rows(&dir).into_iter().map(|r| [&r[..4], &r[5..]].concat()).collect();
+    // the CSV's columns: method, temperature, seeds, final, best, paired difference, seeds
+    // above 0, regularization samples
+    let rows = csv_rows(&dir);
+    let got: Vec<Vec<String>> = rows.iter().map(|r| [&r[..4], &r[5..7]].concat()).collect();
     assert_eq!(got, expected_report(&dir));
+    assert!(rows.iter().all(|r| r.len() == 8 && r[7].contains(" ± ")), "{rows:?}");
+    assert!(dir.join("report.png").is_file());
     assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("| method | temperature | seeds |"));
     let (_, status) = run(&["sweep", "status", dir.to_str().unwrap()]);
     assert!(status.contains("12 done"), "{status}");
