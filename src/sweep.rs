@@ -371,7 +371,7 @@ mod tests {
         let points = spec.expand("spec").unwrap();
         assert_eq!(points.len(), 10);
         assert_eq!(describe(&points[0].settings), "loss=kd, temperature=2");
-        assert_eq!((points[1].seed, describe(&points[2].settings)), (1, "loss=kd, temperature=4.0"));
+        assert_eq!((points[1].seed, describe(&points[2].settings)), (1, "loss=kd, temperature=4.0".to_string()));
         assert_eq!(describe(&points[8].settings), "loss=ce");
         assert_eq!(points[9].dir, PathBuf::from("points/0009-loss=ce,seed=1"));
     }
