@@ -146,18 +146,16 @@ pub fn run(connection_file: &Path, opts: &RunOptions) -> Result<(), ScriptError>
     let mut kernel = Kernel { outgoing, history: vec![] };
     'serve: while let Ok(request) = incoming.recv() {
         let Request::Shell(message) = request else { break };
-        if !kernel.handle(&mut cells, &message) {
-            continue;
-        }
-        // a cell failed with stop_on_error: the executions already queued behind it are aborted
-        // (as ipykernel does, with its default stop_on_error_timeout of 0), so "Run All" stops
-        // at the failing cell; a request sent after the failure's reply runs
-        while let Ok(request) = incoming.try_recv() {
+        // a cell failed with stop_on_error: the executions queued behind it when it failed
+        // (taken before its reply went out) are aborted, as ipykernel does with its default
+        // stop_on_error_timeout of 0, so "Run All" stops at the failing cell; a request sent
+        // after the failure's reply runs
+        for request in kernel.handle(&mut cells, &message, &incoming) {
             let Request::Shell(queued) = request else { break 'serve };
             match &queued.content {
                 JupyterMessageContent::ExecuteRequest(_) => kernel.abort(&cells, &queued),
                 _ => {
-                    kernel.handle(&mut cells, &queued);
+                    kernel.handle(&mut cells, &queued, &incoming);
                 }
             }
         }
@@ -259,16 +257,16 @@ impl Kernel {
         let _ = self.outgoing.send(Outgoing::Shell(Box::new(m)));
     }
 
-    /// One shell request: busy, the reply (and an execution's outputs), idle. True when it was
-    /// an execution that failed and asked to stop on errors.
-    fn handle(&mut self, cells: &mut Cells, request: &JupyterMessage) -> bool {
+    /// One shell request: busy, the reply (and an execution's outputs), idle. When it was an
+    /// execution that failed and asked to stop on errors: the requests queued at its failure.
+    fn handle(&mut self, cells: &mut Cells, request: &JupyterMessage, incoming: &mpsc::Receiver<Request>) -> Vec<Request> {
         self.iopub(Status::busy().as_child_of(request));
-        let mut stop = false;
+        let mut queued = Vec::new();
         match &request.content {
             JupyterMessageContent::KernelInfoRequest(_) => self.reply(kernel_info().as_child_of(request)),
             JupyterMessageContent::ExecuteRequest(r) => {
-                let ok = self.execute(cells, request, &r.code, r.silent, r.store_history);
-                stop = !ok && r.stop_on_error;
+                let stop = r.stop_on_error.then_some(incoming);
+                queued = self.execute(cells, request, &r.code, r.silent, r.store_history, stop);
             }
             JupyterMessageContent::CompleteRequest(r) => {
                 let (start, matches) = complete(cells, &r.code, r.cursor_pos);
@@ -318,7 +316,7 @@ impl Kernel {
             other => eprintln!("retort kernel: no reply to a '{}' on the shell channel", other.message_type()),
         }
         self.iopub(Status::idle().as_child_of(request));
-        stop
+        queued
     }
 
     /// An execution queued behind a failed one: not run, its reply `aborted`.
@@ -373,8 +371,17 @@ impl Kernel {
     }
 
     /// Runs a cell: its input and outputs on iopub as they come, then the reply (an error's
-    /// name, message and traceback in it too). False when it failed.
-    fn execute(&mut self, cells: &mut Cells, request: &JupyterMessage, code: &str, silent: bool, store_history: bool) -> bool {
+    /// name, message and traceback in it too). When it fails and `stop_on_error` gives the
+    /// request queue: the requests queued by then, taken before the reply goes out.
+    fn execute(
+        &mut self,
+        cells: &mut Cells,
+        request: &JupyterMessage,
+        code: &str,
+        silent: bool,
+        store_history: bool,
+        stop_on_error: Option<&mpsc::Receiver<Request>>,
+    ) -> Vec<Request> {
         let count_before = cells.count;
         let execution_count = ExecutionCount::new(count_before + 1);
         if !silent {
@@ -401,6 +408,10 @@ impl Kernel {
             self.history.push((cells.count, code.to_string(), value.take()));
         }
         let error = error.take().filter(|_| !ran.ok);
+        let queued = match stop_on_error {
+            Some(incoming) if !ran.ok => std::iter::from_fn(|| incoming.try_recv().ok()).collect(),
+            _ => Vec::new(),
+        };
         let reply = ExecuteReply {
             status: if error.is_some() { ReplyStatus::Error } else { ReplyStatus::Ok },
             execution_count,
@@ -409,7 +420,7 @@ impl Kernel {
             error: error.map(Box::new),
         };
         self.reply(reply.as_child_of(request));
-        ran.ok
+        queued
     }
 }
 
