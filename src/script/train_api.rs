@@ -198,7 +198,8 @@ fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, op
     let result =
         Trainer::new(&model.model, Teacher::None, &data.0, cfg).and_then(|t| train_stage(state, t, &model.model, info, &mut hooks));
     let run = finish_stage(state, &mut hooks, result)?;
-    Ok(run_map(state, &run.history, run.interrupted, &model.model, None, "ce", &label, hooks.seconds))
+    // an interrupt that lands at an epoch's end leaves no partial epoch, but it did stop training
+    Ok(run_map(state, &run.history, run.interrupted || state.training_interrupted.get(), &model.model, None, "ce", &label, hooks.seconds))
 }
 
 /// The closures and schedules of a training call (temperature, alpha, learning rate, filter,
@@ -326,7 +327,16 @@ fn distill(ctx: NativeCallContext, state: &State, teacher: TeacherArg, student: 
     };
     let result = Trainer::new(&student.model, source, &data.0, cfg).and_then(|t| train_stage(state, t, &student.model, info, &mut hooks));
     let run = finish_stage(state, &mut hooks, result)?;
-    Ok(run_map(state, &run.history, run.interrupted, &student.model, teacher_model, &loss_name, &label, hooks.seconds))
+    Ok(run_map(
+        state,
+        &run.history,
+        run.interrupted || state.training_interrupted.get(),
+        &student.model,
+        teacher_model,
+        &loss_name,
+        &label,
+        hooks.seconds,
+    ))
 }
 
 /// Trains through the run's recording when there is one.
