@@ -232,15 +232,6 @@ fn handle_script(session: &Rc<RefCell<Session>>, input: &str, out: &mut dyn Writ
     true
 }
 
-/// A folder removed when dropped: an unrecorded session's plots.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs the REPL until `:quit`, Ctrl-D or the end of piped input. A recorded session's plots go
 /// to its run directory; an unrecorded one's to a temporary folder removed at the end.
 pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
@@ -249,7 +240,7 @@ pub fn run(opts: &RunOptions) -> Result<(), ScriptError> {
         None => {
             let dir = std::env::temp_dir().join(format!("retort-repl-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| ScriptError::usage("repl", format!("{}: {e}", dir.display())))?;
-            (Some(dir.clone()), Some(TempDir(dir)))
+            (Some(dir.clone()), Some(retort::notebook::ipynb::TempDir(dir)))
         }
     };
     let mut opts = opts.clone();

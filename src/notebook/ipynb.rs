@@ -83,7 +83,8 @@ pub fn to_json(nb: Notebook) -> Result<String, ScriptError> {
     nbformat::serialize_notebook(&nbformat::Notebook::V4(nb)).map_err(|e| ScriptError::usage("<notebook>", e.to_string()))
 }
 
-/// A folder removed when dropped.
+/// A folder removed when dropped (an unrecorded session's plots: the REPL's, the kernel's, an
+/// `.ipynb` run's).
 pub struct TempDir(pub std::path::PathBuf);
 
 impl Drop for TempDir {
