@@ -113,6 +113,10 @@ enum Command {
         /// The sweep folder (default: sweeps/<spec name>).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// A parameter every point gets (e.g. a teacher's weights), under the spec's settings;
+        /// kept in the manifest, so a rerun must give the same.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
         /// Points run at once on this machine, each with cores / N threads.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         jobs: u32,
@@ -547,10 +551,10 @@ fn real_main() -> ExitCode {
             "retort sweep",
             "needs a spec (retort sweep SPEC.yaml), or status, report or run-point".to_string(),
         ))),
-        Command::Sweep { action: None, spec: Some(spec), out, jobs, retry_failed, executor, slurm } => Some(if executor == "slurm" {
-            cli::sweep::run_slurm(spec, out.as_deref(), *retry_failed, slurm)
+        Command::Sweep { action: None, spec: Some(spec), out, sets, jobs, retry_failed, executor, slurm } => Some(if executor == "slurm" {
+            cli::sweep::run_slurm(spec, out.as_deref(), sets, *retry_failed, slurm)
         } else {
-            cli::sweep::run_local(spec, out.as_deref(), *jobs as usize, *retry_failed)
+            cli::sweep::run_local(spec, out.as_deref(), sets, *jobs as usize, *retry_failed)
         }),
         Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
             // the kernel's flags are checked now, not at every start of the kernel

@@ -65,6 +65,9 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub spec: Spec,
+    /// `--set` values every point gets (`retort sweep SPEC --set KEY=VALUE`), under its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sets: BTreeMap<String, String>,
     pub points: Vec<Point>,
 }
 

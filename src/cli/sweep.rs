@@ -77,11 +77,27 @@ fn current_status(dir: &Path, p: &Point) -> Status {
     }
 }
 
-/// Prepares the sweep folder: its lock, the manifest (the same spec as before, or new).
-fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<(PathBuf, Manifest, File), ScriptError> {
+/// `--set KEY=VALUE` flags as a map; a key the spec sweeps is refused (the spec's values would
+/// be overridden for every point).
+fn common_sets(sets: &[String], points: &[Point]) -> Result<std::collections::BTreeMap<String, String>, ScriptError> {
+    let mut out = std::collections::BTreeMap::new();
+    for set in sets {
+        let (k, v) = set.split_once('=').ok_or_else(|| usage(Path::new("--set"), format!("'{set}' must look like KEY=VALUE")))?;
+        if points.iter().any(|p| p.settings.contains_key(k)) {
+            return Err(usage(Path::new("--set"), format!("'{k}' is one of the spec's own settings; change it in the spec")));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Prepares the sweep folder: its lock, the manifest (the same spec and `--set` values as
+/// before, or new).
+fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String]) -> Result<(PathBuf, Manifest, File), ScriptError> {
     let spec = Spec::load(spec_path).map_err(fail)?;
     let shown = spec_path.display().to_string();
     let points = spec.expand(&shown).map_err(fail)?;
+    let sets = common_sets(sets, &points)?;
     let stem = spec_path.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().to_string());
     let dir = out.map_or_else(|| PathBuf::from("sweeps").join(&stem), Path::to_path_buf);
     std::fs::create_dir_all(dir.join("points")).map_err(|e| usage(&dir, e.to_string()))?;
@@ -95,9 +111,16 @@ fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<(PathBuf, Manifest, F
             if !same {
                 return Err(usage(&dir, format!("holds a sweep of another spec (its sweep.yaml); choose another --out for {shown}")));
             }
+            if old.sets != sets {
+                let was: Vec<String> = old.sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect();
+                return Err(usage(
+                    &dir,
+                    format!("holds this sweep with other --set values ({}); give the same, or choose another --out", was.join(" ")),
+                ));
+            }
             old
         }
-        Err(_) if !Manifest::path(&dir).exists() => Manifest { spec, points },
+        Err(_) if !Manifest::path(&dir).exists() => Manifest { spec, sets, points },
         Err(e) => return Err(fail(e)),
     };
     manifest.save(&dir).map_err(fail)?;
@@ -113,7 +136,7 @@ fn point_command(dir: &Path, m: &Manifest, p: &Point, threads: usize) -> Result<
         cmd.args(["run", "--quiet", "--resume"]).arg(&run_dir);
     } else {
         cmd.args(["run", "--quiet", "--out"]).arg(&run_dir).arg("--seed").arg(p.seed.to_string());
-        for (k, v) in &p.settings {
+        for (k, v) in m.sets.iter().chain(&p.settings) {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
         if let Some(c) = &m.spec.config {
@@ -169,8 +192,8 @@ fn todo(dir: &Path, m: &mut Manifest, retry_failed: bool) -> Result<(Vec<usize>,
 
 /// `retort sweep SPEC --jobs N`: the points on this machine, N at a time, each with cores / N
 /// threads; one progress line per finished point.
-pub fn run_local(spec_path: &Path, out: Option<&Path>, jobs: usize, retry_failed: bool) -> Result<(), ScriptError> {
-    let (dir, mut m, _lock) = prepare(spec_path, out)?;
+pub fn run_local(spec_path: &Path, out: Option<&Path>, sets: &[String], jobs: usize, retry_failed: bool) -> Result<(), ScriptError> {
+    let (dir, mut m, _lock) = prepare(spec_path, out, sets)?;
     let (queue, kept_failed) = todo(&dir, &mut m, retry_failed)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.clamp(1, queue.len().max(1));
@@ -274,8 +297,8 @@ pub fn run_point(dir: &Path, index: usize, retry_failed: bool) -> Result<(), Scr
 
 /// `--executor slurm`: the sbatch script of a job array over the unfinished points, submitted
 /// with sbatch when it is on the PATH (not with --dry-run).
-pub fn run_slurm(spec_path: &Path, out: Option<&Path>, retry_failed: bool, s: &SlurmArgs) -> Result<(), ScriptError> {
-    let (dir, mut m, _lock) = prepare(spec_path, out)?;
+pub fn run_slurm(spec_path: &Path, out: Option<&Path>, sets: &[String], retry_failed: bool, s: &SlurmArgs) -> Result<(), ScriptError> {
+    let (dir, mut m, _lock) = prepare(spec_path, out, sets)?;
     let (queue, _) = todo(&dir, &mut m, retry_failed)?;
     m.save(&dir).map_err(fail)?;
     if queue.is_empty() {

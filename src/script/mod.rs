@@ -18,6 +18,7 @@ mod modules;
 mod optim_api;
 pub mod output;
 mod params;
+mod records_api;
 pub mod session;
 mod source_text;
 mod state;
@@ -96,6 +97,7 @@ pub fn engine(state: &Rc<State>, out: Output, dirs: Vec<PathBuf>, max_operations
     train_api::register(&mut engine, state);
     files_api::register(&mut engine, state);
     display_api::register(&mut engine, state);
+    records_api::register(&mut engine);
     engine.set_module_resolver(modules::Resolver::new(dirs, state));
     error::know_signatures(|| docs::signatures(&engine));
     engine

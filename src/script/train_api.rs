@@ -171,6 +171,16 @@ fn run_map(
     // stopped between batches (a REPL's Ctrl-C): the history ends in the partial epoch, and
     // the model holds what was trained
     m.insert("interrupted".into(), interrupted.into());
+    history_fields(&mut m, history);
+    m.insert("student".into(), student.arch().into());
+    m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));
+    m.insert("loss".into(), loss.into());
+    m
+}
+
+/// A stage's result fields drawn from its epochs: `history`, `epochs`, the final and best
+/// accuracy (the best epoch chosen on the validation part when there is one), `seconds`.
+pub(super) fn history_fields(m: &mut Map, history: &[EpochRecord]) {
     let last = history.last();
     let best = train::best_epoch(history);
     m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
@@ -184,10 +194,6 @@ fn run_map(
     m.insert("best_val_accuracy".into(), best.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
     m.insert("final_val_accuracy".into(), last.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
     m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
-    m.insert("student".into(), student.arch().into());
-    m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));
-    m.insert("loss".into(), loss.into());
-    m
 }
 
 fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, opts: Map) -> Res<Map> {

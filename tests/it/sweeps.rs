@@ -235,3 +235,87 @@ fn bad_specs_are_clear_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn set_values_reach_every_point_and_a_rerun_must_give_the_same() {
+    let dir = scratch("sets");
+    let spec = dir.join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0, 1]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let sweep = |extra: &[&str]| run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()][..], extra].concat());
+    // a Slurm task (run-point) takes the values from the manifest
+    let (code, out) = sweep(&["--set", "epochs=1", "--executor", "slurm", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(run(&["sweep", "run-point", out_dir.to_str().unwrap(), "--index", "1"]).0, 0);
+    let (code, out) = sweep(&["--set", "epochs=1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 done before, 1 to run"), "{out}");
+    // sweep_runs gives the script every finished point, its settings and what it resolved
+    let reader = dir.join("read.rhai");
+    std::fs::write(
+        &reader,
+        format!(
+            "for r in sweep_runs({:?}) {{ print(`${{r.index}} ${{r.seed}} ${{r.settings.method}} ${{r.params.epochs}} ${{r.epochs}} ${{r.history.len()}} ${{r.final_accuracy > 0.5}}`); }}",
+            out_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&["run", reader.to_str().unwrap(), "--no-record"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(), ["0 0 ce 1 1 1 true", "1 1 ce 1 1 1 true"], "{out}");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--set", "epochs=2"], "other --set values (--set epochs=1)"),
+        (&[], "other --set values (--set epochs=1)"),
+        (&["--set", "epochs=1", "--set", "method=kd"], "'method' is one of the spec's own settings"),
+        (&["--set", "epochs"], "'epochs' must look like KEY=VALUE"),
+    ];
+    for (flags, says) in cases {
+        let (code, out) = sweep(flags);
+        assert_eq!(code, 2, "{flags:?}: {out}");
+        assert!(out.contains(says), "{flags:?}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sweep_runs_names_a_folder_that_is_not_a_sweep() {
+    let dir = scratch("notsweep");
+    let reader = dir.join("read.rhai");
+    std::fs::write(&reader, format!("sweep_runs({:?});", dir.display().to_string())).unwrap();
+    let (code, out) = run(&["run", reader.to_str().unwrap(), "--no-record"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("sweep_runs") && out.contains("sweep.yaml") && out.contains("is") && out.contains("a sweep folder"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_cifar100_table_sweep_is_every_documented_pair_with_kd_and_wsl_over_five_seeds() {
+    let dir = scratch("cifar100");
+    let (code, out) = run(&[
+        "sweep",
+        "scripts/sweeps/cifar100.yaml",
+        "--set",
+        "root=DATA",
+        "--set",
+        "teachers=save/models",
+        "--executor",
+        "slurm",
+        "--dry-run",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let m = Manifest::load(&dir).unwrap();
+    assert_eq!(m.points.len(), 13 * 2 * 5);
+    let doc = std::fs::read_to_string(root().join("docs/zoo.md")).unwrap();
+    for p in &m.points {
+        let row = format!("--set teacher={} --set student={}`", p.settings["teacher"], p.settings["student"]);
+        assert!(doc.contains(&row), "{row} is not a row of docs/zoo.md's table");
+    }
+    assert!(std::fs::read_to_string(dir.join("sweep.sbatch")).unwrap().contains("--array=0,1,2,"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
