@@ -23,6 +23,36 @@ fn cifar100(n: usize) -> PathBuf {
     root
 }
 
+/// Each row of docs/zoo.md's CIFAR-100 table: its command prints (`--set dry_run=true`) the recipe
+/// its columns give: epochs, lr, milestones, T and alpha.
+#[test]
+fn every_documented_cifar_recipe_is_the_one_its_row_gives() {
+    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/zoo.md")).unwrap();
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains("`retort run scripts/cifar100-pair.rhai"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 13);
+    for row in rows {
+        let [pair, epochs, lr, milestones, t, alpha, _kd, _wsl, command] = row[..] else { panic!("{row:?}: 9 columns") };
+        let args: Vec<String> = command
+            .trim_matches('`')
+            .split_whitespace()
+            .skip(1)
+            .map(|a| if a == "scripts/cifar100-pair.rhai" { format!("{}/{a}", env!("CARGO_MANIFEST_DIR")) } else { a.to_string() })
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(&args).args(["--set", "dry_run=true", "--no-record"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        let want = format!("epochs {epochs}, batch 64, lr {lr}, milestones {milestones}, T {t}, alpha {alpha}");
+        assert!(stdout.contains(&want), "{pair}: the row says '{want}', the command prints\n{stdout}");
+        let (teacher, student) = pair.split_once(" -> ").unwrap();
+        let names = |n: &str| n.replace("MobileNetV2", "mobile_half").replace("ResNet50", "resnet50").to_lowercase();
+        assert!(stdout.contains(&format!("recipe: {} -> {},", names(teacher), names(student))), "{pair}: {stdout}");
+    }
+}
+
 #[test]
 fn every_documented_cifar_pair_runs() {
     let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/zoo.md")).unwrap();
