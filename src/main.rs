@@ -62,6 +62,10 @@ enum Command {
         /// Put the script's `report(...)` text into this Markdown file as the script's section.
         #[arg(long, value_name = "FILE", conflicts_with = "no_record")]
         report: Option<PathBuf>,
+        /// The section's name in the --report file (default: the script's name); letters,
+        /// digits, '-', '_' and '.'. One script run twice with other settings fills two sections.
+        #[arg(long, value_name = "NAME", requires = "report", value_parser = section_name)]
+        section: Option<String>,
         /// Where fit/distill train unless a call says otherwise: cpu, cuda or cuda:N (cuda needs `--features cuda`).
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -481,6 +485,15 @@ fn keep_freed_memory() {
 
 /// Any panic left (a failed `println!` to a full disk, or a bug) ends in a one-line error and
 /// exit code 1, never a panic message with exit code 101.
+/// `--section`: a name the report's section markers can hold.
+fn section_name(name: &str) -> Result<String, String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        Ok(name.to_string())
+    } else {
+        Err(format!("'{name}': use letters, digits, '-', '_' and '.' only"))
+    }
+}
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let what = info
@@ -516,18 +529,31 @@ fn real_main() -> ExitCode {
         retort::tensor::limits::set_memory_cap(bytes);
     }
     let script_result = match &cli.command {
-        Command::Run { script, resume, use_current, out, no_record, report, device, quiet, config, sets, seed, max_operations } => {
-            Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(
-                |(mut opts, script)| {
-                    opts.report = report.clone();
-                    opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
-                    if !*quiet && std::io::stderr().is_terminal() {
-                        opts.progress = Some(cli::progress_bars());
-                    }
-                    run_script(opts, script)
-                },
-            ))
-        }
+        Command::Run {
+            script,
+            resume,
+            use_current,
+            out,
+            no_record,
+            report,
+            section,
+            device,
+            quiet,
+            config,
+            sets,
+            seed,
+            max_operations,
+        } => Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(
+            |(mut opts, script)| {
+                opts.report = report.clone();
+                opts.report_section = section.clone();
+                opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
+                if !*quiet && std::io::stderr().is_terminal() {
+                    opts.progress = Some(cli::progress_bars());
+                }
+                run_script(opts, script)
+            },
+        )),
         Command::Check { script, sets, config } => Some(script::check(
             script,
             &RunOptions { sets: sets.clone(), config: config.clone(), search_path: retort_path(), ..Default::default() },

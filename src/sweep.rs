@@ -69,6 +69,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sets: BTreeMap<String, String>,
     pub points: Vec<Point>,
+    /// The Slurm job ids of its submissions, oldest first (`sweep status` asks squeue about them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slurm_jobs: Vec<String>,
 }
 
 /// A YAML scalar as `--set` takes it.

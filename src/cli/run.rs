@@ -219,6 +219,7 @@ pub fn prepare_run(
             config: None,
             record: Some(Record::Resume { dir: dir.clone(), current: use_current }),
             report: None,
+            report_section: None,
             device: Default::default(),
         };
         return Ok((opts, script));
@@ -235,6 +236,7 @@ pub fn prepare_run(
             config: config.clone(),
             record,
             report: None,
+            report_section: None,
             device: Default::default(),
         },
         script,

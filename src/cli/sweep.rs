@@ -120,7 +120,7 @@ fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String]) -> Result<(Pat
             }
             old
         }
-        Err(_) if !Manifest::path(&dir).exists() => Manifest { spec, sets, points },
+        Err(_) if !Manifest::path(&dir).exists() => Manifest { spec, sets, points, slurm_jobs: Vec::new() },
         Err(e) => return Err(fail(e)),
     };
     manifest.save(&dir).map_err(fail)?;
@@ -336,29 +336,67 @@ pub fn run_slurm(spec_path: &Path, out: Option<&Path>, sets: &[String], retry_fa
             if !out.status.success() {
                 return Err(usage(&path, format!("sbatch refused it: {}", String::from_utf8_lossy(&out.stderr).trim())));
             }
-            eprintln!(
-                "{} ({} points); follow it with: retort sweep status {}",
-                String::from_utf8_lossy(&out.stdout).trim(),
-                queue.len(),
-                dir.display()
-            );
+            let said = String::from_utf8_lossy(&out.stdout);
+            // "Submitted batch job 42": `sweep status` asks squeue about job 42's array tasks
+            if let Some(id) = said.split_whitespace().last().filter(|id| id.chars().all(|c| c.is_ascii_digit())) {
+                m.slurm_jobs.push(id.to_string());
+                m.save(&dir).map_err(fail)?;
+            }
+            eprintln!("{} ({} points); follow it with: retort sweep status {}", said.trim(), queue.len(), dir.display());
         }
         _ => eprintln!("wrote {} ({} points); submit it with: sbatch {}", path.display(), queue.len(), path.display()),
     }
     Ok(())
 }
 
-/// `retort sweep status DIR`: each point's status, then the counts.
+/// Slurm's state of each array task still in its queue (squeue; the newest submission first),
+/// by point index; `Err` says why Slurm could not be asked.
+fn slurm_states(jobs: &[String]) -> Result<std::collections::BTreeMap<usize, String>, String> {
+    let mut states = std::collections::BTreeMap::new();
+    for job in jobs.iter().rev() {
+        let out = Command::new("squeue")
+            .args(["-h", "-r", "-j", job, "-o", "%K|%T"])
+            .output()
+            .map_err(|e| format!("squeue could not run ({e}); Slurm's view is left out"))?;
+        if !out.status.success() {
+            // a job that left the queue long ago is unknown to squeue: nothing queued for it
+            continue;
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((task, state)) = line.split_once('|') {
+                if let Ok(i) = task.trim().parse::<usize>() {
+                    states.entry(i).or_insert_with(|| format!("{} (job {job})", state.trim()));
+                }
+            }
+        }
+    }
+    Ok(states)
+}
+
+/// `retort sweep status DIR`: each point's status (and, for a sweep given to Slurm, its array
+/// task's state in squeue), then the counts.
 pub fn status(dir: &Path) -> Result<(), ScriptError> {
     let m = Manifest::load(dir).map_err(fail)?;
-    let mut t = super::table(&["point", "settings", "seed", "status"]);
+    let slurm = (!m.slurm_jobs.is_empty()).then(|| slurm_states(&m.slurm_jobs));
+    let mut header = vec!["point", "settings", "seed", "status"];
+    if matches!(slurm, Some(Ok(_))) {
+        header.push("slurm (squeue)");
+    }
+    let mut t = super::table(&header);
     let mut counts = std::collections::BTreeMap::new();
     for p in &m.points {
         let s = current_status(dir, p);
         *counts.entry(format!("{s:?}").to_lowercase()).or_insert(0) += 1;
-        t.add_row(vec![p.index.to_string(), sweep::describe(&p.settings), p.seed.to_string(), format!("{s:?}").to_lowercase()]);
+        let mut row = vec![p.index.to_string(), sweep::describe(&p.settings), p.seed.to_string(), format!("{s:?}").to_lowercase()];
+        if let Some(Ok(states)) = &slurm {
+            row.push(states.get(&p.index).cloned().unwrap_or_else(|| "-".into()));
+        }
+        t.add_row(row);
     }
     println!("{t}");
+    if let Some(Err(why)) = &slurm {
+        eprintln!("{why}");
+    }
     println!("{}", counts.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", "));
     Ok(())
 }

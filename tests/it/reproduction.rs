@@ -51,9 +51,11 @@ fn quick_modes_write_the_report_from_their_run_records() {
     }
     let doc = std::fs::read_to_string(&report).unwrap();
     assert!(doc.starts_with("# Reproduction\n"), "{doc}");
-    for (study, claims, image) in
-        [("accuracy", 1, "accuracy-quick.png"), ("regularization", 2, "regularization-quick.png"), ("filtering", 2, "filtering-quick.png")]
-    {
+    for (study, claims, image) in [
+        ("accuracy", 1, "accuracy-cnn-quick.png"),
+        ("regularization", 2, "regularization-cnn-quick.png"),
+        ("filtering", 2, "filtering-cnn-quick.png"),
+    ] {
         let text = section(&doc, &format!("repro-{study}"));
         let verdicts = text.matches(" held here**").count() + text.matches(" did not hold here**").count();
         assert_eq!(verdicts, claims, "every claim gets a plain verdict:\n{text}");

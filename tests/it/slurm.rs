@@ -75,9 +75,12 @@ fn a_slurm_job_array_gives_the_local_sweeps_weights() {
     assert!(out.contains("Submitted batch job"), "{out}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     let mut seen = Vec::new();
+    let mut queued = false;
     loop {
         let (code, status) = retort(&["sweep", "status", on_slurm.to_str().unwrap()], &conf);
         assert_eq!(code, 0, "{status}");
+        assert!(status.contains("slurm (squeue)"), "status shows Slurm's view of the array tasks:\n{status}");
+        queued |= status.contains("PENDING (job ") || status.contains("RUNNING (job ");
         let last = status.lines().last().unwrap_or_default().to_string();
         if seen.last() != Some(&last) {
             seen.push(last.clone());
@@ -89,6 +92,7 @@ fn a_slurm_job_array_gives_the_local_sweeps_weights() {
         assert!(std::time::Instant::now() < deadline, "the array did not finish: {seen:?}");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+    assert!(queued, "squeue's states were never shown while the array ran: {seen:?}");
     let mut files = 0;
     for point in std::fs::read_dir(local.join("points")).unwrap() {
         let point = point.unwrap().path();
