@@ -234,6 +234,11 @@ impl Recording {
                 std::process::abort();
             }
             if control == Control::Stop {
+                // an interrupt on an epoch's last batch leaves no partial epoch, but the stage
+                // is not done: --resume must go on from here, not skip its remaining epochs
+                if hooks.interrupted() && trainer.epoch() < trainer.config().epochs {
+                    status = StageStatus::Interrupted;
+                }
                 break;
             }
         }
@@ -245,5 +250,56 @@ impl Recording {
             Some(e) => Err(e),
             None => Ok(StageRun { history, interrupted: status == StageStatus::Interrupted }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ModelConfig;
+    use crate::train::{BatchProgress, TrainConfig};
+
+    /// Ctrl-C landing on the last batch of `epoch`.
+    struct InterruptAt {
+        epoch: usize,
+        hit: bool,
+    }
+
+    impl Hooks for InterruptAt {
+        fn on_batch(&mut self, p: &BatchProgress) -> Result<Control> {
+            self.hit |= p.epoch == self.epoch && p.batch == p.batches;
+            Ok(if self.hit { Control::Stop } else { Control::Continue })
+        }
+        fn interrupted(&self) -> bool {
+            self.hit
+        }
+    }
+
+    #[test]
+    fn an_interrupt_at_an_epochs_end_leaves_the_stage_to_resume() {
+        let dir = std::env::temp_dir().join(format!("retort-interrupt-at-end-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut split = crate::data::load("digits", None, 0.2, 7).unwrap();
+        split.train = split.train.take(128);
+        let config = TrainConfig { epochs: 3, batch_size: 64, ..Default::default() };
+        let model = || Model::new("mlp", ModelConfig { classes: 10, input: vec![1, 8, 8], hidden: vec![8], ..Default::default() });
+        let info = || StageInfo { kind: "fit", label: "fit".into(), teacher: None, loss: "ce", schedules: BTreeMap::new() };
+        let run_dir = RunDir::create(&dir).unwrap();
+        run_dir.write_summary(&super::super::Summary::default()).unwrap();
+        let student = model().unwrap();
+        let mut trainer = Trainer::new(&student, crate::train::Teacher::None, &split, config.clone()).unwrap();
+        let mut hooks = InterruptAt { epoch: 1, hit: false };
+        let run = Recording::new(run_dir, false).stage(&mut trainer, &student, info(), &mut hooks).unwrap();
+        assert!(run.interrupted && run.history.len() == 1 && !run.history[0].partial);
+        let summary = RunDir::open(&dir).unwrap().read_summary().unwrap();
+        assert_eq!(summary.stages[0].status, StageStatus::Interrupted);
+        // --resume trains epochs 2 and 3, from the checkpoint of epoch 1
+        let student = model().unwrap();
+        let mut trainer = Trainer::new(&student, crate::train::Teacher::None, &split, config).unwrap();
+        let resumed = Recording::new(RunDir::open(&dir).unwrap(), true);
+        let run = resumed.stage(&mut trainer, &student, info(), &mut crate::train::NoHooks).unwrap();
+        assert_eq!(run.history.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(RunDir::open(&dir).unwrap().read_summary().unwrap().stages[0].status, StageStatus::Finished);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -250,6 +250,10 @@ impl Hooks for ScriptHooks<'_, '_> {
         })
     }
 
+    fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
     fn on_batch(&mut self, progress: &BatchProgress) -> crate::Result<Control> {
         if let Some(show) = &self.state.progress {
             show(&super::Progress::Batch { label: self.op, progress: *progress });

@@ -142,6 +142,11 @@ pub trait Hooks {
     fn on_batch(&mut self, _progress: &BatchProgress) -> Result<Control> {
         Ok(Control::Continue)
     }
+    /// Whether a `Control::Stop` came from an interrupt (Ctrl-C, a kernel's interrupt), not an
+    /// early stop the caller asked for: a run record keeps such a stage open for `--resume`.
+    fn interrupted(&self) -> bool {
+        false
+    }
     fn on_epoch(&mut self, _record: &EpochRecord) -> Result<Control> {
         Ok(Control::Continue)
     }
