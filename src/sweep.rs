@@ -184,7 +184,7 @@ impl Manifest {
 /// A point's status from its run directory (`running` is the caller's to tell: who holds the
 /// point's lock).
 pub fn status_of(dir: &Path) -> Status {
-    if !dir.join("config.yaml").exists() {
+    if !dir.join("config.yaml").exists() || never_started(dir) {
         return Status::Pending;
     }
     let Ok(summary) = RunDir::open(dir).and_then(|r| r.read_summary()) else { return Status::Interrupted };
@@ -197,6 +197,15 @@ pub fn status_of(dir: &Path) -> Status {
     } else {
         Status::Failed
     }
+}
+
+/// A run directory claimed (its config.yaml made, empty) by a run killed before it wrote its
+/// config: nothing of it can be resumed, and nothing was trained.
+pub fn never_started(dir: &Path) -> bool {
+    dir.join("config.yaml").exists()
+        && !dir.join("summary.yaml").exists()
+        && !dir.join("metrics.jsonl").exists()
+        && RunDir::open(dir).and_then(|r| r.read_config()).is_err()
 }
 
 /// A finished point's figures: the last stage's final and best accuracy, and which part chose

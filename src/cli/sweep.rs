@@ -132,6 +132,10 @@ fn point_command(dir: &Path, m: &Manifest, p: &Point, threads: usize) -> Result<
     let exe = std::env::current_exe().map_err(|e| usage(dir, e.to_string()))?;
     let run_dir = dir.join(&p.dir);
     let mut cmd = Command::new(exe);
+    if sweep::never_started(&run_dir) {
+        // killed between claiming its folder and writing its config: start it afresh
+        std::fs::remove_dir_all(&run_dir).map_err(|e| usage(&run_dir, e.to_string()))?;
+    }
     if sweep::status_of(&run_dir) == Status::Interrupted {
         cmd.args(["run", "--quiet", "--resume"]).arg(&run_dir);
     } else {

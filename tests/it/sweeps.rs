@@ -319,3 +319,29 @@ fn the_cifar100_table_sweep_is_every_documented_pair_with_kd_and_wsl_over_five_s
     assert!(std::fs::read_to_string(dir.join("sweep.sbatch")).unwrap().contains("--array=0,1,2,"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_point_killed_before_writing_its_config_starts_afresh() {
+    let dir = scratch("claimed");
+    let spec = dir.join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let sweep = |extra: &[&str]| {
+        run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--set", "epochs=1"][..], extra].concat())
+    };
+    assert_eq!(sweep(&["--executor", "slurm", "--dry-run"]).0, 0);
+    // what kill -9 leaves between a run's claim on its folder and its config: an empty config.yaml
+    let point = out_dir.join("points/0000-method=ce,seed=0");
+    std::fs::create_dir_all(point.join("checkpoints")).unwrap();
+    std::fs::write(point.join("config.yaml"), "").unwrap();
+    let (_, status) = run(&["sweep", "status", out_dir.to_str().unwrap()]);
+    assert!(status.contains("1 pending"), "{status}");
+    let (code, out) = sweep(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sweep::status_of(&point), Status::Done);
+    let _ = std::fs::remove_dir_all(&dir);
+}
