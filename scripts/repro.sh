@@ -2,7 +2,7 @@
 # The whole reproduction study, its students run in parallel as sweeps:
 #   1. the teacher, trained once (scripts/repro-teacher.rhai);
 #   2. per testbed (cnn: a narrower CNN of the teacher's family, the main one; mlp: the first
-#      study's MLP student), the sweep scripts/sweeps/repro.yaml: 40 students (8 settings x 5
+#      study's MLP student), the sweep scripts/sweeps/repro-<testbed>.yaml: 40 students (8 settings x 5
 #      seeds), --jobs N at a time (default: the number of cores), each loading that teacher;
 #   3. per testbed, the three report scripts (scripts/repro-*.rhai --set sweep=DIR), each putting
 #      its section into docs/results/reproduction.md from the sweep's run records.
@@ -31,7 +31,7 @@ if [ ! -f "$dir/teacher/teacher.safetensors" ]; then
     "$retort" run scripts/repro-teacher.rhai --quiet "${sets[@]}" --out "$dir/teacher"
 fi
 for testbed in ${TESTBEDS:-cnn mlp}; do
-    "$retort" sweep scripts/sweeps/repro.yaml --jobs "$jobs" "${sets[@]}" --set "testbed=$testbed" \
+    "$retort" sweep "scripts/sweeps/repro-$testbed.yaml" --jobs "$jobs" "${sets[@]}" --set "testbed=$testbed" \
         --set "teacher=$dir/teacher/teacher.safetensors" --out "$dir/sweep-$testbed"
     echo "$testbed: $(( $(date +%s) - start )) s so far"
 done

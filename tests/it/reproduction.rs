@@ -1,7 +1,7 @@
 //! The reproduction study's quick modes (scripts/repro-*.rhai with `--set quick=true`, on the
 //! bundled digits): each script puts its section into one report, the report's per-seed figures
 //! are the ones `retort runs compare` shows for the run records, a fresh run reproduces them, and
-//! the study run as scripts/repro.sh runs it (a teacher, the sweep scripts/sweeps/repro.yaml, the
+//! the study run as scripts/repro.sh runs it (a teacher, the sweep scripts/sweeps/repro-cnn.yaml, the
 //! sections written from the sweep's records) gives the same report.
 
 use super::scripts::retort;
@@ -124,7 +124,7 @@ fn the_sweep_gives_the_same_report(dir: &Path, doc: &str) {
     let teacher_set = format!("teacher={}", teacher.join("teacher.safetensors").display());
     let args = [
         "sweep",
-        "scripts/sweeps/repro.yaml",
+        "scripts/sweeps/repro-cnn.yaml",
         "--jobs",
         "2",
         "--set",
@@ -148,7 +148,7 @@ fn the_sweep_gives_the_same_report(dir: &Path, doc: &str) {
         assert!(b.contains(&format!("Run numbers are the points of the sweep {}", sweep.display())), "{b}");
         assert_eq!(figures_only(b), figures_only(a), "{study}: the sweep's section differs from the in-process one");
     }
-    // the sweep's own report (Rust) agrees with the section's KD T=4 figure (the stdlib's stats)
+    // the sweep's own report (Rust) agrees with the section's KD figure (T = 2 on the CNN testbed; the stdlib's stats)
     let kd = section(doc, "repro-accuracy")
         .lines()
         .find(|l| l.starts_with("| Hinton KD |"))
@@ -163,9 +163,9 @@ fn the_sweep_gives_the_same_report(dir: &Path, doc: &str) {
     // its columns: filter, method, temperature, then the figures
     let row = table
         .lines()
-        .find(|l| l.split(['│', '┆']).map(str::trim).skip(1).take(3).eq(["", "kd", "4.0"]))
+        .find(|l| l.split(['│', '┆']).map(str::trim).skip(1).take(3).eq(["", "kd", "2.0"]))
         .unwrap_or_else(|| panic!("{table}"));
-    assert!(row.contains(&kd), "the sweep report's KD T=4 row {row} lacks the section's {kd}");
+    assert!(row.contains(&kd), "the sweep report's KD T=2 row {row} lacks the section's {kd}");
     // a point the sweep lacks is named, not skipped
     let (code, _, err) = retort(&[
         "run",
