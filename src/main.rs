@@ -121,6 +121,9 @@ enum Command {
         /// kept in the manifest, so a rerun must give the same.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Where every point trains (retort run --device: cpu, cuda, cuda:N); kept in the manifest.
+        #[arg(long)]
+        device: Option<String>,
         /// Points run at once on this machine, each with cores / N threads.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         jobs: u32,
@@ -545,6 +548,12 @@ fn real_main() -> ExitCode {
             max_operations,
         } => Some(prepare_run(script, resume, *use_current, out, *no_record, config, sets, *seed, *max_operations).and_then(
             |(mut opts, script)| {
+                if section.is_some() && report.is_none() {
+                    return Err(ScriptError::usage(
+                        "--section",
+                        "names a section of the --report file; give --report FILE too".to_string(),
+                    ));
+                }
                 opts.report = report.clone();
                 opts.report_section = section.clone();
                 opts.device = device.parse().map_err(|e: retort::Error| ScriptError::usage("--device", e.to_string()))?;
@@ -577,11 +586,15 @@ fn real_main() -> ExitCode {
             "retort sweep",
             "needs a spec (retort sweep SPEC.yaml), or status, report or run-point".to_string(),
         ))),
-        Command::Sweep { action: None, spec: Some(spec), out, sets, jobs, retry_failed, executor, slurm } => Some(if executor == "slurm" {
-            cli::sweep::run_slurm(spec, out.as_deref(), sets, *retry_failed, slurm)
-        } else {
-            cli::sweep::run_local(spec, out.as_deref(), sets, *jobs as usize, *retry_failed)
-        }),
+        Command::Sweep { action: None, spec: Some(spec), out, sets, device, jobs, retry_failed, executor, slurm } => {
+            // the device name is checked now, not in every point
+            let checked = device.as_deref().map(|d| d.parse::<retort::devices::DeviceName>()).transpose();
+            Some(match checked {
+                Err(e) => Err(ScriptError::usage("--device", e.to_string())),
+                Ok(_) if executor == "slurm" => cli::sweep::run_slurm(spec, out.as_deref(), sets, device.as_deref(), *retry_failed, slurm),
+                Ok(_) => cli::sweep::run_local(spec, out.as_deref(), sets, device.as_deref(), *jobs as usize, *retry_failed),
+            })
+        }
         Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
             // the kernel's flags are checked now, not at every start of the kernel
             let args = ["retort", "kernel", "--connection-file", "FILE"].into_iter().map(String::from).chain(flags.iter().cloned());

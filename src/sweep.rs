@@ -69,6 +69,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sets: BTreeMap<String, String>,
     pub points: Vec<Point>,
+    /// `retort run --device` of every point (`retort sweep --device`; none: the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The Slurm job ids of its submissions, oldest first (`sweep status` asks squeue about them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slurm_jobs: Vec<String>,
@@ -77,7 +80,12 @@ pub struct Manifest {
 /// A YAML scalar as `--set` takes it.
 fn scalar(v: &serde_yaml::Value, at: &str) -> Result<String> {
     match v {
-        serde_yaml::Value::String(s) => Ok(s.clone()),
+        // a string that would read back as another kind (`"1.0"`, `"yes"`) is quoted, so the
+        // point's `--set` hands the script a string, as the spec wrote it
+        serde_yaml::Value::String(s) => Ok(match serde_yaml::from_str::<serde_yaml::Value>(s) {
+            Ok(serde_yaml::Value::String(back)) if back == *s => s.clone(),
+            _ => format!("'{}'", s.replace('\'', "''")),
+        }),
         serde_yaml::Value::Number(n) => Ok(n.to_string()),
         serde_yaml::Value::Bool(b) => Ok(b.to_string()),
         other => Err(Error::file(at, format!("values must be numbers, strings or booleans (a --set value), got {other:?}"))),
@@ -185,7 +193,7 @@ impl Manifest {
 /// point's lock).
 pub fn status_of(dir: &Path) -> Status {
     if !dir.join("config.yaml").exists() || never_started(dir) {
-        return Status::Pending;
+        return if start_failed(dir).exists() { Status::Failed } else { Status::Pending };
     }
     let Ok(summary) = RunDir::open(dir).and_then(|r| r.read_summary()) else { return Status::Interrupted };
     if summary.finished {
@@ -197,6 +205,14 @@ pub fn status_of(dir: &Path) -> Status {
     } else {
         Status::Failed
     }
+}
+
+/// The marker of a point whose run failed before it made its run directory (a `--set` the script
+/// refuses, a script that does not compile): `<point folder>.start-failed`, holding the error.
+pub fn start_failed(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".start-failed");
+    PathBuf::from(name)
 }
 
 /// A run directory claimed (its config.yaml made, empty) by a run killed before it wrote its

@@ -93,7 +93,7 @@ fn common_sets(sets: &[String], points: &[Point]) -> Result<std::collections::BT
 
 /// Prepares the sweep folder: its lock, the manifest (the same spec and `--set` values as
 /// before, or new).
-fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String]) -> Result<(PathBuf, Manifest, File), ScriptError> {
+fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String], device: Option<&str>) -> Result<(PathBuf, Manifest, File), ScriptError> {
     let spec = Spec::load(spec_path).map_err(fail)?;
     let shown = spec_path.display().to_string();
     let points = spec.expand(&shown).map_err(fail)?;
@@ -111,6 +111,27 @@ fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String]) -> Result<(Pat
             if !same {
                 return Err(usage(&dir, format!("holds a sweep of another spec (its sweep.yaml); choose another --out for {shown}")));
             }
+            // values nothing ran with yet (every point failed to start, or none ran) may change
+            let recorded = old.points.iter().any(|p| dir.join(&p.dir).join("config.yaml").exists());
+            let device = device.map(String::from);
+            if (old.sets != sets || old.device != device) && !recorded {
+                for p in &old.points {
+                    let _ = std::fs::remove_file(sweep::start_failed(&dir.join(&p.dir)));
+                }
+                let mut old = old;
+                (old.sets, old.device) = (sets, device);
+                old.save(&dir).map_err(fail)?;
+                return Ok((dir, old, lock));
+            }
+            if old.device != device {
+                return Err(usage(
+                    &dir,
+                    format!(
+                        "holds this sweep run with --device {}; give the same, or choose another --out",
+                        old.device.as_deref().unwrap_or("cpu")
+                    ),
+                ));
+            }
             if old.sets != sets {
                 let was: Vec<String> = old.sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect();
                 return Err(usage(
@@ -120,7 +141,9 @@ fn prepare(spec_path: &Path, out: Option<&Path>, sets: &[String]) -> Result<(Pat
             }
             old
         }
-        Err(_) if !Manifest::path(&dir).exists() => Manifest { spec, sets, points, slurm_jobs: Vec::new() },
+        Err(_) if !Manifest::path(&dir).exists() => {
+            Manifest { spec, sets, points, device: device.map(String::from), slurm_jobs: Vec::new() }
+        }
         Err(e) => return Err(fail(e)),
     };
     manifest.save(&dir).map_err(fail)?;
@@ -140,6 +163,9 @@ fn point_command(dir: &Path, m: &Manifest, p: &Point, threads: usize) -> Result<
         cmd.args(["run", "--quiet", "--resume"]).arg(&run_dir);
     } else {
         cmd.args(["run", "--quiet", "--out"]).arg(&run_dir).arg("--seed").arg(p.seed.to_string());
+        if let Some(d) = &m.device {
+            cmd.arg("--device").arg(d);
+        }
         for (k, v) in m.sets.iter().chain(&p.settings) {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
@@ -170,8 +196,31 @@ fn point_command(dir: &Path, m: &Manifest, p: &Point, threads: usize) -> Result<
 /// Moves a failed point's record aside (`NAME.failed-N`) so it runs afresh.
 fn set_aside(dir: &Path, p: &Point) -> Result<(), ScriptError> {
     let from = dir.join(&p.dir);
-    let to = (1..).map(|n| from.with_extension(format!("failed-{n}"))).find(|t| !t.exists()).expect("some free name");
+    let marker = sweep::start_failed(&from);
+    if marker.exists() {
+        std::fs::remove_file(&marker).map_err(|e| usage(&marker, e.to_string()))?;
+    }
+    if !from.exists() {
+        return Ok(());
+    }
+    let named = |n: usize| {
+        let mut name = from.as_os_str().to_owned();
+        name.push(format!(".failed-{n}"));
+        PathBuf::from(name)
+    };
+    let to = (1..).map(named).find(|t| !t.exists()).expect("some free name");
     std::fs::rename(&from, &to).map_err(|e| usage(&from, e.to_string()))
+}
+
+/// After a point's process failed: where it made no run directory (the script refused a
+/// `--set`, or did not compile), a marker with its log's last lines keeps it `failed`.
+fn mark_start_failure(dir: &Path, p: &Point) {
+    let run_dir = dir.join(&p.dir);
+    if sweep::status_of(&run_dir) == Status::Pending {
+        let log = std::fs::read_to_string(dir.join("logs").join(format!("{:04}.log", p.index))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let _ = retort::run::atomic_write(&sweep::start_failed(&run_dir), tail.join("\n").as_bytes());
+    }
 }
 
 /// The points to run now (pending, interrupted, and failed ones with `retry_failed`, which are
@@ -196,8 +245,15 @@ fn todo(dir: &Path, m: &mut Manifest, retry_failed: bool) -> Result<(Vec<usize>,
 
 /// `retort sweep SPEC --jobs N`: the points on this machine, N at a time, each with cores / N
 /// threads; one progress line per finished point.
-pub fn run_local(spec_path: &Path, out: Option<&Path>, sets: &[String], jobs: usize, retry_failed: bool) -> Result<(), ScriptError> {
-    let (dir, mut m, _lock) = prepare(spec_path, out, sets)?;
+pub fn run_local(
+    spec_path: &Path,
+    out: Option<&Path>,
+    sets: &[String],
+    device: Option<&str>,
+    jobs: usize,
+    retry_failed: bool,
+) -> Result<(), ScriptError> {
+    let (dir, mut m, _lock) = prepare(spec_path, out, sets, device)?;
     let (queue, kept_failed) = todo(&dir, &mut m, retry_failed)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.clamp(1, queue.len().max(1));
@@ -229,8 +285,11 @@ pub fn run_local(spec_path: &Path, out: Option<&Path>, sets: &[String], jobs: us
         let mut k = 0;
         while k < running.len() {
             match running[k].1.try_wait() {
-                Ok(Some(_)) => {
+                Ok(Some(exit)) => {
                     let (index, _, lock) = running.swap_remove(k);
+                    if !exit.success() {
+                        mark_start_failure(&dir, &m.points[index]);
+                    }
                     drop(lock);
                     let p = &mut m.points[index];
                     p.status = sweep::status_of(&dir.join(&p.dir));
@@ -288,6 +347,9 @@ pub fn run_point(dir: &Path, index: usize, retry_failed: bool) -> Result<(), Scr
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let status = point_command(dir, &m, &p, threads)?.status().map_err(|e| usage(dir, e.to_string()))?;
+    if !status.success() {
+        mark_start_failure(dir, &p);
+    }
     m.points[index].status = sweep::status_of(&dir.join(&p.dir));
     if status.success() {
         Ok(())
@@ -301,8 +363,15 @@ pub fn run_point(dir: &Path, index: usize, retry_failed: bool) -> Result<(), Scr
 
 /// `--executor slurm`: the sbatch script of a job array over the unfinished points, submitted
 /// with sbatch when it is on the PATH (not with --dry-run).
-pub fn run_slurm(spec_path: &Path, out: Option<&Path>, sets: &[String], retry_failed: bool, s: &SlurmArgs) -> Result<(), ScriptError> {
-    let (dir, mut m, _lock) = prepare(spec_path, out, sets)?;
+pub fn run_slurm(
+    spec_path: &Path,
+    out: Option<&Path>,
+    sets: &[String],
+    device: Option<&str>,
+    retry_failed: bool,
+    s: &SlurmArgs,
+) -> Result<(), ScriptError> {
+    let (dir, mut m, _lock) = prepare(spec_path, out, sets, device)?;
     let (queue, _) = todo(&dir, &mut m, retry_failed)?;
     m.save(&dir).map_err(fail)?;
     if queue.is_empty() {
@@ -424,8 +493,27 @@ pub fn report(dir: &Path, baseline: Option<&str>, x: Option<&str>) -> Result<(),
         t.add_row(row.clone());
     });
     println!("{t}");
+    // what the table leaves out: the values every point shared, and the points not finished
+    let mut counts = std::collections::BTreeMap::new();
+    for p in &m.points {
+        *counts.entry(format!("{:?}", current_status(dir, p)).to_lowercase()).or_insert(0) += 1;
+    }
+    let done = counts.get("done").copied().unwrap_or(0);
+    let mut shared: Vec<String> = m.sets.iter().map(|(k, v)| format!("--set {k}={v}")).collect();
+    if let Some(d) = &m.device {
+        shared.push(format!("--device {d}"));
+    }
+    let mut notes = format!("{done} of {} points finished", m.points.len());
+    let others: Vec<String> = counts.iter().filter(|(k, _)| *k != "done").map(|(k, n)| format!("{n} {k}")).collect();
+    if !others.is_empty() {
+        notes.push_str(&format!(" ({}; `retort sweep status` lists them); only finished points count", others.join(", ")));
+    }
+    if !shared.is_empty() {
+        notes.push_str(&format!(". Every point ran with {}", shared.join(" ")));
+    }
+    eprintln!("{notes}.");
     let md = format!(
-        "# Sweep {}\n\nAccuracy in percent, mean ± sample standard deviation over seeds{}.\n\n{}",
+        "# Sweep {}\n\nAccuracy in percent, mean ± sample standard deviation over seeds{}. {notes}.\n\n{}",
         dir.display(),
         base.as_ref().map_or(String::new(), |b| format!("; paired differences against {}", sweep::describe(b))),
         retort::script::markdown_table(&r.header, &r.rows)

@@ -345,3 +345,54 @@ fn a_point_killed_before_writing_its_config_starts_afresh() {
     assert_eq!(sweep::status_of(&point), Status::Done);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_point_that_fails_before_its_run_starts_is_failed_and_values_nothing_ran_with_may_change() {
+    let dir = scratch("startfail");
+    let spec = dir.join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let sweep = |extra: &[&str]| run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()][..], extra].concat());
+    // the script refuses the value: the point made no run directory, and is failed, not pending
+    let (code, out) = sweep(&["--set", "epochs=abc"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 of 1 points failed"), "{out}");
+    let (_, status) = run(&["sweep", "status", out_dir.to_str().unwrap()]);
+    assert!(status.contains("1 failed"), "{status}");
+    let (code, out) = sweep(&["--set", "epochs=abc"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("0 to run"), "failed points rerun only with --retry-failed: {out}");
+    // nothing ran with epochs=abc: a corrected value is taken
+    let (code, out) = sweep(&["--set", "epochs=1"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(Manifest::load(&out_dir).unwrap().sets["epochs"], "1");
+    // now points ran with epochs=1 and on the CPU: other values or another device are refused
+    let (code, out) = sweep(&["--set", "epochs=1", "--device", "cuda"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--device cpu"), "{out}");
+    let (code, out) = sweep(&["--set", "epochs=1", "--device", "tpu"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--device"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn string_values_reach_the_script_as_strings() {
+    let dir = scratch("strings");
+    let script = dir.join("tag.rhai");
+    std::fs::write(&script, "let p = defaults(#{ tag: \"x\" });\nprint(`tag ${p.tag} ${type_of(p.tag)}`);\n").unwrap();
+    let spec = dir.join("spec.yaml");
+    std::fs::write(&spec, "script: tag.rhai\ngrid:\n  tag: [\"1.0\", \"yes\", \"a b\", \"it's\"]\nseeds: [0]\n").unwrap();
+    let out_dir = dir.join("out");
+    let (code, out) = run(&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let logs: String = (0..4).map(|i| std::fs::read_to_string(out_dir.join(format!("logs/{i:04}.log"))).unwrap()).collect();
+    for want in ["tag 1.0 string", "tag yes string", "tag a b string", "tag it's string"] {
+        assert!(logs.contains(want), "{want}: {logs}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
