@@ -26,6 +26,14 @@ fn run(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout)))
 }
 
+/// A spec of distill-point.rhai's student alone (`method: ce`) with `seeds` (a YAML list).
+fn ce_spec(dir: &Path, seeds: &str) -> PathBuf {
+    let spec = dir.join("spec.yaml");
+    let script = root().join("scripts/sweeps/distill-point.rhai");
+    std::fs::write(&spec, format!("script: {}\ngrid:\n  method: [ce]\nseeds: {seeds}\n", script.display())).unwrap();
+    spec
+}
+
 fn example(out: &Path) -> (i32, String) {
     run(&["sweep", "scripts/sweeps/example.yaml", "--jobs", "2", "--out", out.to_str().unwrap()])
 }
@@ -239,12 +247,7 @@ fn bad_specs_are_clear_errors() {
 #[test]
 fn set_values_reach_every_point_and_a_rerun_must_give_the_same() {
     let dir = scratch("sets");
-    let spec = dir.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0, 1]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
-    )
-    .unwrap();
+    let spec = ce_spec(&dir, "[0, 1]");
     let out_dir = dir.join("out");
     let sweep = |extra: &[&str]| run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()][..], extra].concat());
     // a Slurm task (run-point) takes the values from the manifest
@@ -323,12 +326,7 @@ fn the_cifar100_table_sweep_is_every_documented_pair_with_kd_and_wsl_over_five_s
 #[test]
 fn a_point_killed_before_writing_its_config_starts_afresh() {
     let dir = scratch("claimed");
-    let spec = dir.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
-    )
-    .unwrap();
+    let spec = ce_spec(&dir, "[0]");
     let out_dir = dir.join("out");
     let sweep = |extra: &[&str]| {
         run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--set", "epochs=1"][..], extra].concat())
@@ -349,12 +347,7 @@ fn a_point_killed_before_writing_its_config_starts_afresh() {
 #[test]
 fn a_point_that_fails_before_its_run_starts_is_failed_and_values_nothing_ran_with_may_change() {
     let dir = scratch("startfail");
-    let spec = dir.join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!("script: {}\ngrid:\n  method: [ce]\nseeds: [0]\n", root().join("scripts/sweeps/distill-point.rhai").display()),
-    )
-    .unwrap();
+    let spec = ce_spec(&dir, "[0]");
     let out_dir = dir.join("out");
     let sweep = |extra: &[&str]| run(&[&["sweep", spec.to_str().unwrap(), "--out", out_dir.to_str().unwrap()][..], extra].concat());
     // the script refuses the value: the point made no run directory, and is failed, not pending
