@@ -64,7 +64,7 @@ enum Command {
         report: Option<PathBuf>,
         /// The section's name in the --report file (default: the script's name); letters,
         /// digits, '-', '_' and '.'. One script run twice with other settings fills two sections.
-        #[arg(long, value_name = "NAME", requires = "report", value_parser = section_name)]
+        #[arg(long, value_name = "NAME", requires = "report", value_parser = cli::run::section_name)]
         section: Option<String>,
         /// Where fit/distill train unless a call says otherwise: cpu, cuda or cuda:N (cuda needs `--features cuda`).
         #[arg(long, default_value = "cpu")]
@@ -111,7 +111,7 @@ enum Command {
     #[command(args_conflicts_with_subcommands = true)]
     Sweep {
         #[command(subcommand)]
-        action: Option<SweepAction>,
+        action: Option<cli::sweep::SweepAction>,
         /// The sweep spec (YAML: script, grid or points, seeds, baseline).
         spec: Option<PathBuf>,
         /// The sweep folder (default: sweeps/<spec name>).
@@ -217,30 +217,6 @@ enum Command {
         /// Only the rows whose name contains this (e.g. resnet8x4), and no script-vs-Rust part.
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum SweepAction {
-    /// Each point's status: pending, running, interrupted, failed, done.
-    Status { dir: PathBuf },
-    /// Mean ± std over seeds per setting, paired differences against a baseline; report.md, report.csv.
-    Report {
-        dir: PathBuf,
-        /// The baseline setting, as key=value,key=value (default: the spec's `baseline`).
-        #[arg(long)]
-        baseline: Option<String>,
-        /// The setting on report.png's x axis (default: the first grid key with numbers).
-        #[arg(long, value_name = "KEY")]
-        x: Option<String>,
-    },
-    /// Run one point (what each Slurm array task does).
-    RunPoint {
-        dir: PathBuf,
-        #[arg(long)]
-        index: usize,
-        #[arg(long)]
-        retry_failed: bool,
     },
 }
 
@@ -488,15 +464,6 @@ fn keep_freed_memory() {
 
 /// Any panic left (a failed `println!` to a full disk, or a bug) ends in a one-line error and
 /// exit code 1, never a panic message with exit code 101.
-/// `--section`: a name the report's section markers can hold.
-fn section_name(name: &str) -> Result<String, String> {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        Ok(name.to_string())
-    } else {
-        Err(format!("'{name}': use letters, digits, '-', '_' and '.' only"))
-    }
-}
-
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let what = info
@@ -575,25 +542,13 @@ fn real_main() -> ExitCode {
             Some(run_notebook(notebook, output.as_ref().unwrap_or(notebook), session.options(notebook, folder)))
         }
         Command::Notebook { action: NotebookAction::Convert { input, output } } => Some(cli::run::convert_notebook(input, output)),
-        Command::Sweep { action: Some(SweepAction::Status { dir }), .. } => Some(cli::sweep::status(dir)),
-        Command::Sweep { action: Some(SweepAction::Report { dir, baseline, x }), .. } => {
-            Some(cli::sweep::report(dir, baseline.as_deref(), x.as_deref()))
-        }
-        Command::Sweep { action: Some(SweepAction::RunPoint { dir, index, retry_failed }), .. } => {
-            Some(cli::sweep::run_point(dir, *index, *retry_failed))
-        }
+        Command::Sweep { action: Some(action), .. } => Some(action.run()),
         Command::Sweep { action: None, spec: None, .. } => Some(Err(ScriptError::usage(
             "retort sweep",
             "needs a spec (retort sweep SPEC.yaml), or status, report or run-point".to_string(),
         ))),
         Command::Sweep { action: None, spec: Some(spec), out, sets, device, jobs, retry_failed, executor, slurm } => {
-            // the device name is checked now, not in every point
-            let checked = device.as_deref().map(|d| d.parse::<retort::devices::DeviceName>()).transpose();
-            Some(match checked {
-                Err(e) => Err(ScriptError::usage("--device", e.to_string())),
-                Ok(_) if executor == "slurm" => cli::sweep::run_slurm(spec, out.as_deref(), sets, device.as_deref(), *retry_failed, slurm),
-                Ok(_) => cli::sweep::run_local(spec, out.as_deref(), sets, device.as_deref(), *jobs as usize, *retry_failed),
-            })
+            Some(cli::sweep::start(spec, out.as_deref(), sets, device.as_deref(), *jobs as usize, *retry_failed, executor, slurm))
         }
         Command::Kernel { action: Some(KernelAction::Install { place, flags }), .. } => {
             // the kernel's flags are checked now, not at every start of the kernel

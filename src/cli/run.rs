@@ -242,3 +242,12 @@ pub fn prepare_run(
         script,
     ))
 }
+
+/// `--section`: a name the report's section markers can hold.
+pub fn section_name(name: &str) -> Result<String, String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        Ok(name.to_string())
+    } else {
+        Err(format!("'{name}': use letters, digits, '-', '_' and '.' only"))
+    }
+}

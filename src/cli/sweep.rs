@@ -529,3 +529,60 @@ pub fn report(dir: &Path, baseline: Option<&str>, x: Option<&str>) -> Result<(),
     eprintln!("wrote {0}/report.md, {0}/report.csv{png}", dir.display());
     Ok(())
 }
+
+/// `retort sweep`'s subcommands.
+#[derive(clap::Subcommand)]
+pub enum SweepAction {
+    /// Each point's status: pending, running, interrupted, failed, done.
+    Status { dir: PathBuf },
+    /// Mean ± std over seeds per setting, paired differences against a baseline; report.md, report.csv.
+    Report {
+        dir: PathBuf,
+        /// The baseline setting, as key=value,key=value (default: the spec's `baseline`).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// The setting on report.png's x axis (default: the first grid key with numbers).
+        #[arg(long, value_name = "KEY")]
+        x: Option<String>,
+    },
+    /// Run one point (what each Slurm array task does).
+    RunPoint {
+        dir: PathBuf,
+        #[arg(long)]
+        index: usize,
+        #[arg(long)]
+        retry_failed: bool,
+    },
+}
+
+impl SweepAction {
+    pub fn run(&self) -> Result<(), ScriptError> {
+        match self {
+            SweepAction::Status { dir } => status(dir),
+            SweepAction::Report { dir, baseline, x } => report(dir, baseline.as_deref(), x.as_deref()),
+            SweepAction::RunPoint { dir, index, retry_failed } => run_point(dir, *index, *retry_failed),
+        }
+    }
+}
+
+/// `retort sweep SPEC`: here (`local`) or as a Slurm job array, the device name checked first.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    spec: &Path,
+    out: Option<&Path>,
+    sets: &[String],
+    device: Option<&str>,
+    jobs: usize,
+    retry_failed: bool,
+    executor: &str,
+    slurm: &SlurmArgs,
+) -> Result<(), ScriptError> {
+    if let Some(d) = device {
+        d.parse::<retort::devices::DeviceName>().map_err(|e| ScriptError::usage("--device", e.to_string()))?;
+    }
+    if executor == "slurm" {
+        run_slurm(spec, out, sets, device, retry_failed, slurm)
+    } else {
+        run_local(spec, out, sets, device, jobs, retry_failed)
+    }
+}

@@ -57,6 +57,24 @@ pub fn record_map(r: &EpochRecord) -> Map {
     m
 }
 
+/// A stage's result fields drawn from its epochs: `history`, `epochs`, the final and best
+/// accuracy (the best epoch chosen on the validation part when there is one), `seconds`.
+pub(super) fn history_fields(m: &mut Map, history: &[EpochRecord]) {
+    let last = history.last();
+    let best = crate::train::best_epoch(history);
+    m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
+    m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
+    m.insert("final_accuracy".into(), float(last.map_or(0.0, |r| r.test_accuracy)));
+    m.insert("best_accuracy".into(), float(best.map_or(0.0, |r| r.test_accuracy)));
+    m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
+    // the best epoch is chosen on the validation part when there is one, never on test then;
+    // best_accuracy is the test accuracy at that epoch
+    m.insert("best_on".into(), best.map_or("test", |r| r.chosen_on()).into());
+    m.insert("best_val_accuracy".into(), best.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
+    m.insert("final_val_accuracy".into(), last.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
+    m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
+}
+
 /// A 1-d tensor of `v`.
 pub(super) fn vec_tensor(v: &[f32]) -> Tensor {
     Tensor::from_vec(v.to_vec(), &[v.len()]).expect("1-d")

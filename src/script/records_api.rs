@@ -3,7 +3,7 @@
 //! made in the script or by a sweep's runs (`scripts/repro-*.rhai` take both).
 
 use super::convert::{err, float, Res};
-use super::train_api::history_fields;
+use super::hooks::history_fields;
 use crate::def;
 use crate::run::RunDir;
 use crate::sweep::{self, Manifest, Status};

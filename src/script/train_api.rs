@@ -3,7 +3,7 @@
 
 use super::convert::{err, float, lib, shape_array, type_of, Opts, Res};
 use super::data_api::{DataPart, DataRef};
-use super::hooks::{record_map, Sched, ScriptHooks};
+use super::hooks::{history_fields, Sched, ScriptHooks};
 use super::state::State;
 use crate::data::Augment;
 use crate::def;
@@ -176,24 +176,6 @@ fn run_map(
     m.insert("teacher".into(), teacher.map_or(Dynamic::UNIT, |t| t.arch().into()));
     m.insert("loss".into(), loss.into());
     m
-}
-
-/// A stage's result fields drawn from its epochs: `history`, `epochs`, the final and best
-/// accuracy (the best epoch chosen on the validation part when there is one), `seconds`.
-pub(super) fn history_fields(m: &mut Map, history: &[EpochRecord]) {
-    let last = history.last();
-    let best = train::best_epoch(history);
-    m.insert("history".into(), Dynamic::from_array(history.iter().map(|r| Dynamic::from_map(record_map(r))).collect()));
-    m.insert("epochs".into(), Dynamic::from_int(history.len() as INT));
-    m.insert("final_accuracy".into(), float(last.map_or(0.0, |r| r.test_accuracy)));
-    m.insert("best_accuracy".into(), float(best.map_or(0.0, |r| r.test_accuracy)));
-    m.insert("best_epoch".into(), Dynamic::from_int(best.map_or(0, |r| r.epoch) as INT));
-    // the best epoch is chosen on the validation part when there is one, never on test then;
-    // best_accuracy is the test accuracy at that epoch
-    m.insert("best_on".into(), best.map_or("test", |r| r.chosen_on()).into());
-    m.insert("best_val_accuracy".into(), best.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
-    m.insert("final_val_accuracy".into(), last.and_then(|r| r.val_accuracy).map_or(Dynamic::UNIT, float));
-    m.insert("seconds".into(), Dynamic::from_float(history.iter().map(|r| r.seconds).sum()));
 }
 
 fn fit(ctx: NativeCallContext, state: &State, model: ModelRef, data: DataRef, opts: Map) -> Res<Map> {
